@@ -1,0 +1,85 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "EvenTicket",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "eventicket", targets: ["EvenTicketCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // Message contracts: commands, events and the envelope. No I/O.
+        .target(name: "EvenTicketContracts"),
+        // PostgreSQL plumbing shared by every service: DATABASE_URL parsing, migrations, error codes.
+        .target(
+            name: "Database",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("migrations")]
+        ),
+        // The PostgreSQL-backed message bus: outbox publish, leased claims, retries, dead letters.
+        .target(
+            name: "MessageBus",
+            dependencies: [
+                "EvenTicketContracts", "Database",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The order saga as a pure state machine: event in, actions out.
+        .target(name: "OrderSaga", dependencies: ["EvenTicketContracts"]),
+        // The orchestrator worker: runs the state machine against the saga store and the bus.
+        .target(
+            name: "Orchestrator",
+            dependencies: ["OrderSaga", "EvenTicketContracts", "MessageBus", "Database",
+                           .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        // Participants: each owns its schema and talks only through the bus.
+        .target(name: "Inventory", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),
+        .target(name: "Invoicing", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),
+        .target(name: "Payment", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),
+        // The ordering service: orders and their status.
+        .target(name: "Ordering", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),
+        // The public HTTP API (Hummingbird).
+        .target(
+            name: "HTTPAPI",
+            dependencies: ["Ordering", "Inventory", "Orchestrator", "Database",
+                           .product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        // A throwaway local PostgreSQL server, for `eventicket dev`, tests and benchmarks.
+        .target(name: "EmbeddedPostgres", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .executableTarget(
+            name: "EvenTicketCLI",
+            dependencies: [
+                "HTTPAPI", "Orchestrator", "Inventory", "Invoicing", "Payment", "Ordering",
+                "EmbeddedPostgres", "Database", "MessageBus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "EvenTicketTesting",
+            dependencies: ["EmbeddedPostgres", "Database",
+                           .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        .testTarget(name: "OrderSagaTests", dependencies: ["OrderSaga"]),
+        .testTarget(
+            name: "EvenTicketTests",
+            dependencies: [
+                "EvenTicketTesting", "HTTPAPI", "Orchestrator", "Inventory", "Invoicing", "Payment",
+                "Ordering", "MessageBus", "Database",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

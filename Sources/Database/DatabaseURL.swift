@@ -1,0 +1,106 @@
+import Foundation
+import PostgresNIO
+
+/// A parsed `postgres://user:pass@host:port/db?sslmode=…` URL.
+///
+/// A host that is a path (`postgres://user@%2Ftmp%2Fsock/db`, or `?host=/tmp/sock`) means a
+/// Unix-domain socket directory, as libpq reads it.
+public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
+    public enum Endpoint: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        /// The full path of the socket file (`DIR/.s.PGSQL.PORT`).
+        case unixSocket(path: String)
+    }
+
+    public enum SSLMode: String, Sendable {
+        case disable, allow, prefer, require, verifyCA = "verify-ca", verifyFull = "verify-full"
+    }
+
+    public var endpoint: Endpoint
+    public var username: String
+    public var password: String?
+    public var database: String
+    public var sslMode: SSLMode
+
+    public init(endpoint: Endpoint, username: String, password: String? = nil, database: String, sslMode: SSLMode = .prefer) {
+        self.endpoint = endpoint
+        self.username = username
+        self.password = password
+        self.database = database
+        self.sslMode = sslMode
+    }
+
+    /// Parses a URL, throwing an error that says what is wrong with it.
+    public init(_ string: String) throws {
+        guard let components = URLComponents(string: string),
+              let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme)
+        else {
+            throw DatabaseURLError(reason: "must look like postgres://user:password@host:port/database")
+        }
+        let query = Dictionary(
+            (components.queryItems ?? []).map { ($0.name, $0.value ?? "") },
+            uniquingKeysWith: { _, last in last }
+        )
+        let port = components.port ?? query["port"].flatMap(Int.init) ?? 5432
+        guard (1...65535).contains(port) else { throw DatabaseURLError(reason: "port \(port) is out of range") }
+        let host = query["host"] ?? components.percentEncodedHost?.removingPercentEncoding ?? ""
+        if host.hasPrefix("/") {
+            endpoint = .unixSocket(path: "\(host)/.s.PGSQL.\(port)")
+        } else {
+            endpoint = .tcp(host: host.isEmpty ? "localhost" : host, port: port)
+        }
+        username = components.user?.removingPercentEncoding ?? query["user"] ?? "postgres"
+        password = components.password?.removingPercentEncoding ?? query["password"]
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        database = path.isEmpty ? username : path
+        if let mode = query["sslmode"] {
+            guard let parsed = SSLMode(rawValue: mode) else {
+                throw DatabaseURLError(reason: "sslmode '\(mode)' is not one of disable, allow, prefer, require, verify-ca, verify-full")
+            }
+            sslMode = parsed
+        } else {
+            sslMode = .prefer
+        }
+    }
+
+    /// The URL with the password masked, safe to log.
+    public var description: String {
+        let credentials = password == nil ? username : "\(username):***"
+        switch endpoint {
+        case .tcp(let host, let port): return "postgres://\(credentials)@\(host):\(port)/\(database)"
+        case .unixSocket(let path): return "postgres://\(credentials)@[\(path)]/\(database)"
+        }
+    }
+
+    /// The same server, another database.
+    public func with(database: String) -> DatabaseURL {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+
+    /// A pool configuration for postgres-nio.
+    public func clientConfiguration(maximumConnections: Int = 20) -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        switch endpoint {
+        case .tcp(let host, let port):
+            let tls: PostgresClient.Configuration.TLS = switch sslMode {
+            case .disable, .allow: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require, .verifyCA, .verifyFull: .require(.makeClientConfiguration())
+            }
+            configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
+        }
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+}
+
+/// A `DATABASE_URL` that cannot be used.
+public struct DatabaseURLError: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    public var description: String { "invalid database URL: \(reason)" }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Applies the numbered SQL files in `migrations/` (`0001_name.sql`, …).
+///
+/// Pending files are applied in one transaction under an advisory lock, so several processes
+/// may start at once: one applies, the others wait and then find nothing pending. A ledger
+/// keeps each file's checksum; an applied file that was edited afterwards fails loudly.
+public struct Migrator: Sendable {
+    public struct Migration: Sendable, Equatable {
+        public var version: Int
+        public var name: String
+        public var sql: String
+        public var checksum: String
+    }
+
+    public let migrations: [Migration]
+
+    /// The migrations shipped with the program.
+    public static var bundledDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["EVENTICKET_MIGRATIONS_DIR"] {
+            return URL(fileURLWithPath: override)
+        }
+        return Bundle.module.resourceURL!.appendingPathComponent("migrations")
+    }
+
+    public init(directory: URL = Migrator.bundledDirectory) throws {
+        let files: [String]
+        do {
+            files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        } catch {
+            throw MigrationError(reason: "cannot read the migrations folder \(directory.path): \(error.localizedDescription)")
+        }
+        var migrations: [Migration] = []
+        for file in files.sorted() where file.hasSuffix(".sql") {
+            guard let version = Int(file.prefix(while: \.isNumber)) else {
+                throw MigrationError(reason: "migration file \(file) does not start with a number")
+            }
+            let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            migrations.append(Migration(version: version, name: file, sql: sql, checksum: Self.checksum(sql)))
+        }
+        if let duplicate = Dictionary(grouping: migrations, by: \.version).first(where: { $0.value.count > 1 }) {
+            throw MigrationError(reason: "two migration files have number \(duplicate.key)")
+        }
+        self.migrations = migrations
+    }
+
+    /// Migrations not applied yet. Throws if an applied file was edited or removed.
+    public func pending(on client: PostgresClient, logger: Logger) async throws -> [Migration] {
+        try await client.withConnection { connection in
+            try await self.ensureLedger(on: connection, logger: logger)
+            return try await self.verify(on: connection, logger: logger)
+        }
+    }
+
+    /// Applies every pending migration and returns what it applied.
+    @discardableResult
+    public func migrate(on client: PostgresClient, logger: Logger) async throws -> [Migration] {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+                try await self.ensureLedger(on: connection, logger: logger)
+                let pending = try await self.verify(on: connection, logger: logger)
+                for migration in pending {
+                    logger.info("applying migration", metadata: ["migration": "\(migration.name)"])
+                    for statement in SQLScript.statements(in: migration.sql) {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        """
+                        INSERT INTO public.eventicket_migrations (version, name, checksum)
+                        VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                        """,
+                        logger: logger
+                    )
+                }
+                return pending
+            }
+        } catch {
+            let inner = error.unwrappingTransaction
+            if inner is MigrationError { throw inner }
+            throw MigrationError(reason: "migration failed: \(error.diagnosticDescription)")
+        }
+    }
+
+    private func ensureLedger(on connection: PostgresConnection, logger: Logger) async throws {
+        // Two processes may race to create the ledger; the advisory lock above covers migrate,
+        // and IF NOT EXISTS plus a retry on a unique violation covers pending().
+        do {
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS public.eventicket_migrations (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    checksum text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                logger: logger
+            )
+        } catch where error.sqlState == SQLState.uniqueViolation {}
+    }
+
+    private func verify(on connection: PostgresConnection, logger: Logger) async throws -> [Migration] {
+        var applied: [Int: (String, String)] = [:]
+        let rows = try await connection.query(
+            "SELECT version, name, checksum FROM public.eventicket_migrations", logger: logger)
+        for try await (version, name, checksum) in rows.decode((Int, String, String).self) {
+            applied[version] = (name, checksum)
+        }
+        for (version, (name, checksum)) in applied {
+            guard let file = migrations.first(where: { $0.version == version }) else {
+                throw MigrationError(reason: "applied migration \(name) is missing from the migrations folder")
+            }
+            guard file.checksum == checksum else {
+                throw MigrationError(reason: "applied migration \(name) was edited after it was applied (checksum \(checksum) in the database, \(file.checksum) on disk); add a new migration instead")
+            }
+        }
+        return migrations.filter { applied[$0.version] == nil }
+    }
+
+    /// FNV-1a, 64 bits, as hex: enough to notice an edited file.
+    static func checksum(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    static let lockKey: Int64 = 0x4576_656E_5469_636B // "EvenTick"
+}
+
+/// Migrations could not be applied, or the database does not match the files.
+public struct MigrationError: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    public var description: String { reason }
+}

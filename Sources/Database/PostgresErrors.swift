@@ -1,0 +1,35 @@
+import PostgresNIO
+
+extension Error {
+    /// The error a transaction closure threw, unwrapped from postgres-nio's transaction error.
+    public var unwrappingTransaction: any Error {
+        if let transactionError = self as? PostgresTransactionError {
+            return transactionError.closureError ?? transactionError.commitError ?? transactionError.beginError ?? self
+        }
+        return self
+    }
+
+    /// The SQLSTATE of a PostgreSQL server error, if this is one.
+    public var sqlState: String? {
+        (unwrappingTransaction as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    /// A description with the server's message, for logs and dead letters (never for clients).
+    public var diagnosticDescription: String {
+        let error = unwrappingTransaction
+        if let psql = error as? PSQLError {
+            if let info = psql.serverInfo {
+                return "PostgreSQL \(info[.sqlState] ?? "?"): \(info[.message] ?? "")"
+            }
+            return "PostgreSQL client error: \(psql.code)"
+        }
+        return String(describing: error)
+    }
+}
+
+/// Well-known SQLSTATE codes.
+public enum SQLState {
+    public static let uniqueViolation = "23505"
+    public static let serializationFailure = "40001"
+    public static let deadlockDetected = "40P01"
+}

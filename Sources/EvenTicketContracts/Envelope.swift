@@ -1,0 +1,92 @@
+import Foundation
+
+/// The typed wrapper every message travels in.
+///
+/// The payload is kept as JSON text so that an operator can read a dead letter and so that
+/// a consumer can decode it into the type its ``typeName`` names.
+public struct Envelope: Sendable, Hashable, Codable {
+    /// Unique per message; redeliveries keep it, which is what makes consumers idempotent.
+    public var messageID: UUID
+    /// The saga (one per order) this message belongs to.
+    public var sagaID: UUID
+    /// The message that caused this one, if any.
+    public var causationID: UUID?
+    /// Versioned type name, for example `ReserveTickets.v1`.
+    public var typeName: String
+    /// When the message was created.
+    public var timestamp: Date
+    /// Delivery attempt, starting at 1 for the first delivery.
+    public var attempt: Int
+    /// Free-form headers, for example W3C trace context (`traceparent`).
+    public var headers: [String: String]
+    /// The message body as JSON text.
+    public var payload: String
+
+    public init(
+        messageID: UUID = UUID(),
+        sagaID: UUID,
+        causationID: UUID? = nil,
+        typeName: String,
+        timestamp: Date = Date(),
+        attempt: Int = 0,
+        headers: [String: String] = [:],
+        payload: String
+    ) {
+        self.messageID = messageID
+        self.sagaID = sagaID
+        self.causationID = causationID
+        self.typeName = typeName
+        self.timestamp = timestamp
+        self.attempt = attempt
+        self.headers = headers
+        self.payload = payload
+    }
+
+    /// Wraps a message, encoding it as JSON.
+    public init<M: Message>(_ message: M, sagaID: UUID, causationID: UUID? = nil, headers: [String: String] = [:]) {
+        self.init(
+            sagaID: sagaID,
+            causationID: causationID,
+            typeName: M.typeName,
+            headers: headers,
+            payload: MessageCoding.encode(message)
+        )
+    }
+
+    /// Decodes the payload as `M`, checking that the type name matches.
+    public func decode<M: Message>(_ type: M.Type) throws -> M {
+        guard typeName == M.typeName else {
+            throw MessageDecodingError(typeName: typeName, reason: "expected \(M.typeName)")
+        }
+        do {
+            return try MessageCoding.decoder.decode(M.self, from: Data(payload.utf8))
+        } catch {
+            throw MessageDecodingError(typeName: typeName, reason: "\(error)")
+        }
+    }
+}
+
+/// A payload that could not be decoded into the type its envelope names. Never retryable.
+public struct MessageDecodingError: Error, CustomStringConvertible, Sendable {
+    public var typeName: String
+    public var reason: String
+    public var description: String { "cannot decode \(typeName): \(reason)" }
+}
+
+/// The one JSON configuration used for message payloads.
+public enum MessageCoding {
+    public static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    public static func encode<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding plain value types with string keys cannot fail.
+        let data = try! encoder.encode(value)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

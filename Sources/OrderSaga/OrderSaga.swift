@@ -1,0 +1,208 @@
+import EvenTicketContracts
+import Foundation
+
+/// The order saga as a pure state machine: an input in, the new state and the actions out.
+///
+/// Steps run forward: reserve tickets, create the invoice, charge the payment. When a step
+/// fails or its deadline passes, every step that finished (or may have finished, for a step
+/// that timed out) is compensated one at a time in reverse order. A compensation whose reply
+/// does not come before its deadline is sent again, up to ``maxCompensationAttempts`` times;
+/// after that the saga is `failed` and waits for an operator.
+///
+/// Every input is safe to receive twice or out of order: replies are matched against the step
+/// the saga waits on, deadlines carry the ``token`` they were set with, and a success that
+/// arrives after the saga turned back is answered with that step's compensation.
+public struct OrderSaga: Sendable, Equatable, Codable {
+    /// How often a compensation is sent before the saga is marked failed.
+    public static let maxCompensationAttempts = 5
+
+    public let id: UUID
+    public let order: OrderPlaced
+    public private(set) var state: SagaState
+    public private(set) var step: SagaStep
+    /// Forward steps that finished, in the order they finished.
+    public private(set) var finishedSteps: [ForwardStep]
+    /// Forward steps still to compensate, the one being compensated first.
+    public private(set) var compensationQueue: [ForwardStep]
+    /// Why the saga turned back, or failed.
+    public private(set) var reason: String?
+    /// Incremented whenever the saga starts waiting on a step; deadlines carry it.
+    public private(set) var token: Int
+    /// Sends of the current compensation step.
+    public private(set) var compensationAttempts: Int
+
+    /// The saga of a newly placed order, and the actions that start it.
+    public static func start(id: UUID, order: OrderPlaced) -> (OrderSaga, [SagaAction]) {
+        var saga = OrderSaga(
+            id: id, order: order, state: .running, step: .forward(.reserveTickets),
+            finishedSteps: [], compensationQueue: [], reason: nil, token: 0, compensationAttempts: 0
+        )
+        let actions = saga.enter(.reserveTickets)
+        return (saga, actions)
+    }
+
+    /// The result of handling one input.
+    public struct Decision: Sendable, Equatable {
+        /// What the worker must do, in order.
+        public var actions: [SagaAction]
+        /// Set when the input changed nothing: why it was ignored.
+        public var ignoredBecause: String?
+
+        static func ignored(_ why: String) -> Decision { Decision(actions: [], ignoredBecause: why) }
+        static func applied(_ actions: [SagaAction]) -> Decision { Decision(actions: actions, ignoredBecause: nil) }
+    }
+
+    /// Applies one input.
+    public mutating func handle(_ input: SagaInput) -> Decision {
+        switch input {
+        case .ticketsReserved:
+            return forwardSucceeded(.reserveTickets)
+        case .invoiceCreated:
+            return forwardSucceeded(.createInvoice)
+        case .paymentCharged:
+            return forwardSucceeded(.chargePayment)
+        case .ticketsUnavailable(let event):
+            return forwardFailed(.reserveTickets, reason: event.reason)
+        case .paymentFailed(let event):
+            return forwardFailed(.chargePayment, reason: event.reason)
+        case .ticketsReleased:
+            return compensationSucceeded(.releaseTickets)
+        case .invoiceCancelled:
+            return compensationSucceeded(.cancelInvoice)
+        case .paymentRefunded:
+            return compensationSucceeded(.refundPayment)
+        case .deadlineReached(let deadline):
+            return deadlinePassed(deadline)
+        case .operatorRetry:
+            return retryCompensation()
+        }
+    }
+
+    // MARK: Forward path
+
+    private mutating func forwardSucceeded(_ finished: ForwardStep) -> Decision {
+        if state == .running, step == .forward(finished) {
+            finishedSteps.append(finished)
+            guard let next = ForwardStep.allCases.first(where: { !finishedSteps.contains($0) }) else {
+                state = .completed
+                step = .finished
+                return .applied([.confirmOrder(OrderConfirmed(orderID: order.orderID))])
+            }
+            return .applied(enter(next))
+        }
+        if state == .running || state == .completed {
+            return .ignored("duplicate \(finished.rawValue) reply")
+        }
+        // The saga has turned back. The step's effect exists after all: undo it, unless the
+        // compensation still to come will do that anyway.
+        if compensationQueue.contains(finished) {
+            return .ignored("\(finished.rawValue) will be compensated")
+        }
+        return .applied([.send(compensationCommand(for: finished.compensation))])
+    }
+
+    private mutating func forwardFailed(_ failed: ForwardStep, reason: String) -> Decision {
+        guard state == .running, step == .forward(failed) else {
+            return .ignored("\(failed.rawValue) failure while not waiting on it")
+        }
+        return .applied(beginCompensation(reason: reason, including: nil))
+    }
+
+    private mutating func enter(_ next: ForwardStep) -> [SagaAction] {
+        step = .forward(next)
+        token += 1
+        let command: SagaCommand = switch next {
+        case .reserveTickets:
+            .reserveTickets(ReserveTickets(orderID: order.orderID, eventID: order.eventID, lines: order.lines))
+        case .createInvoice:
+            .createInvoice(CreateInvoice(
+                orderID: order.orderID, customerID: order.customerID,
+                amountCents: order.totalCents, currency: order.currency))
+        case .chargePayment:
+            .chargePayment(ChargePayment(
+                orderID: order.orderID, amountCents: order.totalCents,
+                currency: order.currency, paymentToken: order.paymentToken))
+        }
+        return [.send(command), .scheduleDeadline(StepDeadlineReached(step: next.rawValue, token: token))]
+    }
+
+    // MARK: Compensation path
+
+    /// Turns back: compensates every finished step, and `uncertain` (a step that timed out and
+    /// may have taken effect), most recent first.
+    private mutating func beginCompensation(reason: String, including uncertain: ForwardStep?) -> [SagaAction] {
+        self.reason = reason
+        var toUndo = finishedSteps
+        if let uncertain { toUndo.append(uncertain) }
+        compensationQueue = toUndo.reversed()
+        state = .compensating
+        return compensateNext()
+    }
+
+    private mutating func compensateNext() -> [SagaAction] {
+        guard let next = compensationQueue.first else {
+            state = .compensated
+            step = .finished
+            return [.rejectOrder(OrderRejected(orderID: order.orderID, reason: reason ?? "rejected"))]
+        }
+        compensationAttempts = 1
+        return sendCompensation(next.compensation)
+    }
+
+    private mutating func sendCompensation(_ compensation: CompensationStep) -> [SagaAction] {
+        step = .compensation(compensation)
+        token += 1
+        return [
+            .send(compensationCommand(for: compensation)),
+            .scheduleDeadline(StepDeadlineReached(step: compensation.rawValue, token: token)),
+        ]
+    }
+
+    private mutating func compensationSucceeded(_ done: CompensationStep) -> Decision {
+        guard state == .compensating, step == .compensation(done) else {
+            return .ignored("\(done.rawValue) reply while not waiting on it")
+        }
+        compensationQueue.removeFirst()
+        return .applied(compensateNext())
+    }
+
+    private mutating func retryCompensation() -> Decision {
+        guard state == .failed, let next = compensationQueue.first else {
+            return .ignored("only a failed saga can be retried")
+        }
+        state = .compensating
+        compensationAttempts = 1
+        return .applied(sendCompensation(next.compensation))
+    }
+
+    private func compensationCommand(for step: CompensationStep) -> SagaCommand {
+        switch step {
+        case .releaseTickets: .releaseTickets(ReleaseTickets(orderID: order.orderID))
+        case .cancelInvoice: .cancelInvoice(CancelInvoice(orderID: order.orderID))
+        case .refundPayment: .refundPayment(RefundPayment(orderID: order.orderID))
+        }
+    }
+
+    // MARK: Deadlines
+
+    private mutating func deadlinePassed(_ deadline: StepDeadlineReached) -> Decision {
+        guard deadline.token == token, deadline.step == step.name else {
+            return .ignored("stale deadline for \(deadline.step)")
+        }
+        switch (state, step) {
+        case (.running, .forward(let waiting)):
+            return .applied(beginCompensation(reason: waiting.timeoutReason, including: waiting))
+        case (.compensating, .compensation(let waiting)):
+            guard compensationAttempts < Self.maxCompensationAttempts else {
+                state = .failed
+                let original = reason ?? "rejected"
+                reason = "compensation_failed: \(waiting.rawValue) unanswered after \(compensationAttempts) attempts (\(original))"
+                return .applied([.rejectOrder(OrderRejected(orderID: order.orderID, reason: original))])
+            }
+            compensationAttempts += 1
+            return .applied(sendCompensation(waiting))
+        default:
+            return .ignored("deadline in state \(state.rawValue)")
+        }
+    }
+}

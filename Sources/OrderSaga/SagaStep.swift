@@ -1,0 +1,81 @@
+/// The forward steps of the order saga, in order. Each has a compensation.
+public enum ForwardStep: String, Codable, Sendable, CaseIterable {
+    case reserveTickets
+    case createInvoice
+    case chargePayment
+
+    /// The step that undoes this one.
+    public var compensation: CompensationStep {
+        switch self {
+        case .reserveTickets: .releaseTickets
+        case .createInvoice: .cancelInvoice
+        case .chargePayment: .refundPayment
+        }
+    }
+
+    /// The order's rejection reason when this step's deadline passes.
+    public var timeoutReason: String {
+        switch self {
+        case .reserveTickets: "reservation_timeout"
+        case .createInvoice: "invoice_timeout"
+        case .chargePayment: "payment_timeout"
+        }
+    }
+}
+
+/// The compensating steps, each undoing one ``ForwardStep``.
+public enum CompensationStep: String, Codable, Sendable, CaseIterable {
+    case releaseTickets
+    case cancelInvoice
+    case refundPayment
+}
+
+/// Where a saga stands: the step it waits on, if any.
+public enum SagaStep: Codable, Sendable, Hashable {
+    case forward(ForwardStep)
+    case compensation(CompensationStep)
+    case finished
+
+    /// A stable name, as stored in the database and shown by the API.
+    public var name: String {
+        switch self {
+        case .forward(let step): step.rawValue
+        case .compensation(let step): step.rawValue
+        case .finished: "finished"
+        }
+    }
+
+    public init?(name: String) {
+        if let step = ForwardStep(rawValue: name) {
+            self = .forward(step)
+        } else if let step = CompensationStep(rawValue: name) {
+            self = .compensation(step)
+        } else if name == "finished" {
+            self = .finished
+        } else {
+            return nil
+        }
+    }
+}
+
+/// The saga's lifecycle state.
+public enum SagaState: String, Codable, Sendable, CaseIterable {
+    /// Moving forward through the steps.
+    case running
+    /// Undoing finished steps in reverse order.
+    case compensating
+    /// Every step succeeded; the order is confirmed.
+    case completed
+    /// Every finished step was undone; the order is rejected.
+    case compensated
+    /// A compensation kept failing; an operator must look at it.
+    case failed
+
+    /// Completed, compensated and failed sagas take no more forward steps.
+    public var isTerminal: Bool {
+        switch self {
+        case .running, .compensating: false
+        case .completed, .compensated, .failed: true
+        }
+    }
+}
