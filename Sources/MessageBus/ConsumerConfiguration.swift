@@ -1,0 +1,44 @@
+import EvenTicketContracts
+
+/// How a ``BusConsumer`` claims and retries.
+public struct ConsumerConfiguration: Sendable {
+    /// The queue to consume.
+    public var queue: Queue
+    /// Names the consumer in the processed-messages ledger; keep it stable across restarts.
+    public var name: String
+    /// Messages claimed per round trip.
+    public var batchSize: Int
+    /// How long a claim is held before the message becomes visible to others again.
+    public var lease: Duration
+    /// Deliveries before a failing message is moved to the dead letters.
+    public var maxAttempts: Int
+    /// First retry delay; it doubles per attempt up to ``retryMaximum``, with jitter.
+    public var retryBase: Duration
+    public var retryMaximum: Duration
+    /// Fallback poll when no notification arrives (delayed messages, missed notifications).
+    public var pollInterval: Duration
+    /// Claim loops run side by side in this process.
+    public var concurrency: Int
+
+    public init(
+        queue: Queue,
+        name: String? = nil,
+        batchSize: Int = 16,
+        lease: Duration = .seconds(30),
+        maxAttempts: Int = 5,
+        retryBase: Duration = .milliseconds(200),
+        retryMaximum: Duration = .seconds(30),
+        pollInterval: Duration = .milliseconds(500),
+        concurrency: Int = 2
+    ) {
+        self.queue = queue
+        self.name = name ?? queue.rawValue
+        self.batchSize = batchSize
+        self.lease = lease
+        self.maxAttempts = maxAttempts
+        self.retryBase = retryBase
+        self.retryMaximum = retryMaximum
+        self.pollInterval = pollInterval
+        self.concurrency = concurrency
+    }
+}

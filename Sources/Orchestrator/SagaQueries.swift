@@ -1,0 +1,88 @@
+import Database
+import Foundation
+import Logging
+import OrderSaga
+import PostgresNIO
+
+/// Read side of the saga store, for the HTTP API and the CLI.
+public struct SagaQueries: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) { self.client = client }
+
+    public struct HistoryItem: Sendable, Codable, Equatable {
+        public var at: Date
+        public var kind: String
+        public var message: String
+        public var messageId: UUID?
+        public var detail: [String: String]
+    }
+
+    public struct SagaView: Sendable, Codable, Equatable {
+        public var sagaId: UUID
+        public var type: String
+        public var orderId: UUID
+        public var state: String
+        public var step: String
+        public var reason: String?
+        public var createdAt: Date
+        public var updatedAt: Date
+        public var history: [HistoryItem]?
+    }
+
+    /// One saga with its full history, or nil.
+    public func saga(_ id: UUID, logger: Logger) async throws -> SagaView? {
+        let rows = try await client.query(
+            """
+            SELECT id, type, order_id, state, step, reason, created_at, updated_at
+              FROM orchestrator.sagas WHERE id = \(id)
+            """, logger: logger)
+        var found: SagaView?
+        for try await (id, type, order, state, step, reason, created, updated)
+            in rows.decode((UUID, String, UUID, String, String, String?, Date, Date).self)
+        {
+            found = SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason,
+                             createdAt: created, updatedAt: updated, history: [])
+        }
+        guard var saga = found else { return nil }
+        let history = try await client.query(
+            """
+            SELECT at, kind, message, message_id, detail::text FROM orchestrator.saga_history
+             WHERE saga_id = \(id) ORDER BY seq
+            """, logger: logger)
+        for try await (at, kind, message, messageID, detail) in history.decode((Date, String, String, UUID?, String).self) {
+            let values = (try? JSONDecoder().decode([String: String].self, from: Data(detail.utf8))) ?? [:]
+            saga.history?.append(HistoryItem(at: at, kind: kind, message: message, messageId: messageID, detail: values))
+        }
+        return saga
+    }
+
+    /// The saga behind an order, if the order has one.
+    public func sagaID(forOrder orderID: UUID, logger: Logger) async throws -> UUID? {
+        let rows = try await client.query("SELECT id FROM orchestrator.sagas WHERE order_id = \(orderID)", logger: logger)
+        for try await id in rows.decode(UUID.self) { return id }
+        return nil
+    }
+
+    /// A page of sagas, newest first, optionally in one state. `after` is the last saga of the previous page.
+    public func list(state: SagaState?, limit: Int, after cursor: UUID?, logger: Logger) async throws -> [SagaView] {
+        let rows = try await client.query(
+            """
+            SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.created_at, s.updated_at
+              FROM orchestrator.sagas s
+             WHERE (\(state?.rawValue)::text IS NULL OR s.state = \(state?.rawValue))
+               AND (\(cursor)::uuid IS NULL OR (s.created_at, s.id) <
+                    (SELECT c.created_at, c.id FROM orchestrator.sagas c WHERE c.id = \(cursor)))
+             ORDER BY s.created_at DESC, s.id DESC
+             LIMIT \(limit)
+            """, logger: logger)
+        var sagas: [SagaView] = []
+        for try await (id, type, order, state, step, reason, created, updated)
+            in rows.decode((UUID, String, UUID, String, String, String?, Date, Date).self)
+        {
+            sagas.append(SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason,
+                                  createdAt: created, updatedAt: updated, history: nil))
+        }
+        return sagas
+    }
+}
