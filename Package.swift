@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -53,15 +54,25 @@ let package = Package(
         // The public HTTP API (Hummingbird).
         .target(
             name: "HTTPAPI",
-            dependencies: ["Ordering", "Inventory", "Orchestrator", "Database",
-                           .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["Ordering", "Inventory", "Orchestrator", "OrderSaga", "MessageBus", "Database",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")]
+        ),
+        // The composition root: which consumers and services a process runs. Shared by the CLI and the tests.
+        .target(
+            name: "EvenTicketApp",
+            dependencies: [
+                "HTTPAPI", "Orchestrator", "Inventory", "Invoicing", "Payment", "Ordering", "MessageBus", "Database",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         // A throwaway local PostgreSQL server, for `eventicket dev`, tests and benchmarks.
         .target(name: "EmbeddedPostgres", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "EvenTicketCLI",
             dependencies: [
-                "HTTPAPI", "Orchestrator", "Inventory", "Invoicing", "Payment", "Ordering",
+                "EvenTicketApp", "HTTPAPI", "Orchestrator", "Inventory", "Ordering", "OrderSaga",
                 "EmbeddedPostgres", "Database", "MessageBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -76,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "EvenTicketTests",
             dependencies: [
-                "EvenTicketTesting", "HTTPAPI", "Orchestrator", "Inventory", "Invoicing", "Payment",
+                "EvenTicketTesting", "EvenTicketApp", "HTTPAPI", "OrderSaga", "Orchestrator", "Inventory", "Invoicing", "Payment",
                 "Ordering", "MessageBus", "Database",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

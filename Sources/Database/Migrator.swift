@@ -136,5 +136,6 @@ public struct Migrator: Sendable {
 /// Migrations could not be applied, or the database does not match the files.
 public struct MigrationError: Error, CustomStringConvertible, Sendable {
     public var reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { reason }
 }

@@ -1,0 +1,28 @@
+import Logging
+import PostgresNIO
+
+/// Server-level chores: creating databases for `dev`, tests and benchmarks.
+public enum DatabaseAdmin {
+    /// Creates `name` on the server `url` points at, unless it exists. `name` must be a plain
+    /// identifier (letters, digits, underscores), since CREATE DATABASE takes no parameters.
+    public static func createDatabaseIfMissing(_ name: String, server url: DatabaseURL, template: String? = nil, logger: Logger) async throws {
+        for identifier in [name] + (template.map { [$0] } ?? []) {
+            guard !identifier.isEmpty, identifier.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw DatabaseURLError(reason: "database name \(identifier) must be letters, digits and underscores")
+            }
+        }
+        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 1), backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let rows = try await client.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger).collect()
+            guard rows.isEmpty else { return }
+            let templateClause = template.map { " TEMPLATE \($0)" } ?? ""
+            do {
+                _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)\(templateClause)"), logger: logger).collect()
+            } catch where error.sqlState == "42P04" {
+                // Created meanwhile by another process.
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A throwaway local PostgreSQL server for `eventicket dev`, tests and benchmarks.
+///
+/// It runs `initdb` and `pg_ctl` from the local PostgreSQL installation, listening on a free
+/// loopback port and a private socket folder. PostgreSQL refuses to run as root, so as root
+/// the server runs as the `postgres` user (through `runuser`) in folders that user owns.
+public final class EmbeddedPostgres: Sendable {
+    public struct Options: Sendable {
+        /// Where the cluster lives; nil makes a temporary one that ``stop()`` deletes.
+        public var dataDirectory: String?
+        /// Delete an existing cluster in ``dataDirectory`` first.
+        public var fresh: Bool
+        /// Durable commits. Off only for tests, where speed matters more than crash safety.
+        public var fsync: Bool
+        /// Extra `-c name=value` server settings.
+        public var settings: [String: String]
+
+        public init(dataDirectory: String? = nil, fresh: Bool = false, fsync: Bool = true, settings: [String: String] = [:]) {
+            self.dataDirectory = dataDirectory
+            self.fresh = fresh
+            self.fsync = fsync
+            self.settings = settings
+        }
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable`
+    public let url: String
+    public let port: Int
+    public let dataDirectory: String
+    let baseDirectory: String
+    let temporary: Bool
+    let binDirectory: String
+    let runAsPostgres: Bool
+
+    private init(url: String, port: Int, dataDirectory: String, baseDirectory: String, temporary: Bool, binDirectory: String, runAsPostgres: Bool) {
+        self.url = url
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.baseDirectory = baseDirectory
+        self.temporary = temporary
+        self.binDirectory = binDirectory
+        self.runAsPostgres = runAsPostgres
+    }
+
+    /// Initialises (if needed) and starts a server; returns once it accepts connections.
+    public static func start(_ options: Options = .init(), logger: Logger) throws -> EmbeddedPostgres {
+        let binDirectory = try findBinDirectory()
+        let runAsPostgres = getuid() == 0
+        let fileManager = FileManager.default
+        let base: String
+        let temporary = options.dataDirectory == nil
+        if let dataDirectory = options.dataDirectory {
+            base = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+            if options.fresh, fileManager.fileExists(atPath: base) {
+                _ = try? run(binDirectory + "/pg_ctl", ["-D", base + "/data", "-m", "immediate", "stop"], asPostgres: runAsPostgres)
+                try fileManager.removeItem(atPath: base)
+            }
+        } else {
+            base = fileManager.temporaryDirectory.appendingPathComponent("eventicket-pg-\(UUID().uuidString.prefix(8))").path
+        }
+        let data = base + "/data"
+        try fileManager.createDirectory(atPath: base, withIntermediateDirectories: true)
+        chmod(base, 0o755)
+        if runAsPostgres { try run("/bin/chown", ["-R", "postgres:postgres", base], asPostgres: false) }
+
+        if !fileManager.fileExists(atPath: data + "/PG_VERSION") {
+            logger.info("initialising a PostgreSQL cluster", metadata: ["path": "\(data)"])
+            try run(binDirectory + "/initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"], asPostgres: runAsPostgres)
+        } else if fileManager.fileExists(atPath: data + "/postmaster.pid") {
+            // Left running by an earlier process that did not stop it: stop it first.
+            _ = try? run(binDirectory + "/pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"], asPostgres: runAsPostgres)
+        }
+
+        let port = try freePort()
+        var settings = [
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": base,
+            "max_connections": "300",
+            "fsync": options.fsync ? "on" : "off",
+            "synchronous_commit": options.fsync ? "on" : "off",
+            "full_page_writes": options.fsync ? "on" : "off",
+        ]
+        settings.merge(options.settings) { _, new in new }
+        let serverOptions = (["-p \(port)"] + settings.sorted { $0.key < $1.key }.map { "-c \($0.key)=\($0.value)" }).joined(separator: " ")
+        logger.info("starting PostgreSQL", metadata: ["port": "\(port)", "path": "\(data)"])
+        try run(binDirectory + "/pg_ctl", ["-D", data, "-l", base + "/server.log", "-w", "-t", "60", "-o", serverOptions, "start"], asPostgres: runAsPostgres)
+        return EmbeddedPostgres(
+            url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable",
+            port: port, dataDirectory: data, baseDirectory: base, temporary: temporary,
+            binDirectory: binDirectory, runAsPostgres: runAsPostgres)
+    }
+
+    /// Stops the server (and deletes a temporary cluster).
+    public func stop(immediate: Bool = false) {
+        _ = try? Self.run(binDirectory + "/pg_ctl", ["-D", dataDirectory, "-m", immediate ? "immediate" : "fast", "-w", "stop"], asPostgres: runAsPostgres)
+        if temporary { try? FileManager.default.removeItem(atPath: baseDirectory) }
+    }
+
+    // MARK: Helpers
+
+    static func findBinDirectory() throws -> String {
+        var candidates: [String] = []
+        if let configured = ProcessInfo.processInfo.environment["PG_BINDIR"] { candidates.append(configured) }
+        if let output = try? run("/usr/bin/env", ["pg_config", "--bindir"], asPostgres: false) {
+            candidates.append(output.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let debian = "/usr/lib/postgresql"
+        if let versions = try? FileManager.default.contentsOfDirectory(atPath: debian) {
+            candidates += versions.sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "\(debian)/\($0)/bin" }
+        }
+        candidates += ["/opt/homebrew/bin", "/usr/local/bin", "/usr/bin"]
+        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/initdb") && FileManager.default.isExecutableFile(atPath: $0 + "/pg_ctl") }) {
+            return found
+        }
+        throw EmbeddedPostgresError(
+            "PostgreSQL server programs (initdb, pg_ctl) were not found. Install PostgreSQL 15 or newer "
+                + "(Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@15), "
+                + "set PG_BINDIR to their folder, or point DATABASE_URL at a running server.")
+    }
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], asPostgres: Bool) throws -> String {
+        let process = Process()
+        if asPostgres {
+            process.executableURL = URL(fileURLWithPath: "/sbin/runuser")
+            process.arguments = ["-u", "postgres", "--", executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw EmbeddedPostgresError("\(URL(fileURLWithPath: executable).lastPathComponent) failed (exit \(process.terminationStatus)): \(text.suffix(2000))")
+        }
+        return text
+    }
+
+    /// A loopback TCP port nobody listens on right now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw EmbeddedPostgresError("cannot open a socket to find a free port") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw EmbeddedPostgresError("cannot bind a loopback socket to find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// The embedded server could not be started.
+public struct EmbeddedPostgresError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

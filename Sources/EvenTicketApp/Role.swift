@@ -1,0 +1,13 @@
+/// A part of the system a process can run. Any mix of roles can share one process.
+public enum Role: String, Sendable, CaseIterable {
+    /// The public HTTP API and the ordering service's consumer.
+    case api
+    /// The saga orchestrator.
+    case orchestrator
+    case inventory
+    case invoicing
+    case payment
+
+    /// The participant roles, as `eventicket worker` runs them by default.
+    public static let participants: [Role] = [.inventory, .invoicing, .payment]
+}

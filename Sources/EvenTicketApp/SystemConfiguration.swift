@@ -1,0 +1,37 @@
+import HTTPAPI
+import Payment
+
+/// Everything a process of EvenTicket can be configured with.
+public struct SystemConfiguration: Sendable {
+    public var api: APIConfiguration
+    /// How long the orchestrator waits on one step before it compensates.
+    public var stepTimeout: Duration
+    public var payment: PaymentConfiguration
+    /// Claim loops per consumer.
+    public var consumerConcurrency: Int
+    /// Deliveries before a failing message becomes a dead letter.
+    public var maxAttempts: Int
+    /// First retry delay of a failed message (doubling, with jitter).
+    public var retryBase: Duration
+    /// Leases on claimed messages.
+    public var lease: Duration
+
+    public init(
+        api: APIConfiguration = .init(),
+        stepTimeout: Duration = .seconds(30),
+        payment: PaymentConfiguration? = nil,
+        consumerConcurrency: Int = 2,
+        maxAttempts: Int = 5,
+        retryBase: Duration = .milliseconds(200),
+        lease: Duration = .seconds(30)
+    ) {
+        self.api = api
+        self.stepTimeout = stepTimeout
+        // The slow test token must answer after the saga gave up on it.
+        self.payment = payment ?? PaymentConfiguration(slowChargeDelay: stepTimeout * 2)
+        self.consumerConcurrency = consumerConcurrency
+        self.maxAttempts = maxAttempts
+        self.retryBase = retryBase
+        self.lease = lease
+    }
+}

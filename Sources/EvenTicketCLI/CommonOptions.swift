@@ -1,0 +1,65 @@
+import ArgumentParser
+import Database
+import Foundation
+import Logging
+
+/// Options every command that talks to PostgreSQL takes.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: ArgumentHelp(
+        "PostgreSQL URL, postgres://user:pass@host:port/db?sslmode=… (a host starting with / is a socket folder). Default: $DATABASE_URL.",
+        valueName: "url"))
+    var databaseURL: String?
+
+    func resolve() throws -> DatabaseURL {
+        guard let text = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty else {
+            throw ValidationError("no database: pass --database-url or set DATABASE_URL (or use `eventicket dev`, which starts its own PostgreSQL)")
+        }
+        do {
+            return try DatabaseURL(text)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func makeLogger(_ label: String) -> Logger {
+        let level = logLevel
+        LoggingSystem.bootstrap { name in
+            var handler = StreamLogHandler.standardError(label: name)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Step timeout as a number of seconds.
+struct StepTimeoutOption: ParsableArguments {
+    @Option(help: "Seconds the orchestrator waits on a step before it compensates.")
+    var stepTimeout: Double = 30
+
+    func duration() throws -> Duration {
+        guard stepTimeout > 0, stepTimeout <= 86_400 else { throw ValidationError("--step-timeout must be between 0 and 86400 seconds") }
+        return .milliseconds(Int64(stepTimeout * 1000))
+    }
+}
+
+/// Runs a command body, turning known failures into one line and a non-zero exit.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ValidationError {
+        throw error
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error.diagnosticDescription)\n".utf8))
+        throw ExitCode.failure
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Database
+import EmbeddedPostgres
+import EvenTicketApp
+import Foundation
+import HTTPAPI
+import Inventory
+import Logging
+
+struct Dev: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run everything in one process on a throwaway local PostgreSQL, with a demo event.")
+
+    @OptionGroup var logging: LoggingOptions
+    @OptionGroup var timeout: StepTimeoutOption
+    @Option(help: "HTTP port.") var port = 8080
+    @Option(help: "Keep the PostgreSQL cluster in this folder across runs (default: a temporary one, deleted on exit).")
+    var dataDir: String?
+    @Flag(help: "Delete the cluster in --data-dir first.") var fresh = false
+
+    func run() async throws {
+        let logger = logging.makeLogger("eventicket.dev")
+        let stepTimeout = try timeout.duration()
+        let (port, dataDir, fresh) = (self.port, self.dataDir, self.fresh)
+        try await reportingFailures {
+            let postgres = try EmbeddedPostgres.start(.init(dataDirectory: dataDir, fresh: fresh), logger: logger)
+            defer { postgres.stop() }
+            let server = try DatabaseURL(postgres.url)
+            try await DatabaseAdmin.createDatabaseIfMissing("eventicket", server: server, logger: logger)
+            let url = server.with(database: "eventicket")
+            let configuration = SystemConfiguration(api: APIConfiguration(port: port), stepTimeout: stepTimeout)
+            let demo = DemoBox()
+            try await runRoles(
+                Set(Role.allCases), url: url, configuration: configuration, logger: logger,
+                onServerRunning: { port in
+                    if let event = demo.event { printBanner(port: port, url: url, event: event) }
+                },
+                beforeStart: { box in
+                    demo.event = try await Demo.ensureEvent(Catalog(client: box.client), logger: logger)
+                })
+        }
+    }
+}
+
+/// The demo event, carried from start-up to the banner.
+final class DemoBox: @unchecked Sendable {
+    // Written once before the server starts, read after.
+    var event: Catalog.Event?
+}
+
+enum Demo {
+    /// The first event in the catalog, or a newly created demo event.
+    static func ensureEvent(_ catalog: Catalog, logger: Logger) async throws -> Catalog.Event {
+        if let existing = try await catalog.firstEvent(logger: logger) { return existing }
+        return try await catalog.createEvent(
+            name: "EvenTicket Live: Demo Night",
+            ticketTypes: [
+                .init(name: "General admission", priceCents: 4500, currency: "EUR", capacity: 500),
+                .init(name: "VIP", priceCents: 12000, currency: "EUR", capacity: 50),
+            ],
+            logger: logger)
+    }
+}
+
+func printBanner(port: Int, url: DatabaseURL, event: Catalog.Event) {
+    let base = "http://127.0.0.1:\(port)"
+    let types = event.ticketTypes.map { "    \($0.name): \($0.ticketTypeId)  (\($0.priceCents) \($0.currency), \($0.available) left)" }
+    let first = event.ticketTypes.first?.ticketTypeId.uuidString ?? ""
+    let text = """
+
+    EvenTicket is running: API, orchestrator, inventory, invoicing and payment in one process.
+      HTTP API:   \(base)
+      PostgreSQL: \(url)  (throwaway unless --data-dir)
+      Demo event: \(event.name)  eventId=\(event.eventId)
+    \(types.joined(separator: "\n"))
+
+    Place an order:
+      curl -s -XPOST \(base)/orders -H 'Content-Type: application/json' \\
+        -d '{"customerId":"c-1","eventId":"\(event.eventId)","lines":[{"ticketTypeId":"\(first)","quantity":2}],"paymentToken":"tok_visa"}'
+    Then: curl -s \(base)/orders/<orderId>   and   curl -s \(base)/sagas/<sagaId>
+    Test tokens: tok_visa (charged), tok_declined, tok_timeout (saga times out), tok_flaky (retried).
+    Ctrl-C stops everything.
+
+    """
+    FileHandle.standardOutput.write(Data(text.utf8))
+}

@@ -1,0 +1,35 @@
+import Database
+import EvenTicketApp
+import Logging
+import ServiceLifecycle
+
+/// Runs the services of `roles` until SIGTERM or SIGINT, then shuts them down gracefully:
+/// the HTTP server stops accepting, consumers finish the message in hand and give the rest back.
+func runRoles(
+    _ roles: Set<Role>,
+    url: DatabaseURL,
+    configuration: SystemConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+    beforeStart: @escaping @Sendable (PostgresClientBox) async throws -> Void = { _ in }
+) async throws {
+    try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true) { client in
+        try await beforeStart(PostgresClientBox(client: client))
+        let services = EvenTicketSystem.services(
+            roles: roles, configuration: configuration, client: client, logger: logger, onServerRunning: onServerRunning)
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger))
+        logger.info("running", metadata: ["roles": "\(roles.map(\.rawValue).sorted().joined(separator: ","))", "database": "\(url)"])
+        try await group.run()
+    }
+}
+
+import PostgresNIO
+
+/// Hands the pool to a start-up hook.
+struct PostgresClientBox: Sendable {
+    let client: PostgresClient
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import EvenTicketApp
+import HTTPAPI
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the public HTTP API and the ordering service.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var logging: LoggingOptions
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+
+    func run() async throws {
+        let url = try database.resolve()
+        let logger = logging.makeLogger("eventicket.serve")
+        let configuration = SystemConfiguration(api: APIConfiguration(host: host, port: port))
+        try await reportingFailures {
+            try await runRoles([.api], url: url, configuration: configuration, logger: logger)
+        }
+    }
+}
+
+struct OrchestratorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "orchestrator", abstract: "Run the saga orchestrator.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var logging: LoggingOptions
+    @OptionGroup var timeout: StepTimeoutOption
+
+    func run() async throws {
+        let url = try database.resolve()
+        let logger = logging.makeLogger("eventicket.orchestrator")
+        let configuration = SystemConfiguration(stepTimeout: try timeout.duration())
+        try await reportingFailures {
+            try await runRoles([.orchestrator], url: url, configuration: configuration, logger: logger)
+        }
+    }
+}
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run participant services (inventory, invoicing, payment).")
+
+    enum Service: String, ExpressibleByArgument, CaseIterable {
+        case inventory, invoicing, payment
+    }
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var logging: LoggingOptions
+    @Option(name: .customLong("service"), help: "A participant to run; repeat for several. Default: all.")
+    var services: [Service] = []
+    @Option(help: "Seconds the simulated gateway takes to answer a tok_timeout charge (keep above the step timeout).")
+    var slowChargeDelay: Double = 60
+
+    func run() async throws {
+        let url = try database.resolve()
+        let logger = logging.makeLogger("eventicket.worker")
+        guard slowChargeDelay > 0 else { throw ValidationError("--slow-charge-delay must be positive") }
+        let roles = Set((services.isEmpty ? Service.allCases : services).map { Role(rawValue: $0.rawValue)! })
+        var configuration = SystemConfiguration()
+        configuration.payment.slowChargeDelay = .milliseconds(Int64(slowChargeDelay * 1000))
+        try await reportingFailures {
+            try await runRoles(roles, url: url, configuration: configuration, logger: logger)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Database
+import Hummingbird
+import Inventory
+import Logging
+import Orchestrator
+import PostgresNIO
+
+/// Settings of the HTTP API.
+public struct APIConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// Builds the public HTTP API. The executable and the tests both call this.
+///
+/// The caller runs `client` (and any consumers) itself; `services` are run with the server.
+public func buildApplication(
+    configuration: APIConfiguration,
+    client: PostgresClient,
+    engine: SagaEngine,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ProblemMiddleware(logger: logger))
+    let catalog = Catalog(client: client)
+    router.get("/health") { _, _ in
+        do {
+            _ = try await client.query("SELECT 1", logger: logger).collect()
+            return JSONResponse.make(["status": "ok"])
+        } catch {
+            throw Problem(.serviceUnavailable, "Not ready", detail: "the database is not reachable")
+        }
+    }
+    EventRoutes(catalog: catalog, logger: logger).register(on: router)
+    OrderRoutes(client: client, catalog: catalog, engine: engine, logger: logger).register(on: router)
+    SagaRoutes(sagas: SagaQueries(client: client), logger: logger).register(on: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "EvenTicket"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger
+    )
+}

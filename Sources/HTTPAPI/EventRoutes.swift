@@ -1,0 +1,60 @@
+import Foundation
+import Hummingbird
+import Inventory
+import Logging
+
+/// `POST /events` and `GET /events/{eventId}`: inventory's catalog.
+struct EventRoutes {
+    let catalog: Catalog
+    let logger: Logger
+
+    struct CreateEventRequest: Decodable {
+        struct TicketType: Decodable {
+            var name: String?
+            var priceCents: Int?
+            var currency: String?
+            var capacity: Int?
+        }
+        var name: String?
+        var ticketTypes: [TicketType]?
+
+        func validated() throws -> (String, [Catalog.NewTicketType]) {
+            guard let name = name?.trimmingCharacters(in: .whitespaces), !name.isEmpty else {
+                throw Problem.invalid("name", "is required and must not be empty")
+            }
+            guard name.count <= 200 else { throw Problem.invalid("name", "must be at most 200 characters") }
+            guard let ticketTypes, !ticketTypes.isEmpty else { throw Problem.invalid("ticketTypes", "must hold at least one ticket type") }
+            guard ticketTypes.count <= 20 else { throw Problem.invalid("ticketTypes", "must hold at most 20 ticket types") }
+            let valid = try ticketTypes.enumerated().map { index, type -> Catalog.NewTicketType in
+                let field = "ticketTypes[\(index)]"
+                guard let typeName = type.name?.trimmingCharacters(in: .whitespaces), !typeName.isEmpty, typeName.count <= 100 else {
+                    throw Problem.invalid("\(field).name", "is required, 1 to 100 characters")
+                }
+                guard let price = type.priceCents, (0...100_000_000).contains(price) else {
+                    throw Problem.invalid("\(field).priceCents", "is required, 0 to 100000000")
+                }
+                guard let currency = type.currency, currency.count == 3, currency.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+                    throw Problem.invalid("\(field).currency", "is required, three upper-case letters (ISO 4217)")
+                }
+                guard let capacity = type.capacity, (0...1_000_000).contains(capacity) else {
+                    throw Problem.invalid("\(field).capacity", "is required, 0 to 1000000")
+                }
+                return Catalog.NewTicketType(name: typeName, priceCents: price, currency: currency, capacity: capacity)
+            }
+            return (name, valid)
+        }
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/events") { request, _ in
+            let (name, types) = try await RequestBody.decode(CreateEventRequest.self, from: request).validated()
+            let event = try await catalog.createEvent(name: name, ticketTypes: types, logger: logger)
+            return JSONResponse.make(event, status: .created, headers: [.location: "/events/\(event.eventId)"])
+        }
+        router.get("/events/:eventId") { _, context in
+            let id = try context.parameters.uuid("eventId", what: "event")
+            guard let event = try await catalog.event(id, logger: logger) else { throw Problem.notFound("no event with id \(id)") }
+            return JSONResponse.make(event)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Database
+import EvenTicketContracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Inventory
+import Logging
+import MessageBus
+import Orchestrator
+import Ordering
+import PostgresNIO
+
+/// `POST /orders` and `GET /orders/{orderId}`.
+///
+/// Placing an order prices it from inventory's catalog, then stores the order, creates its saga
+/// and publishes the saga's first command in one transaction.
+struct OrderRoutes {
+    let client: PostgresClient
+    let catalog: Catalog
+    let engine: SagaEngine
+    let orders = OrderStore()
+    let logger: Logger
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/orders") { request, _ in try await place(request) }
+        router.get("/orders/:orderId") { _, context in
+            let id = try context.parameters.uuid("orderId", what: "order")
+            let order = try await client.withConnection { try await orders.find(id, on: $0, logger: logger) }
+            guard let order else { throw Problem.notFound("no order with id \(id)") }
+            return JSONResponse.make(order)
+        }
+    }
+
+    private struct Accepted: Encodable {
+        var orderId: UUID
+        var sagaId: UUID
+        var status: Order.Status
+    }
+
+    private func place(_ request: Request) async throws -> Response {
+        let body = try await RequestBody.decode(PlaceOrderRequest.self, from: request).validated()
+        let key = request.headers[.idempotencyKey]
+        if let key, key.isEmpty || key.count > 200 {
+            throw Problem(.badRequest, "Invalid Idempotency-Key", detail: "must be 1 to 200 characters")
+        }
+        guard let event = try await catalog.event(body.eventId, logger: logger) else {
+            throw Problem.invalid("eventId", "no event with id \(body.eventId)")
+        }
+        var total = 0
+        var currencies = Set<String>()
+        for (index, line) in body.lines.enumerated() {
+            guard let type = event.ticketTypes.first(where: { $0.ticketTypeId == line.ticketTypeId }) else {
+                throw Problem.invalid("lines[\(index)].ticketTypeId", "event \(event.eventId) has no ticket type \(line.ticketTypeId)")
+            }
+            total += type.priceCents * line.quantity
+            currencies.insert(type.currency)
+        }
+        guard currencies.count == 1, let currency = currencies.first else {
+            throw Problem.invalid("lines", "all tickets of one order must be priced in one currency")
+        }
+        let new = OrderStore.NewOrder(
+            customerID: body.customerId, eventID: body.eventId, lines: body.lines, totalCents: total,
+            currency: currency, request: MessageCoding.encode(body), idempotencyKey: key)
+        let placement = try await client.withTransaction(logger: logger) { connection -> OrderStore.Placement in
+            let placement = try await orders.place(new, on: connection, logger: logger)
+            if case .created(let order) = placement {
+                let placed = OrderPlaced(
+                    orderID: order.orderId, customerID: order.customerId, eventID: order.eventId,
+                    lines: order.lines.map { OrderLine(ticketTypeID: $0.ticketTypeId, quantity: $0.quantity) },
+                    totalCents: order.totalCents, currency: order.currency, paymentToken: body.paymentToken)
+                let first = try await engine.start(placed, sagaID: order.sagaId, causationID: nil, on: connection, logger: logger)
+                try await MessagePublisher.publish(first, on: connection, logger: logger)
+            }
+            return placement
+        }
+        switch placement {
+        case .created(let order), .replayed(let order):
+            return JSONResponse.make(
+                Accepted(orderId: order.orderId, sagaId: order.sagaId, status: order.status),
+                status: .accepted, headers: [.location: "/orders/\(order.orderId)"])
+        case .keyReused:
+            throw Problem(.conflict, "Idempotency-Key reused", detail: "this key was used for a different request")
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+}

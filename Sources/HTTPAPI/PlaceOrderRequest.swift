@@ -1,0 +1,56 @@
+import EvenTicketContracts
+import Foundation
+import Ordering
+
+/// The body of `POST /orders`, before validation.
+struct PlaceOrderRequest: Decodable {
+    struct Line: Decodable {
+        var ticketTypeId: String?
+        var quantity: Int?
+    }
+
+    var customerId: String?
+    var eventId: String?
+    var lines: [Line]?
+    var paymentToken: String?
+
+    static let maximumLines = 20
+    static let maximumQuantity = 100
+
+    /// The request after validation, in canonical form.
+    struct Valid: Encodable {
+        var customerId: String
+        var eventId: UUID
+        var lines: [Order.Line]
+        var paymentToken: String
+    }
+
+    func validated() throws -> Valid {
+        guard let customerId = customerId?.trimmingCharacters(in: .whitespaces), !customerId.isEmpty else {
+            throw Problem.invalid("customerId", "is required and must not be empty")
+        }
+        guard customerId.count <= 100 else { throw Problem.invalid("customerId", "must be at most 100 characters") }
+        guard let eventText = eventId else { throw Problem.invalid("eventId", "is required") }
+        guard let eventId = UUID(uuidString: eventText) else { throw Problem.invalid("eventId", "must be a UUID") }
+        guard let lines, !lines.isEmpty else { throw Problem.invalid("lines", "must hold at least one line") }
+        guard lines.count <= Self.maximumLines else { throw Problem.invalid("lines", "must hold at most \(Self.maximumLines) lines") }
+        var valid: [Order.Line] = []
+        for (index, line) in lines.enumerated() {
+            guard let text = line.ticketTypeId else { throw Problem.invalid("lines[\(index)].ticketTypeId", "is required") }
+            guard let id = UUID(uuidString: text) else { throw Problem.invalid("lines[\(index)].ticketTypeId", "must be a UUID") }
+            guard let quantity = line.quantity else { throw Problem.invalid("lines[\(index)].quantity", "is required") }
+            guard (1...Self.maximumQuantity).contains(quantity) else {
+                throw Problem.invalid("lines[\(index)].quantity", "must be between 1 and \(Self.maximumQuantity)")
+            }
+            guard !valid.contains(where: { $0.ticketTypeId == id }) else {
+                throw Problem.invalid("lines[\(index)].ticketTypeId", "appears in more than one line")
+            }
+            valid.append(Order.Line(ticketTypeId: id, quantity: quantity))
+        }
+        guard let paymentToken else { throw Problem.invalid("paymentToken", "is required") }
+        guard PaymentToken.isWellFormed(paymentToken) else {
+            throw Problem.invalid("paymentToken", "must be tok_ followed by 1 to 64 letters, digits or underscores")
+        }
+        return Valid(customerId: customerId, eventId: eventId, lines: valid, paymentToken: paymentToken)
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+
+/// An error answered as `application/problem+json` (RFC 9457).
+public struct Problem: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var title: String
+    public var detail: String?
+    /// The request field at fault, for validation errors.
+    public var field: String?
+
+    public init(_ status: HTTPResponse.Status, _ title: String, detail: String? = nil, field: String? = nil) {
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.field = field
+    }
+
+    /// A request body that fails validation.
+    static func invalid(_ field: String, _ detail: String) -> Problem {
+        Problem(.unprocessableContent, "Invalid request", detail: detail, field: field)
+    }
+
+    static func notFound(_ what: String) -> Problem {
+        Problem(.notFound, "Not found", detail: what)
+    }
+
+    private struct Body: Encodable {
+        var type = "about:blank"
+        var title: String
+        var status: Int
+        var detail: String?
+        var field: String?
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = Body(title: title, status: status.code, detail: detail, field: field)
+        return JSONResponse.make(body, status: status, contentType: "application/problem+json")
+    }
+}
+
+/// JSON response bodies.
+enum JSONResponse {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], contentType: String = "application/json") -> Response {
+        var headers = headers
+        headers[.contentType] = contentType
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

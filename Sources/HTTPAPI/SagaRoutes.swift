@@ -1,0 +1,52 @@
+import Foundation
+import Hummingbird
+import Logging
+import Orchestrator
+import OrderSaga
+
+/// `GET /sagas/{sagaId}` and `GET /sagas?state=…&limit=…&after=…`: the orchestrator's read side.
+struct SagaRoutes {
+    let sagas: SagaQueries
+    let logger: Logger
+
+    private struct Page: Encodable {
+        var sagas: [SagaQueries.SagaView]
+        /// Pass as `after` for the next page; absent on the last page.
+        var nextCursor: UUID?
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/sagas/:sagaId") { _, context in
+            let id = try context.parameters.uuid("sagaId", what: "saga")
+            guard let saga = try await sagas.saga(id, logger: logger) else { throw Problem.notFound("no saga with id \(id)") }
+            return JSONResponse.make(saga)
+        }
+        router.get("/sagas") { request, _ in
+            let query = request.uri.queryParameters
+            var state: SagaState?
+            if let text = query.get("state") {
+                guard let parsed = SagaState(rawValue: text) else {
+                    let states = SagaState.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw Problem(.badRequest, "Invalid query", detail: "state must be one of \(states)", field: "state")
+                }
+                state = parsed
+            }
+            var limit = 50
+            if let text = query.get("limit") {
+                guard let parsed = Int(text), (1...500).contains(parsed) else {
+                    throw Problem(.badRequest, "Invalid query", detail: "limit must be an integer from 1 to 500", field: "limit")
+                }
+                limit = parsed
+            }
+            var after: UUID?
+            if let text = query.get("after") {
+                guard let parsed = UUID(uuidString: text) else {
+                    throw Problem(.badRequest, "Invalid query", detail: "after must be a saga id", field: "after")
+                }
+                after = parsed
+            }
+            let page = try await sagas.list(state: state, limit: limit, after: after, logger: logger)
+            return JSONResponse.make(Page(sagas: page, nextCursor: page.count == limit ? page.last?.sagaId : nil))
+        }
+    }
+}
