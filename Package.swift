@@ -24,8 +24,7 @@ let package = Package(
             dependencies: [
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            resources: [.copy("migrations")]
+            ]
         ),
         // The PostgreSQL-backed message bus: outbox publish, leased claims, retries, dead letters.
         .target(

@@ -17,15 +17,32 @@ public struct Migrator: Sendable {
 
     public let migrations: [Migration]
 
-    /// The migrations shipped with the program.
-    public static var bundledDirectory: URL {
-        if let override = ProcessInfo.processInfo.environment["EVENTICKET_MIGRATIONS_DIR"] {
+    /// Where the program finds `migrations/`: `$EVENTICKET_MIGRATIONS_DIR`; else the first
+    /// `migrations` folder beside the executable or in a folder above it (a checkout running
+    /// `.build/debug/eventicket`, or an image with `/app/eventicket` and `/app/migrations`); else
+    /// the source tree this was built from.
+    public static var defaultDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["EVENTICKET_MIGRATIONS_DIR"], !override.isEmpty {
             return URL(fileURLWithPath: override)
         }
-        return Bundle.module.resourceURL!.appendingPathComponent("migrations")
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+        var folder = executable.deletingLastPathComponent()
+        for _ in 0..<8 {
+            let candidate = folder.appendingPathComponent("migrations")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent(firstMigration).path) {
+                return candidate
+            }
+            folder.deleteLastPathComponent()
+        }
+        // Sources/Database/Migrator.swift -> the repository root.
+        return URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("migrations")
     }
 
-    public init(directory: URL = Migrator.bundledDirectory) throws {
+    static let firstMigration = "0001_message_bus.sql"
+
+    public init(directory: URL = Migrator.defaultDirectory) throws {
         let files: [String]
         do {
             files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
