@@ -79,7 +79,7 @@ let package = Package(
         ),
         .target(
             name: "EvenTicketTesting",
-            dependencies: ["EmbeddedPostgres", "Database",
+            dependencies: ["EmbeddedPostgres", "Database", .product(name: "Logging", package: "swift-log"),
                            .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         .testTarget(name: "OrderSagaTests", dependencies: ["OrderSaga"]),

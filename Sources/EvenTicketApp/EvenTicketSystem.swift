@@ -13,12 +13,14 @@ import ServiceLifecycle
 
 /// Builds the services of one process: the bus listener, a consumer per role, and the HTTP API.
 public enum EvenTicketSystem {
-    /// The long-running services for `roles`, in start order.
+    /// The long-running services for `roles`, in start order. With `http` false the `api` role
+    /// runs its consumer but no server (tests drive the router directly).
     public static func services(
         roles: Set<Role>,
         configuration: SystemConfiguration,
         client: PostgresClient,
         logger: Logger,
+        http: Bool = true,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> [any Service] {
         let wakeups = Wakeups()
@@ -45,7 +47,7 @@ public enum EvenTicketSystem {
                 services.append(consumer(.payment, PaymentHandler(configuration: configuration.payment)))
             }
         }
-        if roles.contains(.api) {
+        if roles.contains(.api), http {
             services.append(buildApplication(
                 configuration: configuration.api, client: client, engine: engine, logger: logger,
                 onServerRunning: onServerRunning))

@@ -1,0 +1,64 @@
+import Database
+import EvenTicketTesting
+import Foundation
+import PostgresNIO
+import Testing
+
+@Suite("Migrations")
+struct MigrationTests {
+    @Test func appliesEveryFileOnceAndThenNothing() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // The template database is migrated already: nothing is pending.
+            let migrator = try Migrator()
+            #expect(migrator.migrations.count >= 6)
+            #expect(try await migrator.pending(on: client, logger: logger).isEmpty)
+            #expect(try await migrator.migrate(on: client, logger: logger).isEmpty)
+            let recorded = try await TestSystem.scalar("SELECT count(*)::int FROM public.eventicket_migrations", client: client, logger: logger)
+            #expect(recorded == migrator.migrations.count)
+        }
+    }
+
+    @Test func anEditedAppliedFileFailsLoudly() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            _ = try await client.query("UPDATE public.eventicket_migrations SET checksum = 'edited' WHERE version = 1", logger: logger).collect()
+            await #expect(throws: MigrationError.self) { try await Migrator().migrate(on: client, logger: logger) }
+            await #expect(throws: MigrationError.self) { try await Migrator().pending(on: client, logger: logger) }
+        }
+    }
+
+    @Test func concurrentMigratorsApplyEachFileOnce() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // Forget the ledger and the schemas, then let four migrators race.
+            for statement in ["DROP SCHEMA bus, orchestrator, inventory, invoicing, payment, ordering CASCADE",
+                              "DROP TABLE public.eventicket_migrations"] {
+                _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+            }
+            let applied = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { try await Migrator().migrate(on: client, logger: logger).count }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            let total = try Migrator().migrations.count
+            #expect(applied.sorted() == [0, 0, 0, total])
+            #expect(try await Migrator().pending(on: client, logger: logger).isEmpty)
+        }
+    }
+
+    @Test func pendingListsNewFilesInOrder() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            for migration in try Migrator().migrations {
+                try migration.sql.write(to: folder.appendingPathComponent(migration.name), atomically: true, encoding: .utf8)
+            }
+            try "CREATE TABLE public.extra (id int); -- a comment; with a semicolon\nINSERT INTO public.extra VALUES (1);"
+                .write(to: folder.appendingPathComponent("0099_extra.sql"), atomically: true, encoding: .utf8)
+            let migrator = try Migrator(directory: folder)
+            #expect(try await migrator.pending(on: client, logger: logger).map(\.name) == ["0099_extra.sql"])
+            #expect(try await migrator.migrate(on: client, logger: logger).map(\.version) == [99])
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM public.extra", client: client, logger: logger) == 1)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import Database
+import EvenTicketApp
+import EvenTicketTesting
+import Foundation
+import HTTPAPI
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Orchestrator
+import PostgresNIO
+import Testing
+
+/// A whole EvenTicket system on a fresh database: every consumer running, the HTTP API driven
+/// through Hummingbird's router test client.
+struct TestSystem: Sendable {
+    let client: PostgresClient
+    let http: any TestClientProtocol
+    let logger: Logger
+
+    /// Short timeouts so that timeout paths finish within a test.
+    static let configuration = SystemConfiguration(
+        stepTimeout: .seconds(2), consumerConcurrency: 2, retryBase: .milliseconds(20))
+
+    static func run(
+        configuration: SystemConfiguration = TestSystem.configuration,
+        roles: Set<Role> = Set(Role.allCases),
+        _ body: @Sendable @escaping (TestSystem) async throws -> Void
+    ) async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let logger = TestLogger.make()
+        try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: 40) { client in
+            let services = EvenTicketSystem.services(
+                roles: roles, configuration: configuration, client: client, logger: logger, http: false)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for service in services {
+                    group.addTask { try await service.run() }
+                }
+                defer { group.cancelAll() }
+                let app = buildApplication(
+                    configuration: configuration.api, client: client,
+                    engine: SagaEngine(stepTimeout: configuration.stepTimeout), logger: logger)
+                try await app.test(.router) { http in
+                    try await body(TestSystem(client: client, http: http, logger: logger))
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with a pool on a fresh migrated database and nothing else running.
+    static func withDatabase(_ body: @Sendable @escaping (PostgresClient, Logger) async throws -> Void) async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let logger = TestLogger.make()
+        try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, maximumConnections: 20) { client in
+            try await body(client, logger)
+        }
+    }
+
+    // MARK: HTTP helpers
+
+    struct HTTPResult: Sendable {
+        var status: HTTPResponse.Status
+        var headers: HTTPFields
+        var body: [String: JSONValue]
+        var text: String
+    }
+
+    @discardableResult
+    func request(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]) async throws -> HTTPResult {
+        var headers = headers
+        if json != nil { headers[.contentType] = "application/json" }
+        let response = try await http.execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+        let text = String(buffer: response.body)
+        let object = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))) ?? [:]
+        return HTTPResult(status: response.status, headers: response.headers, body: object, text: text)
+    }
+
+    /// Creates an event with one ticket type and returns (eventId, ticketTypeId).
+    func createEvent(capacity: Int, priceCents: Int = 2500) async throws -> (event: String, ticketType: String) {
+        let result = try await request(.post, "/events", json: """
+            {"name":"Test night","ticketTypes":[{"name":"GA","priceCents":\(priceCents),"currency":"EUR","capacity":\(capacity)}]}
+            """)
+        #expect(result.status == .created, "\(result.text)")
+        let event = try #require(result.body["eventId"]?.string)
+        let type = try #require(result.body["ticketTypes"]?.array?.first?.object?["ticketTypeId"]?.string)
+        return (event, type)
+    }
+
+    func orderJSON(event: String, ticketType: String, quantity: Int = 2, token: String = "tok_visa", customer: String = "c-1") -> String {
+        """
+        {"customerId":"\(customer)","eventId":"\(event)","lines":[{"ticketTypeId":"\(ticketType)","quantity":\(quantity)}],"paymentToken":"\(token)"}
+        """
+    }
+
+    /// Places an order and returns (orderId, sagaId).
+    func placeOrder(event: String, ticketType: String, quantity: Int = 2, token: String = "tok_visa") async throws -> (order: String, saga: String) {
+        let result = try await request(.post, "/orders", json: orderJSON(event: event, ticketType: ticketType, quantity: quantity, token: token))
+        #expect(result.status == .accepted, "\(result.text)")
+        return (try #require(result.body["orderId"]?.string), try #require(result.body["sagaId"]?.string))
+    }
+
+    /// Waits for an order to leave `pending` and returns its final JSON.
+    func awaitTerminalOrder(_ orderID: String, timeout: Duration = .seconds(60)) async throws -> [String: JSONValue] {
+        var last: [String: JSONValue] = [:]
+        let done = try await eventually(timeout: timeout) {
+            last = try await request(.get, "/orders/\(orderID)").body
+            return last["status"]?.string != "pending"
+        }
+        #expect(done, "order \(orderID) still pending: \(last)")
+        return last
+    }
+
+    /// Waits for a saga to reach `state` and returns its final JSON.
+    func awaitSaga(_ sagaID: String, state: String, timeout: Duration = .seconds(60)) async throws -> [String: JSONValue] {
+        var last: [String: JSONValue] = [:]
+        let reached = try await eventually(timeout: timeout) {
+            last = try await request(.get, "/sagas/\(sagaID)").body
+            return last["state"]?.string == state
+        }
+        #expect(reached, "saga \(sagaID) is \(last["state"]?.string ?? "?"), not \(state)")
+        return last
+    }
+
+    /// Waits until the bus holds no message that is due (delayed deadlines may remain).
+    func awaitQuiet(timeout: Duration = .seconds(60)) async throws {
+        let quiet = try await eventually(timeout: timeout) {
+            try await scalar("SELECT count(*)::int FROM bus.messages WHERE visible_at <= now() OR lease_token IS NOT NULL") == 0
+        }
+        #expect(quiet, "messages still due on the bus")
+    }
+
+    func scalar(_ query: PostgresQuery) async throws -> Int {
+        try await TestSystem.scalar(query, client: client, logger: logger)
+    }
+
+    static func scalar(_ query: PostgresQuery, client: PostgresClient, logger: Logger) async throws -> Int {
+        let rows = try await client.query(query, logger: logger)
+        for try await value in rows.decode(Int?.self) { return value ?? 0 }
+        return 0
+    }
+}
