@@ -27,4 +27,24 @@ public struct Order: Sendable, Codable, Equatable {
     public var lines: [Line]
     public var createdAt: Date
     public var updatedAt: Date
+
+    private enum CodingKeys: String, CodingKey {
+        case orderId, sagaId, customerId, eventId, status, reason, totalCents, currency, lines, createdAt, updatedAt
+    }
+
+    /// Encodes every key, `reason` as `null` while the order has none.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(orderId, forKey: .orderId)
+        try container.encode(sagaId, forKey: .sagaId)
+        try container.encode(customerId, forKey: .customerId)
+        try container.encode(eventId, forKey: .eventId)
+        try container.encode(status, forKey: .status)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(totalCents, forKey: .totalCents)
+        try container.encode(currency, forKey: .currency)
+        try container.encode(lines, forKey: .lines)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+    }
 }

@@ -1,0 +1,213 @@
+import Database
+import EvenTicketContracts
+import EvenTicketTesting
+import Foundation
+import Logging
+import MessageBus
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// Counts deliveries per message id; optionally fails every time.
+final class RecordingHandler: MessageHandler {
+    let deliveries = Mutex<[UUID: Int]>([:])
+    let failure: String?
+
+    init(failingWith failure: String? = nil) { self.failure = failure }
+
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        deliveries.withLock { $0[envelope.messageID, default: 0] += 1 }
+        if let failure { throw TestFailure(description: failure) }
+        return []
+    }
+
+    var counts: [UUID: Int] { deliveries.withLock { $0 } }
+
+    struct TestFailure: Error, CustomStringConvertible { var description: String }
+}
+
+@Suite("Message bus")
+struct MessageBusTests {
+    static func message(_ n: Int = 0) -> OutgoingMessage {
+        OutgoingMessage(ReleaseTickets(orderID: UUID()), sagaID: UUID())
+    }
+
+    static func publish(_ messages: [OutgoingMessage], client: PostgresClient, logger: Logger) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await MessagePublisher.publish(messages, on: connection, logger: logger)
+        }
+    }
+
+    /// Runs a consumer of the inventory queue (plus the NOTIFY listener) while `body` runs.
+    static func consuming(
+        _ handler: RecordingHandler, client: PostgresClient, logger: Logger,
+        configuration: ConsumerConfiguration = .init(queue: .inventory, retryBase: .milliseconds(10), pollInterval: .milliseconds(200)),
+        consumers: Int = 1,
+        _ body: () async throws -> Void
+    ) async throws {
+        let wakeups = Wakeups()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await BusListener(client: client, wakeups: wakeups, logger: logger).run() }
+            for _ in 0..<consumers {
+                group.addTask {
+                    try await BusConsumer(configuration: configuration, client: client, wakeups: wakeups, handler: handler, logger: logger).run()
+                }
+            }
+            defer { group.cancelAll() }
+            try await body()
+        }
+    }
+
+    @Test func aMessagePublishedInARolledBackTransactionIsNeverDelivered() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let handler = RecordingHandler()
+            let rolledBack = Self.message()
+            let committed = Self.message()
+            struct Abort: Error {}
+            await #expect(throws: (any Error).self) {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await MessagePublisher.publish([rolledBack], on: connection, logger: logger)
+                    throw Abort()
+                }
+            }
+            try await Self.publish([committed], client: client, logger: logger)
+            try await Self.consuming(handler, client: client, logger: logger) {
+                #expect(try await eventually { handler.counts[committed.envelope.messageID] == 1 })
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(handler.counts[rolledBack.envelope.messageID] == nil)
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
+        }
+    }
+
+    @Test func aDeadConsumersMessagesComeBackAfterTheLeaseAndAreHandledOnce() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let messages = (0..<10).map(Self.message)
+            try await Self.publish(messages, client: client, logger: logger)
+            // A consumer claims the batch and dies without acknowledging anything.
+            let claimed = try await QueueStore(client: client).claim(queue: .inventory, limit: 10, lease: .milliseconds(700), logger: logger)
+            #expect(claimed.count == 10)
+            let handler = RecordingHandler()
+            try await Self.consuming(handler, client: client, logger: logger, consumers: 2) {
+                #expect(try await eventually { handler.counts.count == 10 })
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(handler.counts.values.allSatisfy { $0 == 1 }, "\(handler.counts)")
+            #expect(Set(handler.counts.keys) == Set(messages.map(\.envelope.messageID)))
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
+        }
+    }
+
+    @Test func competingConsumersHandleEveryMessageExactlyOnce() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let messages = (0..<300).map(Self.message)
+            let handler = RecordingHandler()
+            try await Self.consuming(handler, client: client, logger: logger, consumers: 4) {
+                for chunk in stride(from: 0, to: messages.count, by: 30) {
+                    try await Self.publish(Array(messages[chunk..<chunk + 30]), client: client, logger: logger)
+                }
+                #expect(try await eventually { handler.counts.count == messages.count })
+            }
+            #expect(handler.counts.values.allSatisfy { $0 == 1 })
+        }
+    }
+
+    @Test func aHandlerThatAlwaysThrowsEndsInTheDeadLettersWithItsError() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let handler = RecordingHandler(failingWith: "card reader on fire")
+            let poison = Self.message()
+            let healthy = Self.message()
+            try await Self.publish([poison], client: client, logger: logger)
+            let configuration = ConsumerConfiguration(queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100))
+            try await Self.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                let deadLettered = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 1
+                }
+                #expect(deadLettered)
+            }
+            #expect(handler.counts[poison.envelope.messageID] == 3)
+            let rows = try await client.query(
+                "SELECT id, attempts, error, type FROM bus.dead_letters", logger: logger)
+            for try await (id, attempts, error, type) in rows.decode((UUID, Int, String, String).self) {
+                #expect(id == poison.envelope.messageID)
+                #expect(attempts == 3)
+                #expect(error.contains("card reader on fire"))
+                #expect(type == ReleaseTickets.typeName)
+            }
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
+            _ = healthy
+        }
+    }
+
+    @Test func poisonDoesNotBlockTheQueue() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // An undecodable message of an unknown type goes to the dead letters at once,
+            // and the messages behind it are delivered.
+            _ = try await client.query(
+                """
+                INSERT INTO bus.messages (id, queue, type, saga_id, payload)
+                VALUES (gen_random_uuid(), 'inventory', 'Gibberish.v9', gen_random_uuid(), '{"what": true}')
+                """, logger: logger).collect()
+            let next = Self.message()
+            try await Self.publish([next], client: client, logger: logger)
+            let dead = RecordingHandler()
+            let handler = UnknownTypeRejectingHandler(inner: dead)
+            let wakeups = Wakeups()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await BusConsumer(configuration: .init(queue: .inventory, pollInterval: .milliseconds(100)), client: client,
+                                          wakeups: wakeups, handler: handler, logger: logger).run()
+                }
+                defer { group.cancelAll() }
+                #expect(try await eventually { dead.counts[next.envelope.messageID] == 1 })
+                let poisonDeadLettered = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters WHERE type = 'Gibberish.v9' AND attempts = 1", client: client, logger: logger) == 1
+                }
+                #expect(poisonDeadLettered)
+            }
+        }
+    }
+
+    @Test func aDelayedMessageIsNotDeliveredEarly() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let handler = RecordingHandler()
+            let delayed = OutgoingMessage(ReleaseTickets(orderID: UUID()), sagaID: UUID(), delay: .milliseconds(1500))
+            try await Self.consuming(handler, client: client, logger: logger) {
+                let published = ContinuousClock.now
+                try await Self.publish([delayed], client: client, logger: logger)
+                try await Task.sleep(for: .milliseconds(1000))
+                #expect(handler.counts.isEmpty, "delivered before its time")
+                #expect(try await eventually(timeout: .seconds(10)) { handler.counts[delayed.envelope.messageID] == 1 })
+                #expect(ContinuousClock.now - published >= .milliseconds(1500))
+            }
+        }
+    }
+
+    @Test func aRedeliveredMessageIDIsRecognisedAndSkipped() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let handler = RecordingHandler()
+            let message = Self.message()
+            try await Self.consuming(handler, client: client, logger: logger) {
+                try await Self.publish([message], client: client, logger: logger)
+                #expect(try await eventually { handler.counts[message.envelope.messageID] == 1 })
+                // The same message arrives again (a producer retried its publish).
+                try await Self.publish([message], client: client, logger: logger)
+                let drained = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0
+                }
+                #expect(drained)
+            }
+            #expect(handler.counts[message.envelope.messageID] == 1)
+        }
+    }
+}
+
+/// Rejects unknown types the way the services' handlers do, and records the rest.
+struct UnknownTypeRejectingHandler: MessageHandler {
+    let inner: RecordingHandler
+
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        guard envelope.typeName == ReleaseTickets.typeName else { throw PermanentFailure.unknownType(envelope, queue: .inventory) }
+        return try await inner.handle(envelope, connection: connection, logger: logger)
+    }
+}

@@ -1,0 +1,178 @@
+import EvenTicketContracts
+import Foundation
+import OrderSaga
+import Testing
+
+@Suite("Forward failures")
+struct ForwardFailureTests {
+    @Test(arguments: ["tickets_unavailable", "reservation_cancelled"])
+    func ticketsUnavailableRejectsWithoutCompensating(reason: String) {
+        var saga = startedSaga()
+        expectApplied(&saga, .unavailable(reason), [reject(reason)])
+        #expect(saga.state == .compensated)
+        #expect(saga.step == .finished)
+        #expect(saga.reason == reason)
+        #expect(saga.finishedSteps.isEmpty)
+        #expect(saga.compensationQueue.isEmpty)
+        #expect(saga.token == 1)
+    }
+
+    @Test func reservationDeadlineAfterUnavailableIsIgnoredEvenThoughTokenMatches() {
+        var saga = saga(after: [.unavailable()])
+        #expect(saga.token == 1)
+        expectIgnored(&saga, .deadline("reserveTickets", 1))
+        #expect(saga.state == .compensated)
+    }
+
+    @Test func paymentFailedCompensatesInReverseOrder() {
+        var saga = runningSaga(at: .chargePayment)
+
+        expectApplied(&saga, .declined(), sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 4))
+        #expect(saga.state == .compensating)
+        #expect(saga.step == .compensation(.cancelInvoice))
+        #expect(saga.reason == "payment_declined")
+        #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
+        #expect(saga.compensationAttempts == 1)
+        #expect(!saga.state.isTerminal)
+
+        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 5))
+        #expect(saga.state == .compensating)
+        #expect(saga.step == .compensation(.releaseTickets))
+        #expect(saga.compensationQueue == [.reserveTickets])
+
+        expectApplied(&saga, .released, [reject("payment_declined")])
+        #expect(saga.state == .compensated)
+        #expect(saga.step == .finished)
+        #expect(saga.compensationQueue.isEmpty)
+        #expect(saga.reason == "payment_declined")
+        #expect(saga.finishedSteps == [.reserveTickets, .createInvoice])
+    }
+
+    @Test func paymentFailedNeverRefunds() {
+        var saga = runningSaga(at: .chargePayment)
+        var all: [SagaAction] = []
+        for input: SagaInput in [.declined(), .cancelled, .released] {
+            all += saga.handle(input).actions
+        }
+        #expect(!all.contains(.send(Cmd.refund)))
+        #expect(all.filter { if case .send = $0 { true } else { false } } == [.send(Cmd.cancel), .send(Cmd.release)])
+    }
+
+    @Test func failureForAStepNotBeingWaitedOnIsIgnored() {
+        var atReserve = runningSaga(at: .reserveTickets)
+        expectIgnored(&atReserve, .declined())
+        var atInvoice = runningSaga(at: .createInvoice)
+        expectIgnored(&atInvoice, .unavailable())
+        expectIgnored(&atInvoice, .declined())
+        var atCharge = runningSaga(at: .chargePayment)
+        expectIgnored(&atCharge, .unavailable())
+    }
+
+    @Test func secondFailureWhileCompensatingIsIgnored() {
+        var saga = saga(after: declinedInputs)
+        expectIgnored(&saga, .declined("payment_declined"))
+        expectIgnored(&saga, .declined("something_else"))
+        #expect(saga.reason == "payment_declined")
+    }
+}
+
+@Suite("Forward deadlines")
+struct ForwardDeadlineTests {
+    @Test func paymentDeadlineCompensatesEveryStepIncludingTheTimedOutOne() {
+        var saga = runningSaga(at: .chargePayment)
+
+        expectApplied(&saga, .deadline("chargePayment", 3), sendAndWait(Cmd.refund, step: "refundPayment", token: 4))
+        #expect(saga.state == .compensating)
+        #expect(saga.reason == "payment_timeout")
+        #expect(saga.compensationQueue == [.chargePayment, .createInvoice, .reserveTickets])
+        #expect(saga.finishedSteps == [.reserveTickets, .createInvoice])
+
+        expectApplied(&saga, .refunded, sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 5))
+        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 6))
+        expectApplied(&saga, .released, [reject("payment_timeout")])
+        #expect(saga.state == .compensated)
+        #expect(saga.step == .finished)
+        #expect(saga.reason == "payment_timeout")
+    }
+
+    @Test func reservationDeadlineReleasesTickets() {
+        var saga = startedSaga()
+        expectApplied(&saga, .deadline("reserveTickets", 1), sendAndWait(Cmd.release, step: "releaseTickets", token: 2))
+        #expect(saga.state == .compensating)
+        #expect(saga.reason == "reservation_timeout")
+        #expect(saga.compensationQueue == [.reserveTickets])
+        expectApplied(&saga, .released, [reject("reservation_timeout")])
+        #expect(saga.state == .compensated)
+    }
+
+    @Test func invoiceDeadlineCancelsInvoiceThenReleasesTickets() {
+        var saga = runningSaga(at: .createInvoice)
+        expectApplied(&saga, .deadline("createInvoice", 2), sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 3))
+        #expect(saga.reason == "invoice_timeout")
+        #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
+        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 4))
+        expectApplied(&saga, .released, [reject("invoice_timeout")])
+        #expect(saga.state == .compensated)
+        #expect(saga.reason == "invoice_timeout")
+    }
+
+    @Test(arguments: ForwardStep.allCases)
+    func timeoutReasonOfEachStep(step: ForwardStep) {
+        var saga = runningSaga(at: step)
+        _ = saga.handle(currentDeadline(of: saga))
+        #expect(saga.reason == step.timeoutReason)
+        #expect(saga.compensationQueue.first == step)
+        #expect(saga.step == .compensation(step.compensation))
+    }
+}
+
+@Suite("Stale deadlines")
+struct StaleDeadlineTests {
+    @Test func oldTokenForTheCurrentStepIsIgnored() throws {
+        var saga = runningSaga(at: .createInvoice)
+        let why = try #require(expectIgnored(&saga, .deadline("createInvoice", 1)))
+        #expect(why.contains("stale"))
+        expectIgnored(&saga, .deadline("createInvoice", 3))
+    }
+
+    @Test func deadlineOfAPreviousStepIsIgnored() {
+        var saga = runningSaga(at: .chargePayment)
+        expectIgnored(&saga, .deadline("reserveTickets", 1))
+        expectIgnored(&saga, .deadline("createInvoice", 2))
+        #expect(saga.state == .running)
+    }
+
+    @Test func currentTokenForAnotherStepIsIgnored() {
+        var saga = runningSaga(at: .createInvoice)
+        expectIgnored(&saga, .deadline("chargePayment", 2))
+        expectIgnored(&saga, .deadline("reserveTickets", 2))
+        expectIgnored(&saga, .deadline("releaseTickets", 2))
+        expectIgnored(&saga, .deadline("bogus", 2))
+    }
+
+    @Test func forwardDeadlineWhileCompensatingIsIgnored() {
+        var saga = saga(after: declinedInputs)
+        expectIgnored(&saga, .deadline("chargePayment", 3))
+        expectIgnored(&saga, .deadline("chargePayment", 4))
+    }
+
+    @Test func supersededCompensationDeadlineIsIgnored() {
+        var saga = saga(after: declinedInputs + [.deadline("cancelInvoice", 4)])
+        #expect(saga.token == 5)
+        expectIgnored(&saga, .deadline("cancelInvoice", 4))
+        #expect(saga.compensationAttempts == 2)
+    }
+
+    @Test func deadlineOfAnAnsweredCompensationIsIgnored() {
+        var saga = saga(after: declinedInputs + [.cancelled])
+        expectIgnored(&saga, .deadline("cancelInvoice", 4))
+        #expect(saga.step == .compensation(.releaseTickets))
+    }
+
+    @Test func deadlinesAfterCompensatedAreIgnored() {
+        var saga = saga(after: paymentTimeoutCompensatedInputs)
+        expectIgnored(&saga, .deadline("releaseTickets", 6))
+        expectIgnored(&saga, .deadline("finished", 6))
+        expectIgnored(&saga, .deadline("chargePayment", 3))
+    }
+}
