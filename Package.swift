@@ -89,6 +89,7 @@ let package = Package(
                 "EvenTicketTesting", "EvenTicketApp", "HTTPAPI", "OrderSaga", "Orchestrator", "Inventory", "Invoicing", "Payment",
                 "Ordering", "MessageBus", "Database",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ]

@@ -8,6 +8,8 @@ CREATE TABLE orchestrator.sagas (
     state       text        NOT NULL CHECK (state IN ('running', 'compensating', 'completed', 'compensated', 'failed')),
     step        text        NOT NULL,
     reason      text,
+    -- Set while the saga is failed: which compensation went unanswered.
+    failure     text,
     -- The whole state machine value, as JSON.
     data        jsonb       NOT NULL,
     version     integer     NOT NULL DEFAULT 1,

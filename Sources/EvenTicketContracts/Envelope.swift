@@ -15,7 +15,7 @@ public struct Envelope: Sendable, Hashable, Codable {
     public var typeName: String
     /// When the message was created.
     public var timestamp: Date
-    /// Delivery attempt, starting at 1 for the first delivery.
+    /// Delivery attempt: 0 while unsent; the bus sets 1 for the first delivery, 2 for the next…
     public var attempt: Int
     /// Free-form headers, for example W3C trace context (`traceparent`).
     public var headers: [String: String]

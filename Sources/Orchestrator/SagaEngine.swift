@@ -48,6 +48,7 @@ public struct SagaEngine: Sendable {
         if saga.state != before.state {
             var detail = ["from": before.state.rawValue, "to": saga.state.rawValue]
             detail["reason"] = saga.reason
+            detail["failure"] = saga.failure
             history.append(.init(kind: "state", message: saga.state.rawValue, detail: detail))
         }
         history += outgoing.map(sentEntry)

@@ -25,6 +25,8 @@ public struct SagaQueries: Sendable {
         public var state: String
         public var step: String
         public var reason: String?
+        /// Set while the saga is failed: which compensation went unanswered.
+        public var failure: String?
         public var createdAt: Date
         public var updatedAt: Date
         public var history: [HistoryItem]?
@@ -34,14 +36,14 @@ public struct SagaQueries: Sendable {
     public func saga(_ id: UUID, logger: Logger) async throws -> SagaView? {
         let rows = try await client.query(
             """
-            SELECT id, type, order_id, state, step, reason, created_at, updated_at
+            SELECT id, type, order_id, state, step, reason, failure, created_at, updated_at
               FROM orchestrator.sagas WHERE id = \(id)
             """, logger: logger)
         var found: SagaView?
-        for try await (id, type, order, state, step, reason, created, updated)
-            in rows.decode((UUID, String, UUID, String, String, String?, Date, Date).self)
+        for try await (id, type, order, state, step, reason, failure, created, updated)
+            in rows.decode((UUID, String, UUID, String, String, String?, String?, Date, Date).self)
         {
-            found = SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason,
+            found = SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason, failure: failure,
                              createdAt: created, updatedAt: updated, history: [])
         }
         guard var saga = found else { return nil }
@@ -68,7 +70,7 @@ public struct SagaQueries: Sendable {
     public func list(state: SagaState?, limit: Int, after cursor: UUID?, logger: Logger) async throws -> [SagaView] {
         let rows = try await client.query(
             """
-            SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.created_at, s.updated_at
+            SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.failure, s.created_at, s.updated_at
               FROM orchestrator.sagas s
              WHERE (\(state?.rawValue)::text IS NULL OR s.state = \(state?.rawValue))
                AND (\(cursor)::uuid IS NULL OR (s.created_at, s.id) <
@@ -77,10 +79,10 @@ public struct SagaQueries: Sendable {
              LIMIT \(limit)
             """, logger: logger)
         var sagas: [SagaView] = []
-        for try await (id, type, order, state, step, reason, created, updated)
-            in rows.decode((UUID, String, UUID, String, String, String?, Date, Date).self)
+        for try await (id, type, order, state, step, reason, failure, created, updated)
+            in rows.decode((UUID, String, UUID, String, String, String?, String?, Date, Date).self)
         {
-            sagas.append(SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason,
+            sagas.append(SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason, failure: failure,
                                   createdAt: created, updatedAt: updated, history: nil))
         }
         return sagas

@@ -28,8 +28,8 @@ public struct SagaStore: Sendable {
     func insert(_ saga: OrderSaga, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query(
             """
-            INSERT INTO orchestrator.sagas (id, order_id, state, step, reason, data)
-            VALUES (\(saga.id), \(saga.order.orderID), \(saga.state.rawValue), \(saga.step.name), \(saga.reason), \(MessageCoding.encode(saga))::jsonb)
+            INSERT INTO orchestrator.sagas (id, order_id, state, step, reason, failure, data)
+            VALUES (\(saga.id), \(saga.order.orderID), \(saga.state.rawValue), \(saga.step.name), \(saga.reason), \(saga.failure), \(MessageCoding.encode(saga))::jsonb)
             ON CONFLICT DO NOTHING
             RETURNING id
             """,
@@ -52,7 +52,7 @@ public struct SagaStore: Sendable {
         _ = try await connection.query(
             """
             UPDATE orchestrator.sagas
-               SET state = \(saga.state.rawValue), step = \(saga.step.name), reason = \(saga.reason),
+               SET state = \(saga.state.rawValue), step = \(saga.step.name), reason = \(saga.reason), failure = \(saga.failure),
                    data = \(MessageCoding.encode(saga))::jsonb, version = version + 1, updated_at = now()
              WHERE id = \(saga.id)
             """,

@@ -6,14 +6,15 @@ import Foundation
 /// Steps run forward: reserve tickets, create the invoice, charge the payment. When a step
 /// fails or its deadline passes, every step that finished (or may have finished, for a step
 /// that timed out) is compensated one at a time in reverse order. A compensation whose reply
-/// does not come before its deadline is sent again, up to ``maxCompensationAttempts`` times;
-/// after that the saga is `failed` and waits for an operator.
+/// does not come before its deadline is sent again, at most ``maxCompensationAttempts`` sends in
+/// all; after that the saga is `failed` (with ``failure`` saying why) and waits for an operator,
+/// or for the late reply, either of which lets it carry on compensating.
 ///
 /// Every input is safe to receive twice or out of order: replies are matched against the step
 /// the saga waits on, deadlines carry the ``token`` they were set with, and a success that
 /// arrives after the saga turned back is answered with that step's compensation.
 public struct OrderSaga: Sendable, Equatable, Codable {
-    /// How often a compensation is sent before the saga is marked failed.
+    /// Sends of one compensation step (the first and the resends) before the saga is marked failed.
     public static let maxCompensationAttempts = 5
 
     public let id: UUID
@@ -24,8 +25,10 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     public private(set) var finishedSteps: [ForwardStep]
     /// Forward steps still to compensate, the one being compensated first.
     public private(set) var compensationQueue: [ForwardStep]
-    /// Why the saga turned back, or failed.
+    /// Why the saga turned back: the order's rejection reason (`payment_declined`, …).
     public private(set) var reason: String?
+    /// Set while the saga is `failed`: which compensation went unanswered.
+    public private(set) var failure: String?
     /// Incremented whenever the saga starts waiting on a step; deadlines carry it.
     public private(set) var token: Int
     /// Sends of the current compensation step.
@@ -35,7 +38,7 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     public static func start(id: UUID, order: OrderPlaced) -> (OrderSaga, [SagaAction]) {
         var saga = OrderSaga(
             id: id, order: order, state: .running, step: .forward(.reserveTickets),
-            finishedSteps: [], compensationQueue: [], reason: nil, token: 0, compensationAttempts: 0
+            finishedSteps: [], compensationQueue: [], reason: nil, failure: nil, token: 0, compensationAttempts: 0
         )
         let actions = saga.enter(.reserveTickets)
         return (saga, actions)
@@ -159,9 +162,12 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     }
 
     private mutating func compensationSucceeded(_ done: CompensationStep) -> Decision {
-        guard state == .compensating, step == .compensation(done) else {
+        // A failed saga still waits on its stuck step: a late reply lets it carry on.
+        guard state == .compensating || state == .failed, step == .compensation(done) else {
             return .ignored("\(done.rawValue) reply while not waiting on it")
         }
+        state = .compensating
+        failure = nil
         compensationQueue.removeFirst()
         return .applied(compensateNext())
     }
@@ -171,6 +177,7 @@ public struct OrderSaga: Sendable, Equatable, Codable {
             return .ignored("only a failed saga can be retried")
         }
         state = .compensating
+        failure = nil
         compensationAttempts = 1
         return .applied(sendCompensation(next.compensation))
     }
@@ -195,9 +202,8 @@ public struct OrderSaga: Sendable, Equatable, Codable {
         case (.compensating, .compensation(let waiting)):
             guard compensationAttempts < Self.maxCompensationAttempts else {
                 state = .failed
-                let original = reason ?? "rejected"
-                reason = "compensation_failed: \(waiting.rawValue) unanswered after \(compensationAttempts) attempts (\(original))"
-                return .applied([.rejectOrder(OrderRejected(orderID: order.orderID, reason: original))])
+                failure = "compensation_failed: \(waiting.rawValue) unanswered after \(compensationAttempts) attempts"
+                return .applied([.rejectOrder(OrderRejected(orderID: order.orderID, reason: reason ?? "rejected"))])
             }
             compensationAttempts += 1
             return .applied(sendCompensation(waiting))

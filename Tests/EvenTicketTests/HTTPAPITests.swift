@@ -1,0 +1,134 @@
+import EvenTicketTesting
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Testing
+
+/// The HTTP API's contract: status codes, problem bodies, idempotency and listing.
+@Suite("HTTP API")
+struct HTTPAPITests {
+    static func expectProblem(_ result: TestSystem.HTTPResult, _ status: HTTPResponse.Status, field: String? = nil,
+                              sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status == status, "\(result.text)", sourceLocation: sourceLocation)
+        #expect(result.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
+        #expect(result.body["status"]?.int == Int(status.code), sourceLocation: sourceLocation)
+        #expect(result.body["title"]?.string?.isEmpty == false, sourceLocation: sourceLocation)
+        if let field { #expect(result.body["field"]?.string == field, "\(result.text)", sourceLocation: sourceLocation) }
+    }
+
+    @Test func badOrdersGetProblemsNamingTheField() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let (event, type) = try await system.createEvent(capacity: 5)
+            let cases: [(String, HTTPResponse.Status, String?)] = [
+                ("{not json", .badRequest, nil),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":0}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":-3}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":"two"}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
+                (#"{"customerId":"c","eventId":"\#(UUID())","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "eventId"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(UUID())","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].ticketTypeId"),
+                (#"{"customerId":"c","eventId":"nope","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "eventId"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"4242 4242"}"#, .unprocessableContent, "paymentToken"),
+                (#"{"eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
+            ]
+            for (body, status, field) in cases {
+                Self.expectProblem(try await system.request(.post, "/orders", json: body), status, field: field)
+            }
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 0)
+        }
+    }
+
+    @Test func unknownThingsAreNotFoundProblems() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            Self.expectProblem(try await system.request(.get, "/orders/\(UUID())"), .notFound)
+            Self.expectProblem(try await system.request(.get, "/orders/not-a-uuid"), .notFound)
+            Self.expectProblem(try await system.request(.get, "/sagas/\(UUID())"), .notFound)
+            Self.expectProblem(try await system.request(.get, "/events/\(UUID())"), .notFound)
+            Self.expectProblem(try await system.request(.get, "/no/such/route"), .notFound)
+            Self.expectProblem(try await system.request(.get, "/sagas?state=sleeping"), .badRequest, field: "state")
+            Self.expectProblem(try await system.request(.get, "/sagas?limit=0"), .badRequest, field: "limit")
+        }
+    }
+
+    @Test func anOversizedBodyIsRefused() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let huge = #"{"customerId":""# + String(repeating: "x", count: 100_000) + #""}"#
+            Self.expectProblem(try await system.request(.post, "/orders", json: huge), .contentTooLarge)
+        }
+    }
+
+    @Test func badEventsAreRefused() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let cases: [(String, String)] = [
+                (#"{"name":"","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":1}]}"#, "name"),
+                (#"{"name":"x","ticketTypes":[]}"#, "ticketTypes"),
+                (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":-1,"currency":"EUR","capacity":1}]}"#, "ticketTypes[0].priceCents"),
+                (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1,"currency":"euro","capacity":1}]}"#, "ticketTypes[0].currency"),
+                (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":-5}]}"#, "ticketTypes[0].capacity"),
+            ]
+            for (body, field) in cases {
+                Self.expectProblem(try await system.request(.post, "/events", json: body), .unprocessableContent, field: field)
+            }
+        }
+    }
+
+    @Test func theSameIdempotencyKeyPlacesOneOrder() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let (event, type) = try await system.createEvent(capacity: 50)
+            let body = system.orderJSON(event: event, ticketType: type)
+            let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "order-123"]
+            // Concurrent requests with one key create one order and all see it.
+            let ids = try await withThrowingTaskGroup(of: String?.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let result = try await system.request(.post, "/orders", json: body, headers: key)
+                        #expect(result.status == .accepted, "\(result.text)")
+                        #expect(result.headers[.location] == "/orders/\(result.body["orderId"]?.string ?? "")")
+                        return result.body["orderId"]?.string
+                    }
+                }
+                return try await group.reduce(into: Set<String?>()) { $0.insert($1) }
+            }
+            #expect(ids.count == 1)
+            #expect(ids.first! != nil)
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 1)
+            #expect(try await system.scalar("SELECT count(*)::int FROM orchestrator.sagas") == 1)
+            // A different body under the same key is a conflict.
+            let other = system.orderJSON(event: event, ticketType: type, quantity: 3)
+            Self.expectProblem(try await system.request(.post, "/orders", json: other, headers: key), .conflict)
+            // Without a key, the same body is a new order.
+            #expect(try await system.request(.post, "/orders", json: body).status == .accepted)
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 2)
+        }
+    }
+
+    @Test func sagasAreListedNewestFirstInPages() async throws {
+        try await TestSystem.run { system in
+            let (event, type) = try await system.createEvent(capacity: 50)
+            var sagas: [String] = []
+            for token in ["tok_visa", "tok_declined", "tok_visa"] {
+                let (order, saga) = try await system.placeOrder(event: event, ticketType: type, quantity: 1, token: token)
+                _ = try await system.awaitTerminalOrder(order)
+                sagas.append(saga)
+            }
+            let first = try await system.request(.get, "/sagas?limit=2")
+            #expect(first.status == .ok)
+            let page1 = first.body["sagas"]?.array?.compactMap { $0.object?["sagaId"]?.string } ?? []
+            #expect(page1 == [sagas[2], sagas[1]])
+            let cursor = try #require(first.body["nextCursor"]?.string)
+            let second = try await system.request(.get, "/sagas?limit=2&after=\(cursor)")
+            #expect(second.body["sagas"]?.array?.compactMap { $0.object?["sagaId"]?.string } == [sagas[0]])
+            #expect(second.body["nextCursor"] == nil || second.body["nextCursor"]?.isNull == true)
+            let compensated = try await system.request(.get, "/sagas?state=compensated")
+            #expect(compensated.body["sagas"]?.array?.compactMap { $0.object?["sagaId"]?.string } == [sagas[1]])
+        }
+    }
+
+    @Test func healthAnswers() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let health = try await system.request(.get, "/health")
+            #expect(health.status == .ok)
+            #expect(health.body["status"]?.string == "ok")
+        }
+    }
+}
