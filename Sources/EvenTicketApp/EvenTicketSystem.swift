@@ -62,16 +62,22 @@ public enum EvenTicketSystem {
         logger: Logger,
         migrate: Bool,
         maximumConnections: Int = 20,
+        reachTimeout: Duration = .seconds(15),
         _ body: @Sendable @escaping (PostgresClient) async throws -> T
     ) async throws -> T {
-        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: logger)
+        // The pool logs every failed connection attempt; keep that below the operator's level
+        // unless they asked for debugging.
+        var poolLogger = logger
+        poolLogger.logLevel = max(logger.logLevel, .warning)
+        if logger.logLevel <= .debug { poolLogger.logLevel = logger.logLevel }
+        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: poolLogger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 await client.run()
                 return nil
             }
             defer { group.cancelAll() }
-            try await waitUntilReachable(client, url: url, logger: logger)
+            try await waitUntilReachable(client, url: url, logger: logger, timeout: reachTimeout)
             if migrate {
                 try await Migrator().migrate(on: client, logger: logger)
             }

@@ -10,6 +10,10 @@ struct DatabaseOptions: ParsableArguments {
         valueName: "url"))
     var databaseURL: String?
 
+    func validate() throws {
+        _ = try resolve()
+    }
+
     func resolve() throws -> DatabaseURL {
         guard let text = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty else {
             throw ValidationError("no database: pass --database-url or set DATABASE_URL (or use `eventicket dev`, which starts its own PostgreSQL)")

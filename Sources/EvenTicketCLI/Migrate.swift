@@ -17,7 +17,7 @@ struct Migrate: AsyncParsableCommand {
         let logger = logging.makeLogger("eventicket.migrate")
         let check = self.check
         try await reportingFailures {
-            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false) { client in
+            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
                 let migrator = try Migrator()
                 if check {
                     let pending = try await migrator.pending(on: client, logger: logger)

@@ -12,12 +12,16 @@ struct Status: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
     @Argument(help: "An order id or a saga id.") var id: String
 
+    func validate() throws {
+        guard UUID(uuidString: id) != nil else { throw ValidationError("'\(id)' is not an order or saga id (a UUID)") }
+    }
+
     func run() async throws {
-        guard let id = UUID(uuidString: id) else { throw ValidationError("'\(self.id)' is not an order or saga id (a UUID)") }
+        let id = UUID(uuidString: self.id)!
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.status")
         try await reportingFailures {
-            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false) { client in
+            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
                 let pending = try await Migrator().pending(on: client, logger: logger)
                 guard pending.isEmpty else {
                     throw MigrationError(reason: "the database has pending migrations (\(pending.map(\.name).joined(separator: ", "))); run `eventicket migrate`")

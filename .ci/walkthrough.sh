@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Follows the README as a new user would: `swift run eventicket dev`, then the curl calls.
+# Fails unless a tok_visa order ends confirmed, a tok_declined one rejected, and everything stops on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp)
+swift run eventicket dev --port "$port" >"$log" 2>&1 &
+pid=$!
+cleanup() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+trap cleanup EXIT
+
+for _ in $(seq 1 600); do
+    grep -q "EvenTicket is running" "$log" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "eventicket dev exited early" >&2; exit 1; }
+    sleep 0.5
+done
+grep -q "EvenTicket is running" "$log" || { cat "$log"; echo "eventicket dev did not start" >&2; exit 1; }
+
+base="http://127.0.0.1:$port"
+event=$(grep -o 'eventId=[0-9A-Fa-f-]*' "$log" | head -1 | cut -d= -f2)
+ticket=$(grep -o 'General admission: [0-9A-Fa-f-]*' "$log" | head -1 | awk '{print $3}')
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+order_for() {
+    curl -sf -XPOST "$base/orders" -H 'Content-Type: application/json' \
+        -d "{\"customerId\":\"c-1\",\"eventId\":\"$event\",\"lines\":[{\"ticketTypeId\":\"$ticket\",\"quantity\":2}],\"paymentToken\":\"$1\"}"
+}
+
+await_status() { # orderId expected
+    local status=""
+    for _ in $(seq 1 100); do
+        status=$(curl -sf "$base/orders/$1" | json '["status"]')
+        [ "$status" != pending ] && break
+        sleep 0.2
+    done
+    echo "order $1: $status"
+    [ "$status" = "$2" ] || { echo "expected $2" >&2; exit 1; }
+}
+
+visa=$(order_for tok_visa)
+echo "POST /orders -> $visa"
+await_status "$(echo "$visa" | json '["orderId"]')" confirmed
+saga=$(curl -sf "$base/sagas/$(echo "$visa" | json '["sagaId"]')")
+echo "saga state: $(echo "$saga" | json '["state"]'), $(echo "$saga" | json '["history"].__len__()') history entries"
+[ "$(echo "$saga" | json '["state"]')" = completed ]
+
+declined=$(order_for tok_declined)
+await_status "$(echo "$declined" | json '["orderId"]')" rejected
+
+curl -s "$base/orders/not-an-id" | grep -q '"status":404'
+curl -sf "$base/health" >/dev/null
+
+kill -INT "$pid"
+wait "$pid" || { cat "$log"; echo "eventicket dev did not stop cleanly" >&2; exit 1; }
+trap - EXIT
+if pgrep -f "postgres -D .*eventicket-pg-" >/dev/null; then echo "PostgreSQL left running" >&2; exit 1; fi
+echo "walk-through passed"
