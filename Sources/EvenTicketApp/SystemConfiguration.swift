@@ -20,7 +20,7 @@ public struct SystemConfiguration: Sendable {
         api: APIConfiguration = .init(),
         stepTimeout: Duration = .seconds(30),
         payment: PaymentConfiguration? = nil,
-        consumerConcurrency: Int = 2,
+        consumerConcurrency: Int = 4,
         maxAttempts: Int = 5,
         retryBase: Duration = .milliseconds(200),
         lease: Duration = .seconds(30)
