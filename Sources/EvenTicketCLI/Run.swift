@@ -1,6 +1,7 @@
 import Database
 import EvenTicketApp
 import Logging
+import PostgresNIO
 import ServiceLifecycle
 
 /// Runs the services of `roles` until SIGTERM or SIGINT, then shuts them down gracefully:
@@ -13,7 +14,9 @@ func runRoles(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     beforeStart: @escaping @Sendable (PostgresClientBox) async throws -> Void = { _ in }
 ) async throws {
-    try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true) { client in
+    // One connection per claim loop, plus the listener's and room for HTTP requests.
+    let connections = roles.count * configuration.consumerConcurrency + 10
+    try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: connections) { client in
         try await beforeStart(PostgresClientBox(client: client))
         let services = EvenTicketSystem.services(
             roles: roles, configuration: configuration, client: client, logger: logger, onServerRunning: onServerRunning)
@@ -26,8 +29,6 @@ func runRoles(
         try await group.run()
     }
 }
-
-import PostgresNIO
 
 /// Hands the pool to a start-up hook.
 struct PostgresClientBox: Sendable {
