@@ -22,19 +22,13 @@ struct Status: AsyncParsableCommand {
         let logger = logging.makeLogger("eventicket.status")
         try await reportingFailures {
             try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
-                let pending = try await Migrator().pending(on: client, logger: logger)
-                guard pending.isEmpty else {
-                    throw MigrationError(reason: "the database has pending migrations (\(pending.map(\.name).joined(separator: ", "))); run `eventicket migrate`")
-                }
+                try await requireMigrated(client, logger: logger)
                 let sagas = SagaQueries(client: client)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.dateEncodingStrategy = .iso8601
                 if let order = try await client.withConnection({ try await OrderStore().find(id, on: $0, logger: logger) }) {
                     let saga = try await sagas.saga(order.sagaId, logger: logger)
-                    print(String(decoding: try encoder.encode(OrderStatus(order: order, saga: saga)), as: UTF8.self))
+                    printJSON(OrderStatus(order: order, saga: saga), pretty: true)
                 } else if let saga = try await sagas.saga(id, logger: logger) {
-                    print(String(decoding: try encoder.encode(saga), as: UTF8.self))
+                    printJSON(saga, pretty: true)
                 } else {
                     throw NotFound(description: "no order or saga with id \(id)")
                 }
@@ -45,9 +39,5 @@ struct Status: AsyncParsableCommand {
     struct OrderStatus: Encodable {
         var order: Order
         var saga: SagaQueries.SagaView?
-    }
-
-    struct NotFound: Error, CustomStringConvertible {
-        var description: String
     }
 }

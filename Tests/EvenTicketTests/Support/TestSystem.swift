@@ -8,6 +8,7 @@ import HummingbirdTesting
 import Logging
 import Orchestrator
 import PostgresNIO
+import ServiceLifecycle
 import Testing
 
 /// A whole EvenTicket system on a fresh database: every consumer running, the HTTP API driven
@@ -24,6 +25,7 @@ struct TestSystem: Sendable {
     static func run(
         configuration: SystemConfiguration = TestSystem.configuration,
         roles: Set<Role> = Set(Role.allCases),
+        extraServices: @Sendable @escaping (PostgresClient, Logger) -> [any Service] = { _, _ in [] },
         _ body: @Sendable @escaping (TestSystem) async throws -> Void
     ) async throws {
         let url = try await TestDatabases.shared.makeDatabase()
@@ -31,6 +33,7 @@ struct TestSystem: Sendable {
         try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: 40) { client in
             let services = EvenTicketSystem.services(
                 roles: roles, configuration: configuration, client: client, logger: logger, http: false)
+                + extraServices(client, logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for service in services {
                     group.addTask { try await service.run() }
