@@ -6,6 +6,8 @@ public struct SystemConfiguration: Sendable {
     public var api: APIConfiguration
     /// How long the orchestrator waits on one step before it compensates.
     public var stepTimeout: Duration
+    /// How long the orchestrator waits on a compensation before it sends it again.
+    public var compensationTimeout: Duration
     public var payment: PaymentConfiguration
     /// Claim loops per consumer.
     public var consumerConcurrency: Int
@@ -19,6 +21,7 @@ public struct SystemConfiguration: Sendable {
     public init(
         api: APIConfiguration = .init(),
         stepTimeout: Duration = .seconds(30),
+        compensationTimeout: Duration? = nil,
         payment: PaymentConfiguration? = nil,
         consumerConcurrency: Int = 4,
         maxAttempts: Int = 5,
@@ -27,6 +30,7 @@ public struct SystemConfiguration: Sendable {
     ) {
         self.api = api
         self.stepTimeout = stepTimeout
+        self.compensationTimeout = compensationTimeout ?? stepTimeout
         // The slow test token must answer after the saga gave up on it.
         self.payment = payment ?? PaymentConfiguration(slowChargeDelay: stepTimeout * 2)
         self.consumerConcurrency = consumerConcurrency

@@ -48,9 +48,21 @@ struct StepTimeoutOption: ParsableArguments {
     @Option(help: "Seconds the orchestrator waits on a step before it compensates.")
     var stepTimeout: Double = 30
 
+    @Option(help: "Seconds the orchestrator waits on a compensation before it sends it again (default: the step timeout).")
+    var compensationTimeout: Double?
+
+    func validate() throws {
+        for (name, value) in [("--step-timeout", stepTimeout), ("--compensation-timeout", compensationTimeout ?? stepTimeout)] {
+            guard value > 0, value <= 86_400 else { throw ValidationError("\(name) must be more than 0 and at most 86400 seconds") }
+        }
+    }
+
     func duration() throws -> Duration {
-        guard stepTimeout > 0, stepTimeout <= 86_400 else { throw ValidationError("--step-timeout must be between 0 and 86400 seconds") }
-        return .milliseconds(Int64(stepTimeout * 1000))
+        .milliseconds(Int64(stepTimeout * 1000))
+    }
+
+    func compensationDuration() -> Duration? {
+        compensationTimeout.map { .milliseconds(Int64($0 * 1000)) }
     }
 }
 

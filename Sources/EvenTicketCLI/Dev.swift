@@ -21,6 +21,7 @@ struct Dev: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.makeLogger("eventicket.dev")
         let stepTimeout = try timeout.duration()
+        let compensationTimeout = timeout.compensationDuration()
         let (port, dataDir, fresh) = (self.port, self.dataDir, self.fresh)
         try await reportingFailures {
             let postgres = try EmbeddedPostgres.start(.init(dataDirectory: dataDir, fresh: fresh), logger: logger)
@@ -28,7 +29,8 @@ struct Dev: AsyncParsableCommand {
             let server = try DatabaseURL(postgres.url)
             try await DatabaseAdmin.createDatabaseIfMissing("eventicket", server: server, logger: logger)
             let url = server.with(database: "eventicket")
-            let configuration = SystemConfiguration(api: APIConfiguration(port: port), stepTimeout: stepTimeout)
+            let configuration = SystemConfiguration(
+                api: APIConfiguration(port: port), stepTimeout: stepTimeout, compensationTimeout: compensationTimeout)
             let demo = DemoBox()
             try await runRoles(
                 Set(Role.allCases), url: url, configuration: configuration, logger: logger,

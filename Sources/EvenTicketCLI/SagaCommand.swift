@@ -16,11 +16,11 @@ struct SagaCommand: AsyncParsableCommand {
         func run() async throws {
             let url = try options.database.resolve()
             let logger = options.logging.makeLogger("eventicket.saga")
-            let (id, stepTimeout) = (self.id.value, try timeout.duration())
+            let (id, stepTimeout, compensationTimeout) = (self.id.value, try timeout.duration(), timeout.compensationDuration())
             try await reportingFailures {
                 try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
                     try await requireMigrated(client, logger: logger)
-                    let operations = SagaOperations(client: client, engine: SagaEngine(stepTimeout: stepTimeout))
+                    let operations = SagaOperations(client: client, engine: SagaEngine(stepTimeout: stepTimeout, compensationTimeout: compensationTimeout))
                     switch try await operations.retry(id, logger: logger) {
                     case .resumed: print("saga \(id) is compensating again")
                     case .notFailed(let state): throw NotFound(description: "saga \(id) is \(state), not failed; nothing to retry")

@@ -30,7 +30,7 @@ struct OrchestratorCommand: AsyncParsableCommand {
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.orchestrator")
-        let configuration = SystemConfiguration(stepTimeout: try timeout.duration())
+        let configuration = SystemConfiguration(stepTimeout: try timeout.duration(), compensationTimeout: timeout.compensationDuration())
         try await reportingFailures {
             try await runRoles([.orchestrator], url: url, configuration: configuration, logger: logger)
         }

@@ -10,11 +10,15 @@ import PostgresNIO
 /// load and lock the saga, apply the input, store the new state and its history, and return
 /// the messages its actions publish (in that same transaction).
 public struct SagaEngine: Sendable {
+    /// How long a forward step may take before the saga compensates.
     public var stepTimeout: Duration
+    /// How long a compensation may take before it is sent again.
+    public var compensationTimeout: Duration
     let store = SagaStore()
 
-    public init(stepTimeout: Duration = .seconds(30)) {
+    public init(stepTimeout: Duration = .seconds(30), compensationTimeout: Duration? = nil) {
         self.stepTimeout = stepTimeout
+        self.compensationTimeout = compensationTimeout ?? stepTimeout
     }
 
     /// Creates the saga of a placed order and returns its first messages. Starting the same
@@ -63,7 +67,8 @@ public struct SagaEngine: Sendable {
             case .send(let command):
                 OutgoingMessage(envelope: command.envelope(sagaID: saga.id, causationID: causationID), queue: command.destination)
             case .scheduleDeadline(let deadline):
-                OutgoingMessage(deadline, sagaID: saga.id, causationID: causationID, delay: stepTimeout)
+                OutgoingMessage(deadline, sagaID: saga.id, causationID: causationID,
+                                delay: CompensationStep(rawValue: deadline.step) == nil ? stepTimeout : compensationTimeout)
             case .confirmOrder(let event):
                 OutgoingMessage(event, sagaID: saga.id, causationID: causationID)
             case .rejectOrder(let event):

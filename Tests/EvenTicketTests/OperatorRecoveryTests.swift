@@ -29,7 +29,7 @@ struct OperatorRecoveryTests {
     @Test func aCompensationThatKeepsFailingFailsTheSagaVisiblyAndAnOperatorCanResumeIt() async throws {
         let invoicing = BreakableInvoicing()
         var configuration = TestSystem.configuration
-        configuration.stepTimeout = .milliseconds(600)
+        configuration.compensationTimeout = .milliseconds(500)
         try await TestSystem.run(
             configuration: configuration,
             roles: [.api, .orchestrator, .inventory, .payment],
@@ -60,7 +60,7 @@ struct OperatorRecoveryTests {
 
             // The operator repairs invoicing and resumes the saga: it finishes compensating.
             invoicing.broken.withLock { $0 = false }
-            let operations = SagaOperations(client: system.client, engine: SagaEngine(stepTimeout: .milliseconds(600)))
+            let operations = SagaOperations(client: system.client, engine: SagaEngine(stepTimeout: .seconds(10), compensationTimeout: .milliseconds(500)))
             #expect(try await operations.retry(UUID(uuidString: saga)!, logger: system.logger) == .resumed)
             let compensated = try await system.awaitSaga(saga, state: "compensated")
             #expect(compensated["failure"]?.isNull ?? true)

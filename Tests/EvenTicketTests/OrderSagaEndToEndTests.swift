@@ -1,6 +1,7 @@
 import EvenTicketApp
 import EvenTicketTesting
 import Foundation
+import Payment
 import PostgresNIO
 import Testing
 
@@ -50,6 +51,7 @@ struct OrderSagaEndToEndTests {
             #expect(Self.sent(sagaView) == ["ReserveTickets", "CreateInvoice", "ChargePayment", "OrderConfirmed"])
             #expect(try await Self.available(event, in: system) == 8)
             #expect(try await Self.effects(of: saga, in: system) == Effects(moneyKept: 5000, charges: 1, invoiceStatus: "issued"))
+            try await system.expectAuditClean()
         }
     }
 
@@ -64,11 +66,16 @@ struct OrderSagaEndToEndTests {
             #expect(Self.sent(sagaView) == ["ReserveTickets", "CreateInvoice", "ChargePayment", "CancelInvoice", "ReleaseTickets", "OrderRejected"])
             #expect(try await Self.available(event, in: system) == 10)
             #expect(try await Self.effects(of: saga, in: system) == Effects(moneyKept: 0, charges: 0, invoiceStatus: "void"))
+            try await system.expectAuditClean()
         }
     }
 
     @Test func aGatewayTimeoutRejectsTheOrderAndTheLateChargeIsRefunded() async throws {
-        try await TestSystem.run { system in
+        // Short enough for a quick test, long enough that only the slow gateway times out.
+        let configuration = SystemConfiguration(
+            stepTimeout: .seconds(4), payment: PaymentConfiguration(slowChargeDelay: .seconds(6)),
+            consumerConcurrency: 2, retryBase: .milliseconds(20))
+        try await TestSystem.run(configuration: configuration) { system in
             let (event, type) = try await system.createEvent(capacity: 10)
             let (order, saga) = try await system.placeOrder(event: event, ticketType: type, quantity: 1, token: "tok_timeout")
             let final = try await system.awaitTerminalOrder(order)
@@ -89,6 +96,7 @@ struct OrderSagaEndToEndTests {
             let history = try await system.request(.get, "/sagas/\(saga)").body
             #expect(Self.sent(history).last == "RefundPayment")
             #expect(history["state"]?.string == "compensated")
+            try await system.expectAuditClean()
         }
     }
 
@@ -148,6 +156,9 @@ struct OrderSagaEndToEndTests {
             let sagasNotFinal = try await system.scalar(
                 "SELECT count(*)::int FROM orchestrator.sagas WHERE state NOT IN ('completed', 'compensated')")
             #expect(sagasNotFinal == 0)
+            let report = try await system.audit()
+            #expect(report.violations.isEmpty, "\(report.violations)")
+            #expect(report.orders == ["confirmed": 100, "rejected": 100])
         }
     }
 }

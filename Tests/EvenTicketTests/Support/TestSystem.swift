@@ -18,9 +18,10 @@ struct TestSystem: Sendable {
     let http: any TestClientProtocol
     let logger: Logger
 
-    /// Short timeouts so that timeout paths finish within a test.
+    /// Step timeouts long enough for a loaded CI machine running suites in parallel; the tests
+    /// of timeout paths shorten them.
     static let configuration = SystemConfiguration(
-        stepTimeout: .seconds(2), consumerConcurrency: 2, retryBase: .milliseconds(20))
+        stepTimeout: .seconds(10), consumerConcurrency: 2, retryBase: .milliseconds(20))
 
     static func run(
         configuration: SystemConfiguration = TestSystem.configuration,
@@ -41,7 +42,8 @@ struct TestSystem: Sendable {
                 defer { group.cancelAll() }
                 let app = buildApplication(
                     configuration: configuration.api, client: client,
-                    engine: SagaEngine(stepTimeout: configuration.stepTimeout), logger: logger)
+                    engine: SagaEngine(stepTimeout: configuration.stepTimeout, compensationTimeout: configuration.compensationTimeout),
+                    logger: logger)
                 try await app.test(.router) { http in
                     try await body(TestSystem(client: client, http: http, logger: logger))
                 }
@@ -129,6 +131,19 @@ struct TestSystem: Sendable {
             try await scalar("SELECT count(*)::int FROM bus.messages WHERE visible_at <= now() OR lease_token IS NOT NULL") == 0
         }
         #expect(quiet, "messages still due on the bus")
+    }
+
+    /// Waits for the bus to go quiet, then runs the consistency audit.
+    func audit() async throws -> ConsistencyAudit.Report {
+        try await awaitQuiet()
+        return try await ConsistencyAudit(client: client).run(logger: logger)
+    }
+
+    /// Expects a clean audit, listing the violations when it is not.
+    func expectAuditClean(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let report = try await audit()
+        #expect(report.violations.isEmpty, "\(report.violations)", sourceLocation: sourceLocation)
+        #expect(report.deadLetters.isEmpty, "\(report.deadLetters)", sourceLocation: sourceLocation)
     }
 
     func scalar(_ query: PostgresQuery) async throws -> Int {

@@ -1,0 +1,43 @@
+import ArgumentParser
+import EvenTicketApp
+import Foundation
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the invariants across every service; print a JSON report, exit 1 on any violation.")
+
+    @OptionGroup var options: OperatorOptions
+    @Option(help: "Seconds an order may stay pending before it counts as a violation.")
+    var maxPendingAge: Int = 60
+
+    func validate() throws {
+        guard maxPendingAge >= 0 else { throw ValidationError("--max-pending-age must not be negative") }
+    }
+
+    func run() async throws {
+        let url = try options.database.resolve()
+        let logger = options.logging.makeLogger("eventicket.audit")
+        let grace = Duration.seconds(maxPendingAge)
+        try await reportingFailures {
+            let report = try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
+                try await requireMigrated(client, logger: logger)
+                return try await ConsistencyAudit(client: client).run(pendingGrace: grace, logger: logger)
+            }
+            printJSON(AuditOutput(report: report), pretty: true)
+            if !report.clean { throw ExitCode.failure }
+        }
+    }
+
+    struct AuditOutput: Encodable {
+        var report: ConsistencyAudit.Report
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(report.clean, forKey: .clean)
+            try container.encode(report.orders, forKey: .orders)
+            try container.encode(report.sagas, forKey: .sagas)
+            try container.encode(report.violations, forKey: .violations)
+            try container.encode(report.deadLetters, forKey: .deadLetters)
+        }
+        enum Keys: String, CodingKey { case clean, orders, sagas, violations, deadLetters }
+    }
+}
