@@ -1,6 +1,7 @@
 import ArgumentParser
 import Database
 import Foundation
+import EvenTicketApp
 import Logging
 
 /// Options every command that talks to PostgreSQL takes.
@@ -77,5 +78,24 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
     } catch {
         FileHandle.standardError.write(Data("error: \(error.diagnosticDescription)\n".utf8))
         throw ExitCode.failure
+    }
+}
+
+/// How a process's consumers claim messages.
+struct ConsumerOptions: ParsableArguments {
+    @Option(help: "Seconds a claimed message stays leased; a crashed process's messages come back after this.")
+    var lease: Double = 30
+
+    @Option(help: "Claim loops per consumer in this process.")
+    var consumerConcurrency: Int = 4
+
+    func validate() throws {
+        guard lease >= 1, lease <= 3600 else { throw ValidationError("--lease must be between 1 and 3600 seconds") }
+        guard (1...64).contains(consumerConcurrency) else { throw ValidationError("--consumer-concurrency must be between 1 and 64") }
+    }
+
+    func apply(to configuration: inout SystemConfiguration) {
+        configuration.lease = .milliseconds(Int64(lease * 1000))
+        configuration.consumerConcurrency = consumerConcurrency
     }
 }

@@ -7,13 +7,15 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var consumers: ConsumerOptions
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
 
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.serve")
-        let configuration = SystemConfiguration(api: APIConfiguration(host: host, port: port))
+        var configuration = SystemConfiguration(api: APIConfiguration(host: host, port: port))
+        consumers.apply(to: &configuration)
         try await reportingFailures {
             try await runRoles([.api], url: url, configuration: configuration, logger: logger)
         }
@@ -26,11 +28,13 @@ struct OrchestratorCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var timeout: StepTimeoutOption
+    @OptionGroup var consumers: ConsumerOptions
 
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.orchestrator")
-        let configuration = SystemConfiguration(stepTimeout: try timeout.duration(), compensationTimeout: timeout.compensationDuration())
+        var configuration = SystemConfiguration(stepTimeout: try timeout.duration(), compensationTimeout: timeout.compensationDuration())
+        consumers.apply(to: &configuration)
         try await reportingFailures {
             try await runRoles([.orchestrator], url: url, configuration: configuration, logger: logger)
         }
@@ -46,6 +50,7 @@ struct Worker: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var consumers: ConsumerOptions
     @Option(name: .customLong("service"), help: "A participant to run; repeat for several. Default: all.")
     var services: [Service] = []
     @Option(help: "Seconds the simulated gateway takes to answer a tok_timeout charge (keep above the step timeout).")
@@ -58,6 +63,7 @@ struct Worker: AsyncParsableCommand {
         let roles = Set((services.isEmpty ? Service.allCases : services).map { Role(rawValue: $0.rawValue)! })
         var configuration = SystemConfiguration()
         configuration.payment.slowChargeDelay = .milliseconds(Int64(slowChargeDelay * 1000))
+        consumers.apply(to: &configuration)
         try await reportingFailures {
             try await runRoles(roles, url: url, configuration: configuration, logger: logger)
         }
