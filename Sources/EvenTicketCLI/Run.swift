@@ -16,7 +16,8 @@ func runRoles(
 ) async throws {
     // One connection per claim loop, plus the listener's and room for HTTP requests.
     let connections = roles.count * configuration.consumerConcurrency + 10
-    try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: connections) { client in
+    // Long-running processes wait for a database that is still starting (or restarting).
+    try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: connections, reachTimeout: .seconds(120)) { client in
         try await beforeStart(PostgresClientBox(client: client))
         let services = EvenTicketSystem.services(
             roles: roles, configuration: configuration, client: client, logger: logger, onServerRunning: onServerRunning)

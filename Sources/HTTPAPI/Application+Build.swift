@@ -27,7 +27,8 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: ProblemMiddleware(logger: logger))
+    let allowed = AllowedMethods()
+    router.add(middleware: ProblemMiddleware(logger: logger, allowed: allowed))
     let catalog = Catalog(client: client)
     router.get("/health") { _, _ in
         do {
@@ -40,6 +41,7 @@ public func buildApplication(
     EventRoutes(catalog: catalog, logger: logger).register(on: router)
     OrderRoutes(client: client, catalog: catalog, engine: engine, logger: logger).register(on: router)
     SagaRoutes(sagas: SagaQueries(client: client), logger: logger).register(on: router)
+    allowed.load(from: router)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "EvenTicket"),

@@ -5,6 +5,7 @@ import Logging
 /// anything unexpected becomes a 500 whose details stay in the log.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
+    let allowed: AllowedMethods
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -12,6 +13,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let problem as Problem {
             throw problem
         } catch let error as HTTPError {
+            let methods = allowed.methods(for: request.uri.path)
+            if error.status == .notFound, !methods.isEmpty, !methods.contains(request.method) {
+                throw MethodNotAllowed(method: request.method, allowed: methods)
+            }
             let title = error.status == .notFound ? "Not found" : error.status.reasonPhrase
             throw Problem(error.status, title, detail: error.body ?? "\(request.method) \(request.uri.path)")
         } catch let error as any HTTPResponseError {
@@ -20,5 +25,19 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
             throw Problem(.internalServerError, "Internal server error")
         }
+    }
+}
+
+/// 405, naming the methods the path does answer in `Allow`.
+struct MethodNotAllowed: HTTPResponseError {
+    var method: HTTPRequest.Method
+    var allowed: [HTTPRequest.Method]
+    var status: HTTPResponse.Status { .methodNotAllowed }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = try Problem(.methodNotAllowed, "Method not allowed", detail: "\(method) is not allowed on \(request.uri.path)")
+            .response(from: request, context: context)
+        response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+        return response
     }
 }

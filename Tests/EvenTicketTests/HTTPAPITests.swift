@@ -47,6 +47,10 @@ struct HTTPAPITests {
             Self.expectProblem(try await system.request(.get, "/no/such/route"), .notFound)
             Self.expectProblem(try await system.request(.get, "/sagas?state=sleeping"), .badRequest, field: "state")
             Self.expectProblem(try await system.request(.get, "/sagas?limit=0"), .badRequest, field: "limit")
+            let wrongMethod = try await system.request(.delete, "/orders/\(UUID())")
+            Self.expectProblem(wrongMethod, .methodNotAllowed)
+            #expect(wrongMethod.headers[.allow] == "GET")
+            #expect(try await system.request(.get, "/orders").headers[.allow] == "POST")
         }
     }
 
