@@ -97,7 +97,7 @@ public struct Migrator: Sendable {
         } catch {
             let inner = error.unwrappingTransaction
             if inner is MigrationError { throw inner }
-            throw MigrationError(reason: "migration failed: \(error.diagnosticDescription)")
+            throw MigrationError(reason: "migration failed: \(error.diagnosticDescription)", isConnectionFailure: error.isConnectionFailure)
         }
     }
 
@@ -153,6 +153,11 @@ public struct Migrator: Sendable {
 /// Migrations could not be applied, or the database does not match the files.
 public struct MigrationError: Error, CustomStringConvertible, Sendable {
     public var reason: String
-    public init(reason: String) { self.reason = reason }
+    /// The connection failed, not the migrations: trying again may succeed.
+    public var isConnectionFailure: Bool
+    public init(reason: String, isConnectionFailure: Bool = false) {
+        self.reason = reason
+        self.isConnectionFailure = isConnectionFailure
+    }
     public var description: String { reason }
 }

@@ -14,6 +14,15 @@ extension Error {
         (unwrappingTransaction as? PSQLError)?.serverInfo?[.sqlState]
     }
 
+    /// The connection failed or was closed (server shutdown, terminated backend, network):
+    /// worth retrying on a new connection. Client-side postgres-nio errors count as such.
+    public var isConnectionFailure: Bool {
+        let error = unwrappingTransaction
+        guard let psql = error as? PSQLError else { return false }
+        guard let state = psql.serverInfo?[.sqlState] else { return true }
+        return state.hasPrefix("08") || state.hasPrefix("57P")
+    }
+
     /// A description with the server's message, for logs and dead letters (never for clients).
     public var diagnosticDescription: String {
         let error = unwrappingTransaction

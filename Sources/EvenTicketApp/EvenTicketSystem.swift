@@ -77,11 +77,27 @@ public enum EvenTicketSystem {
                 return nil
             }
             defer { group.cancelAll() }
+            let deadline = ContinuousClock.now + reachTimeout
             try await waitUntilReachable(client, url: url, logger: logger, timeout: reachTimeout)
             if migrate {
-                try await Migrator().migrate(on: client, logger: logger)
+                try await migrateRetryingConnectionFailures(client, until: deadline, logger: logger)
             }
             return try await body(client)
+        }
+    }
+
+    /// Applies migrations; a lost connection (the server restarting, a terminated backend) is
+    /// retried with backoff until `deadline`, anything else fails at once.
+    static func migrateRetryingConnectionFailures(_ client: PostgresClient, until deadline: ContinuousClock.Instant, logger: Logger) async throws {
+        var backoff = Backoff(base: .milliseconds(100), maximum: .seconds(5))
+        while true {
+            do {
+                try await Migrator().migrate(on: client, logger: logger)
+                return
+            } catch let error as MigrationError where error.isConnectionFailure && ContinuousClock.now < deadline {
+                logger.warning("migrations interrupted by a lost connection; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: backoff.next())
+            }
         }
     }
 
