@@ -32,7 +32,7 @@ public enum EvenTicketSystem {
                     retryBase: configuration.retryBase, concurrency: configuration.consumerConcurrency),
                 client: client, wakeups: wakeups, handler: handler, logger: logger)
         }
-        let engine = SagaEngine(stepTimeout: configuration.stepTimeout, compensationTimeout: configuration.compensationTimeout)
+        let engine = configuration.sagaEngine
         for role in Role.allCases where roles.contains(role) {
             switch role {
             case .api:

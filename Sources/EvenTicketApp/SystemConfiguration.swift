@@ -1,4 +1,5 @@
 import HTTPAPI
+import Orchestrator
 import Payment
 
 /// Everything a process of EvenTicket can be configured with.
@@ -37,5 +38,10 @@ public struct SystemConfiguration: Sendable {
         self.maxAttempts = maxAttempts
         self.retryBase = retryBase
         self.lease = lease
+    }
+
+    /// The orchestrator engine these timeouts configure.
+    public var sagaEngine: SagaEngine {
+        SagaEngine(stepTimeout: stepTimeout, compensationTimeout: compensationTimeout)
     }
 }

@@ -15,17 +15,12 @@ struct Audit: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let url = try options.database.resolve()
-        let logger = options.logging.makeLogger("eventicket.audit")
         let grace = Duration.seconds(maxPendingAge)
-        try await reportingFailures {
-            let report = try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
-                try await requireMigrated(client, logger: logger)
-                return try await ConsistencyAudit(client: client).run(pendingGrace: grace, logger: logger)
-            }
-            printJSON(AuditOutput(report: report), pretty: true)
-            if !report.clean { throw ExitCode.failure }
+        let report = try await options.withDatabase("eventicket.audit") { client, logger in
+            try await ConsistencyAudit(client: client).run(pendingGrace: grace, logger: logger)
         }
+        printJSON(AuditOutput(report: report), pretty: true)
+        if !report.clean { throw ExitCode.failure }
     }
 
     struct AuditOutput: Encodable {

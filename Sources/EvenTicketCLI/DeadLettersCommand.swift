@@ -12,13 +12,8 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
     /// Runs `body` with the dead letters of the database the options name.
     static func withDeadLetters(_ options: OperatorOptions, _ body: @Sendable @escaping (DeadLetters, Logger) async throws -> Void) async throws {
-        let url = try options.database.resolve()
-        let logger = options.logging.makeLogger("eventicket.dead-letters")
-        try await reportingFailures {
-            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
-                try await requireMigrated(client, logger: logger)
-                try await body(DeadLetters(client: client), logger)
-            }
+        try await options.withDatabase("eventicket.dead-letters") { client, logger in
+            try await body(DeadLetters(client: client), logger)
         }
     }
 

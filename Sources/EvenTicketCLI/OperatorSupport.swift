@@ -1,5 +1,6 @@
 import ArgumentParser
 import Database
+import EvenTicketApp
 import Foundation
 import Logging
 import PostgresNIO
@@ -8,6 +9,22 @@ import PostgresNIO
 struct OperatorOptions: ParsableArguments {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
+
+    /// Connects to an up-to-date database and runs `body`; failures end in one line and exit 1.
+    func withDatabase<T: Sendable>(
+        _ label: String, _ body: @Sendable @escaping (PostgresClient, Logger) async throws -> T
+    ) async throws -> T {
+        let url = try database.resolve()
+        let logger = logging.makeLogger(label)
+        var result: T?
+        try await reportingFailures {
+            result = try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
+                try await requireMigrated(client, logger: logger)
+                return try await body(client, logger)
+            }
+        }
+        return result!
+    }
 }
 
 /// A UUID on the command line, rejected with a clear message when it is not one.

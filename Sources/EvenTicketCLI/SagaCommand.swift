@@ -14,18 +14,13 @@ struct SagaCommand: AsyncParsableCommand {
         @Argument(help: "The failed saga's id.") var id: UUIDArgument
 
         func run() async throws {
-            let url = try options.database.resolve()
-            let logger = options.logging.makeLogger("eventicket.saga")
-            let (id, stepTimeout, compensationTimeout) = (self.id.value, try timeout.duration(), timeout.compensationDuration())
-            try await reportingFailures {
-                try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
-                    try await requireMigrated(client, logger: logger)
-                    let operations = SagaOperations(client: client, engine: SagaEngine(stepTimeout: stepTimeout, compensationTimeout: compensationTimeout))
-                    switch try await operations.retry(id, logger: logger) {
-                    case .resumed: print("saga \(id) is compensating again")
-                    case .notFailed(let state): throw NotFound(description: "saga \(id) is \(state), not failed; nothing to retry")
-                    case .notFound: throw NotFound(description: "no saga with id \(id)")
-                    }
+            let id = self.id.value
+            let engine = SagaEngine(stepTimeout: try timeout.duration(), compensationTimeout: timeout.compensationDuration())
+            try await options.withDatabase("eventicket.saga") { client, logger in
+                switch try await SagaOperations(client: client, engine: engine).retry(id, logger: logger) {
+                case .resumed: print("saga \(id) is compensating again")
+                case .notFailed(let state): throw NotFound(description: "saga \(id) is \(state), not failed; nothing to retry")
+                case .notFound: throw NotFound(description: "no saga with id \(id)")
                 }
             }
         }

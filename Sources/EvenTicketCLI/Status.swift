@@ -8,8 +8,7 @@ import Ordering
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print an order (with its saga) or a saga as JSON.")
 
-    @OptionGroup var database: DatabaseOptions
-    @OptionGroup var logging: LoggingOptions
+    @OptionGroup var options: OperatorOptions
     @Argument(help: "An order id or a saga id.") var id: String
 
     func validate() throws {
@@ -18,20 +17,15 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let id = UUID(uuidString: self.id)!
-        let url = try database.resolve()
-        let logger = logging.makeLogger("eventicket.status")
-        try await reportingFailures {
-            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
-                try await requireMigrated(client, logger: logger)
-                let sagas = SagaQueries(client: client)
-                if let order = try await client.withConnection({ try await OrderStore().find(id, on: $0, logger: logger) }) {
-                    let saga = try await sagas.saga(order.sagaId, logger: logger)
-                    printJSON(OrderStatus(order: order, saga: saga), pretty: true)
-                } else if let saga = try await sagas.saga(id, logger: logger) {
-                    printJSON(saga, pretty: true)
-                } else {
-                    throw NotFound(description: "no order or saga with id \(id)")
-                }
+        try await options.withDatabase("eventicket.status") { client, logger in
+            let sagas = SagaQueries(client: client)
+            if let order = try await client.withConnection({ try await OrderStore().find(id, on: $0, logger: logger) }) {
+                let saga = try await sagas.saga(order.sagaId, logger: logger)
+                printJSON(OrderStatus(order: order, saga: saga), pretty: true)
+            } else if let saga = try await sagas.saga(id, logger: logger) {
+                printJSON(saga, pretty: true)
+            } else {
+                throw NotFound(description: "no order or saga with id \(id)")
             }
         }
     }

@@ -42,8 +42,7 @@ struct TestSystem: Sendable {
                 defer { group.cancelAll() }
                 let app = buildApplication(
                     configuration: configuration.api, client: client,
-                    engine: SagaEngine(stepTimeout: configuration.stepTimeout, compensationTimeout: configuration.compensationTimeout),
-                    logger: logger)
+                    engine: configuration.sagaEngine, logger: logger)
                 try await app.test(.router) { http in
                     try await body(TestSystem(client: client, http: http, logger: logger))
                 }
