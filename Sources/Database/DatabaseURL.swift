@@ -79,8 +79,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         return copy
     }
 
-    /// A pool configuration for postgres-nio.
-    public func clientConfiguration(maximumConnections: Int = 20) -> PostgresClient.Configuration {
+    /// A pool configuration for postgres-nio. With `role`, every connection acts as that role
+    /// (the login user must be a member of it); role names are the program's own constants.
+    public func clientConfiguration(maximumConnections: Int = 20, role: String? = nil) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         switch endpoint {
         case .tcp(let host, let port):
@@ -94,6 +95,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
         }
         configuration.options.maximumConnections = maximumConnections
+        if let role {
+            configuration.options.additionalStartupParameters = [("options", "-c role=\(role)")]
+        }
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }

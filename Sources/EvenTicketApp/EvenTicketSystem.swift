@@ -15,9 +15,12 @@ import ServiceLifecycle
 public enum EvenTicketSystem {
     /// The long-running services for `roles`, in start order. With `http` false the `api` role
     /// runs its consumer but no server (tests drive the router directly).
+    /// Each role gets a pool of its own that acts as the role's PostgreSQL role; `client` (the
+    /// login user) keeps the LISTEN connection.
     public static func services(
         roles: Set<Role>,
         configuration: SystemConfiguration,
+        url: DatabaseURL,
         client: PostgresClient,
         logger: Logger,
         http: Bool = true,
@@ -25,7 +28,16 @@ public enum EvenTicketSystem {
     ) -> [any Service] {
         let wakeups = Wakeups()
         var services: [any Service] = [BusListener(client: client, wakeups: wakeups, logger: logger)]
-        func consumer(_ queue: Queue, _ handler: any MessageHandler) -> BusConsumer {
+        func pool(for role: Role) -> PostgresClient {
+            guard configuration.serviceRoles else { return client }
+            let connections = configuration.consumerConcurrency + (role == .api ? 20 : 2)
+            let pool = PostgresClient(
+                configuration: url.clientConfiguration(maximumConnections: connections, role: role.databaseRole),
+                backgroundLogger: poolLogger(logger))
+            services.append(pool)
+            return pool
+        }
+        func consumer(_ queue: Queue, _ handler: any MessageHandler, client: PostgresClient) -> BusConsumer {
             BusConsumer(
                 configuration: ConsumerConfiguration(
                     queue: queue, lease: configuration.lease, maxAttempts: configuration.maxAttempts,
@@ -34,23 +46,24 @@ public enum EvenTicketSystem {
         }
         let engine = configuration.sagaEngine
         for role in Role.allCases where roles.contains(role) {
+            let client = pool(for: role)
             switch role {
             case .api:
-                services.append(consumer(.ordering, OrderingHandler()))
+                services.append(consumer(.ordering, OrderingHandler(), client: client))
+                if http {
+                    services.append(buildApplication(
+                        configuration: configuration.api, client: client, engine: engine, logger: logger,
+                        onServerRunning: onServerRunning))
+                }
             case .orchestrator:
-                services.append(consumer(.orchestrator, OrchestratorHandler(engine: engine)))
+                services.append(consumer(.orchestrator, OrchestratorHandler(engine: engine), client: client))
             case .inventory:
-                services.append(consumer(.inventory, InventoryHandler()))
+                services.append(consumer(.inventory, InventoryHandler(), client: client))
             case .invoicing:
-                services.append(consumer(.invoicing, InvoicingHandler()))
+                services.append(consumer(.invoicing, InvoicingHandler(), client: client))
             case .payment:
-                services.append(consumer(.payment, PaymentHandler(configuration: configuration.payment)))
+                services.append(consumer(.payment, PaymentHandler(configuration: configuration.payment), client: client))
             }
-        }
-        if roles.contains(.api), http {
-            services.append(buildApplication(
-                configuration: configuration.api, client: client, engine: engine, logger: logger,
-                onServerRunning: onServerRunning))
         }
         return services
     }
@@ -65,12 +78,7 @@ public enum EvenTicketSystem {
         reachTimeout: Duration = .seconds(15),
         _ body: @Sendable @escaping (PostgresClient) async throws -> T
     ) async throws -> T {
-        // The pool logs every failed connection attempt; keep that below the operator's level
-        // unless they asked for debugging.
-        var poolLogger = logger
-        poolLogger.logLevel = max(logger.logLevel, .warning)
-        if logger.logLevel <= .debug { poolLogger.logLevel = logger.logLevel }
-        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: poolLogger)
+        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: poolLogger(logger))
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 await client.run()
@@ -84,6 +92,14 @@ public enum EvenTicketSystem {
             }
             return try await body(client)
         }
+    }
+
+    /// The pool logs every failed connection attempt; keep that below the operator's level
+    /// unless they asked for debugging.
+    static func poolLogger(_ logger: Logger) -> Logger {
+        var poolLogger = logger
+        poolLogger.logLevel = logger.logLevel <= .debug ? logger.logLevel : max(logger.logLevel, .warning)
+        return poolLogger
     }
 
     /// Applies migrations; a lost connection (the server restarting, a terminated backend) is
@@ -110,7 +126,10 @@ public enum EvenTicketSystem {
                         _ = try await client.query("SELECT 1", logger: logger).collect()
                         return true
                     } catch {
-                        if error.sqlState != nil { throw DatabaseUnreachable(url: url, reason: error.diagnosticDescription) }
+                        // A wrong password or a missing database will not fix itself; a dropped connection may.
+                        if error.sqlState != nil, !error.isConnectionFailure {
+                            throw DatabaseUnreachable(url: url, reason: error.diagnosticDescription)
+                        }
                         try await Task.sleep(for: .milliseconds(250))
                     }
                 }

@@ -8,6 +8,9 @@ public enum Role: String, Sendable, CaseIterable {
     case invoicing
     case payment
 
+    /// The PostgreSQL role this part acts as (created by the migrations, least privilege).
+    public var databaseRole: String { "eventicket_\(rawValue)" }
+
     /// The participant roles, as `eventicket worker` runs them by default.
     public static let participants: [Role] = [.inventory, .invoicing, .payment]
 }

@@ -18,6 +18,8 @@ public struct SystemConfiguration: Sendable {
     public var retryBase: Duration
     /// Leases on claimed messages.
     public var lease: Duration
+    /// Each service acts as its own least-privileged PostgreSQL role (see `migrations/0007`).
+    public var serviceRoles: Bool
 
     public init(
         api: APIConfiguration = .init(),
@@ -27,7 +29,8 @@ public struct SystemConfiguration: Sendable {
         consumerConcurrency: Int = 4,
         maxAttempts: Int = 5,
         retryBase: Duration = .milliseconds(200),
-        lease: Duration = .seconds(30)
+        lease: Duration = .seconds(30),
+        serviceRoles: Bool = true
     ) {
         self.api = api
         self.stepTimeout = stepTimeout
@@ -38,6 +41,7 @@ public struct SystemConfiguration: Sendable {
         self.maxAttempts = maxAttempts
         self.retryBase = retryBase
         self.lease = lease
+        self.serviceRoles = serviceRoles
     }
 
     /// The orchestrator engine these timeouts configure.

@@ -14,13 +14,14 @@ func runRoles(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     beforeStart: @escaping @Sendable (PostgresClientBox) async throws -> Void = { _ in }
 ) async throws {
-    // One connection per claim loop, plus the listener's and room for HTTP requests.
-    let connections = roles.count * configuration.consumerConcurrency + 10
+    // The login pool: migrations, start-up hooks and the LISTEN connection (each service has its
+    // own pool), or everything when service roles are off.
+    let connections = configuration.serviceRoles ? 4 : roles.count * configuration.consumerConcurrency + 10
     // Long-running processes wait for a database that is still starting (or restarting).
     try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: connections, reachTimeout: .seconds(120)) { client in
         try await beforeStart(PostgresClientBox(client: client))
         let services = EvenTicketSystem.services(
-            roles: roles, configuration: configuration, client: client, logger: logger, onServerRunning: onServerRunning)
+            roles: roles, configuration: configuration, url: url, client: client, logger: logger, onServerRunning: onServerRunning)
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -33,15 +33,19 @@ struct TestSystem: Sendable {
         let logger = TestLogger.make()
         try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: 40) { client in
             let services = EvenTicketSystem.services(
-                roles: roles, configuration: configuration, client: client, logger: logger, http: false)
+                roles: roles, configuration: configuration, url: url, client: client, logger: logger, http: false)
                 + extraServices(client, logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for service in services {
+                // The HTTP API acts as its service role, as `serve` does.
+                let apiClient = PostgresClient(
+                    configuration: url.clientConfiguration(maximumConnections: 20, role: configuration.serviceRoles ? Role.api.databaseRole : nil),
+                    backgroundLogger: logger)
+                for service in services + [apiClient] {
                     group.addTask { try await service.run() }
                 }
                 defer { group.cancelAll() }
                 let app = buildApplication(
-                    configuration: configuration.api, client: client,
+                    configuration: configuration.api, client: apiClient,
                     engine: configuration.sagaEngine, logger: logger)
                 try await app.test(.router) { http in
                     try await body(TestSystem(client: client, http: http, logger: logger))
