@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -48,12 +49,21 @@ let package = Package(
         .target(name: "Inventory", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),
         .target(name: "Invoicing", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),
         .target(name: "Payment", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),
+        // API access tokens: roles, hashed storage, creation and lookup.
+        .target(
+            name: "Access",
+            dependencies: [
+                "Database",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         // The ordering service: orders and their status.
         .target(name: "Ordering", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),
         // The public HTTP API (Hummingbird).
         .target(
             name: "HTTPAPI",
-            dependencies: ["Ordering", "Inventory", "Orchestrator", "OrderSaga", "MessageBus", "Database",
+            dependencies: ["Access", "Ordering", "Inventory", "Orchestrator", "OrderSaga", "MessageBus", "Database",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types")]
         ),
@@ -71,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "EvenTicketCLI",
             dependencies: [
-                "EvenTicketApp", "HTTPAPI", "Orchestrator", "Inventory", "Ordering", "OrderSaga",
+                "EvenTicketApp", "Access", "HTTPAPI", "Orchestrator", "Inventory", "Ordering", "OrderSaga",
                 "EmbeddedPostgres", "Database", "MessageBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -86,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "EvenTicketTests",
             dependencies: [
-                "EvenTicketTesting", "EvenTicketApp", "HTTPAPI", "OrderSaga", "Orchestrator", "Inventory", "Invoicing", "Payment",
+                "EvenTicketTesting", "EvenTicketApp", "Access", "HTTPAPI", "OrderSaga", "Orchestrator", "Inventory", "Invoicing", "Payment",
                 "Ordering", "MessageBus", "Database",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Follows the README as a new user would: `swift run eventicket dev`, then the curl calls.
-# Fails unless a tok_visa order ends confirmed, a tok_declined one rejected, and everything stops on Ctrl-C.
+# Fails unless a tok_visa order ends confirmed, a tok_declined one rejected, a request without the
+# printed token is refused, and everything stops on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,17 +22,19 @@ grep -q "EvenTicket is running" "$log" || { cat "$log"; echo "eventicket dev did
 base="http://127.0.0.1:$port"
 event=$(grep -o 'eventId=[0-9A-Fa-f-]*' "$log" | head -1 | cut -d= -f2)
 ticket=$(grep -o 'General admission: [0-9A-Fa-f-]*' "$log" | head -1 | awk '{print $3}')
+token=$(grep -o 'export TOKEN=[^ ]*' "$log" | head -1 | cut -d= -f2)
+auth="Authorization: Bearer $token"
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 order_for() {
-    curl -sf -XPOST "$base/orders" -H 'Content-Type: application/json' \
+    curl -sf -XPOST "$base/orders" -H "$auth" -H 'Content-Type: application/json' \
         -d "{\"customerId\":\"c-1\",\"eventId\":\"$event\",\"lines\":[{\"ticketTypeId\":\"$ticket\",\"quantity\":2}],\"paymentToken\":\"$1\"}"
 }
 
 await_status() { # orderId expected
     local status=""
     for _ in $(seq 1 100); do
-        status=$(curl -sf "$base/orders/$1" | json '["status"]')
+        status=$(curl -sf -H "$auth" "$base/orders/$1" | json '["status"]')
         [ "$status" != pending ] && break
         sleep 0.2
     done
@@ -42,14 +45,15 @@ await_status() { # orderId expected
 visa=$(order_for tok_visa)
 echo "POST /orders -> $visa"
 await_status "$(echo "$visa" | json '["orderId"]')" confirmed
-saga=$(curl -sf "$base/sagas/$(echo "$visa" | json '["sagaId"]')")
+saga=$(curl -sf -H "$auth" "$base/sagas/$(echo "$visa" | json '["sagaId"]')")
 echo "saga state: $(echo "$saga" | json '["state"]'), $(echo "$saga" | json '["history"].__len__()') history entries"
 [ "$(echo "$saga" | json '["state"]')" = completed ]
 
 declined=$(order_for tok_declined)
 await_status "$(echo "$declined" | json '["orderId"]')" rejected
 
-curl -s "$base/orders/not-an-id" | grep -q '"status":404'
+curl -s -H "$auth" "$base/orders/not-an-id" | grep -q '"status":404'
+curl -s "$base/orders/not-an-id" | grep -q '"status":401'
 curl -sf "$base/health" >/dev/null
 
 kill -INT "$pid"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Database
 import EmbeddedPostgres
 import EvenTicketApp
+import Access
 import Foundation
 import HTTPAPI
 import Inventory
@@ -35,19 +36,24 @@ struct Dev: AsyncParsableCommand {
             try await runRoles(
                 Set(Role.allCases), url: url, configuration: configuration, logger: logger,
                 onServerRunning: { port in
-                    if let event = demo.event { printBanner(port: port, url: url, event: event) }
+                    if let event = demo.event { printBanner(port: port, url: url, event: event, demo: demo) }
                 },
                 beforeStart: { box in
                     demo.event = try await Demo.ensureEvent(Catalog(client: box.client), logger: logger)
+                    let tokens = AccessTokens(client: box.client)
+                    demo.clientToken = try await tokens.create(name: "dev client", role: .client, logger: logger).token
+                    demo.operatorToken = try await tokens.create(name: "dev operator", role: .operator, logger: logger).token
                 })
         }
     }
 }
 
-/// The demo event, carried from start-up to the banner.
+/// The demo event and tokens, carried from start-up to the banner.
 final class DemoBox: @unchecked Sendable {
     // Written once before the server starts, read after.
     var event: Catalog.Event?
+    var clientToken = ""
+    var operatorToken = ""
 }
 
 enum Demo {
@@ -64,7 +70,7 @@ enum Demo {
     }
 }
 
-func printBanner(port: Int, url: DatabaseURL, event: Catalog.Event) {
+func printBanner(port: Int, url: DatabaseURL, event: Catalog.Event, demo: DemoBox) {
     let base = "http://127.0.0.1:\(port)"
     let types = event.ticketTypes.map { "    \($0.name): \($0.ticketTypeId)  (\($0.priceCents) \($0.currency), \($0.available) left)" }
     let first = event.ticketTypes.first?.ticketTypeId.uuidString ?? ""
@@ -75,11 +81,14 @@ func printBanner(port: Int, url: DatabaseURL, event: Catalog.Event) {
       PostgreSQL: \(url)  (throwaway unless --data-dir)
       Demo event: \(event.name)  eventId=\(event.eventId)
     \(types.joined(separator: "\n"))
+      Tokens (new each run):
+        export TOKEN=\(demo.clientToken)      # client: orders, sagas, events
+        export OPERATOR_TOKEN=\(demo.operatorToken)   # operator: also POST /events, GET /sagas
 
     Place an order:
-      curl -s -XPOST \(base)/orders -H 'Content-Type: application/json' \\
+      curl -s -XPOST \(base)/orders -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
         -d '{"customerId":"c-1","eventId":"\(event.eventId)","lines":[{"ticketTypeId":"\(first)","quantity":2}],"paymentToken":"tok_visa"}'
-    Then: curl -s \(base)/orders/<orderId>   and   curl -s \(base)/sagas/<sagaId>
+    Then: curl -s -H "Authorization: Bearer $TOKEN" \(base)/orders/<orderId>   (and /sagas/<sagaId>)
     Test tokens: tok_visa (charged), tok_declined, tok_timeout (saga times out), tok_flaky (retried).
     Ctrl-C stops everything.
 

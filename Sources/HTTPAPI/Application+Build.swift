@@ -1,3 +1,4 @@
+import Access
 import Database
 import Hummingbird
 import Inventory
@@ -38,9 +39,12 @@ public func buildApplication(
             throw Problem(.serviceUnavailable, "Not ready", detail: "the database is not reachable")
         }
     }
-    EventRoutes(catalog: catalog, logger: logger).register(on: router)
-    OrderRoutes(client: client, catalog: catalog, engine: engine, logger: logger).register(on: router)
-    SagaRoutes(sagas: SagaQueries(client: client), logger: logger).register(on: router)
+    let tokens = AccessTokens(client: client)
+    let clients = router.group().add(middleware: RequireRole(minimum: .client, tokens: tokens, logger: logger))
+    let operators = router.group().add(middleware: RequireRole(minimum: .operator, tokens: tokens, logger: logger))
+    EventRoutes(catalog: catalog, logger: logger).register(creating: operators, reading: clients)
+    OrderRoutes(client: client, catalog: catalog, engine: engine, logger: logger).register(on: clients)
+    SagaRoutes(sagas: SagaQueries(client: client), logger: logger).register(reading: clients, listing: operators)
     allowed.load(from: router)
     return Application(
         router: router,

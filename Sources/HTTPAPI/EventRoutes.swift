@@ -45,8 +45,9 @@ struct EventRoutes {
         }
     }
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("/events") { request, _ in
+    /// Creating events is the operators'; reading them is everyone's.
+    func register(creating operators: some RouterMethods<BasicRequestContext>, reading router: some RouterMethods<BasicRequestContext>) {
+        operators.post("/events") { request, _ in
             let (name, types) = try await RequestBody.decode(CreateEventRequest.self, from: request).validated()
             let event = try await catalog.createEvent(name: name, ticketTypes: types, logger: logger)
             return JSONResponse.make(event, status: .created, headers: [.location: "/events/\(event.eventId)"])

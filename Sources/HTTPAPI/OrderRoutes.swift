@@ -21,7 +21,7 @@ struct OrderRoutes {
     let orders = OrderStore()
     let logger: Logger
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: some RouterMethods<BasicRequestContext>) {
         router.post("/orders") { request, _ in try await place(request) }
         router.get("/orders/:orderId") { _, context in
             let id = try context.parameters.uuid("orderId", what: "order")

@@ -10,7 +10,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
+        } catch let problem as any ProblemResponse {
             throw problem
         } catch let error as HTTPError {
             let methods = allowed.methods(for: request.uri.path)
@@ -27,6 +27,13 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+/// An error that answers with a problem body of its own.
+protocol ProblemResponse: HTTPResponseError {}
+
+extension Problem: ProblemResponse {}
+extension MethodNotAllowed: ProblemResponse {}
+extension Unauthorized: ProblemResponse {}
 
 /// 405, naming the methods the path does answer in `Allow`.
 struct MethodNotAllowed: HTTPResponseError {

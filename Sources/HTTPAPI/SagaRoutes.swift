@@ -15,13 +15,14 @@ struct SagaRoutes {
         var nextCursor: UUID?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    /// One saga for anyone with a token; listing them for operators.
+    func register(reading router: some RouterMethods<BasicRequestContext>, listing operators: some RouterMethods<BasicRequestContext>) {
         router.get("/sagas/:sagaId") { _, context in
             let id = try context.parameters.uuid("sagaId", what: "saga")
             guard let saga = try await sagas.saga(id, logger: logger) else { throw Problem.notFound("no saga with id \(id)") }
             return JSONResponse.make(saga)
         }
-        router.get("/sagas") { request, _ in
+        operators.get("/sagas") { request, _ in
             let query = request.uri.queryParameters
             var state: SagaState?
             if let text = query.get("state") {

@@ -31,6 +31,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 TOKENS = [("tok_visa", 60), ("tok_declined", 15), ("tok_flaky", 15), ("tok_timeout", 10)]
+AUTHORIZATION = ""  # an operator bearer token, made after migrating
 
 
 def log(message):
@@ -120,7 +121,7 @@ class Topology:
 
 def request(method, url, body=None, headers=None, timeout=10):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", "Authorization": AUTHORIZATION, **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:
             return response.status, json.load(response)
@@ -165,6 +166,10 @@ def main():
 
     postgres = Postgres(args.state_dir)
     subprocess.run([binary, "migrate"], env=dict(os.environ, DATABASE_URL=postgres.url), check=True, capture_output=True)
+    created = subprocess.run([binary, "token", "create", "--role", "operator", "--name", "chaos"],
+                             env=dict(os.environ, DATABASE_URL=postgres.url), check=True, capture_output=True, text=True)
+    global AUTHORIZATION
+    AUTHORIZATION = "Bearer " + json.loads(created.stdout)["token"]
     topology = Topology(binary, postgres.url, http_port, args.state_dir, args.step_timeout)
     faults = {"sigkill": 0, "postgres_restart": 0, "backends_terminated": 0, "duplicates_same_id": 0,
               "duplicates_new_id": 0, "delayed": 0}

@@ -1,3 +1,4 @@
+import Access
 import Database
 import EvenTicketApp
 import EvenTicketTesting
@@ -17,6 +18,15 @@ struct TestSystem: Sendable {
     let client: PostgresClient
     let http: any TestClientProtocol
     let logger: Logger
+    /// Bearer tokens of each role, made for this system.
+    let tokens: [AccessRole: String]
+
+    /// The credentials a request carries.
+    enum Credentials: Sendable {
+        case role(AccessRole)
+        case token(String)
+        case none
+    }
 
     /// Step timeouts long enough for a loaded CI machine running suites in parallel; the tests
     /// of timeout paths shorten them.
@@ -47,8 +57,13 @@ struct TestSystem: Sendable {
                 let app = buildApplication(
                     configuration: configuration.api, client: apiClient,
                     engine: configuration.sagaEngine, logger: logger)
-                try await app.test(.router) { http in
-                    try await body(TestSystem(client: client, http: http, logger: logger))
+                let access = AccessTokens(client: client)
+                var tokens: [AccessRole: String] = [:]
+                for role in AccessRole.allCases {
+                    tokens[role] = try await access.create(name: "test \(role)", role: role, logger: logger).token
+                }
+                try await app.test(.router) { [tokens] http in
+                    try await body(TestSystem(client: client, http: http, logger: logger, tokens: tokens))
                 }
             }
         }
@@ -73,9 +88,17 @@ struct TestSystem: Sendable {
     }
 
     @discardableResult
-    func request(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]) async throws -> HTTPResult {
+    func request(
+        _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:],
+        as credentials: Credentials = .role(.operator)
+    ) async throws -> HTTPResult {
         var headers = headers
         if json != nil { headers[.contentType] = "application/json" }
+        switch credentials {
+        case .role(let role): headers[.authorization] = "Bearer \(tokens[role]!)"
+        case .token(let token): headers[.authorization] = "Bearer \(token)"
+        case .none: break
+        }
         let response = try await http.execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
         let text = String(buffer: response.body)
         let object = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))) ?? [:]

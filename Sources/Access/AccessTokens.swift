@@ -1,0 +1,61 @@
+import Crypto
+import Database
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Creates and checks API bearer tokens.
+///
+/// A token is `et_` and 43 characters of URL-safe base64 (256 random bits). Only its SHA-256 is
+/// stored, so a leaked table yields no usable token; a slow hash adds nothing for tokens of that
+/// strength.
+public struct AccessTokens: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) { self.client = client }
+
+    public struct Created: Sendable, Codable {
+        public var id: UUID
+        public var name: String
+        public var role: AccessRole
+        /// The token itself; it cannot be shown again.
+        public var token: String
+    }
+
+    /// Makes a new token for `role`.
+    public func create(name: String, role: AccessRole, logger: Logger) async throws -> Created {
+        let token = Self.generate()
+        let id = UUID()
+        _ = try await client.query(
+            "INSERT INTO access.tokens (id, name, role, token_hash) VALUES (\(id), \(name), \(role.rawValue), \(Self.hash(token)))",
+            logger: logger).collect()
+        return Created(id: id, name: name, role: role, token: token)
+    }
+
+    /// The role of a token that exists and is not revoked.
+    public func role(of token: String, logger: Logger) async throws -> AccessRole? {
+        guard token.hasPrefix("et_"), token.count <= 100 else { return nil }
+        let rows = try await client.query(
+            "SELECT role FROM access.tokens WHERE token_hash = \(Self.hash(token)) AND revoked_at IS NULL", logger: logger)
+        for try await role in rows.decode(String.self) { return AccessRole(rawValue: role) }
+        return nil
+    }
+
+    /// Revokes a token by id; false when there was no live token with that id.
+    public func revoke(_ id: UUID, logger: Logger) async throws -> Bool {
+        let rows = try await client.query(
+            "UPDATE access.tokens SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger).collect()
+        return !rows.isEmpty
+    }
+
+    static func generate() -> String {
+        let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let text = bytes.base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return "et_" + text
+    }
+
+    static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
