@@ -19,7 +19,7 @@ public struct APIConfiguration: Sendable {
 
 /// Builds the public HTTP API. The executable and the tests both call this.
 ///
-/// The caller runs `client` (and any consumers) itself; `services` are run with the server.
+/// The caller runs `client` (and any consumers) itself.
 public func buildApplication(
     configuration: APIConfiguration,
     client: PostgresClient,
@@ -27,6 +27,16 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(client: client, engine: engine, logger: logger),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "EvenTicket"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger
+    )
+}
+
+/// Every route of the API, with problem responses and role checks.
+func buildRouter(client: PostgresClient, engine: SagaEngine, logger: Logger) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     let allowed = AllowedMethods()
     router.add(middleware: ProblemMiddleware(logger: logger, allowed: allowed))
@@ -45,11 +55,9 @@ public func buildApplication(
     EventRoutes(catalog: catalog, logger: logger).register(creating: operators, reading: clients)
     OrderRoutes(client: client, catalog: catalog, engine: engine, logger: logger).register(on: clients)
     SagaRoutes(sagas: SagaQueries(client: client), logger: logger).register(reading: clients, listing: operators)
+    router.get("/openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+    }
     allowed.load(from: router)
-    return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "EvenTicket"),
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
-        logger: logger
-    )
+    return router
 }

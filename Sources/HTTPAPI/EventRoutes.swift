@@ -19,17 +19,12 @@ struct EventRoutes {
         var ticketTypes: [TicketType]?
 
         func validated() throws -> (String, [Catalog.NewTicketType]) {
-            guard let name = name?.trimmingCharacters(in: .whitespaces), !name.isEmpty else {
-                throw Problem.invalid("name", "is required and must not be empty")
-            }
-            guard name.count <= 200 else { throw Problem.invalid("name", "must be at most 200 characters") }
+            let name = try TextField.validated(name, field: "name", maximum: 200)
             guard let ticketTypes, !ticketTypes.isEmpty else { throw Problem.invalid("ticketTypes", "must hold at least one ticket type") }
             guard ticketTypes.count <= 20 else { throw Problem.invalid("ticketTypes", "must hold at most 20 ticket types") }
             let valid = try ticketTypes.enumerated().map { index, type -> Catalog.NewTicketType in
                 let field = "ticketTypes[\(index)]"
-                guard let typeName = type.name?.trimmingCharacters(in: .whitespaces), !typeName.isEmpty, typeName.count <= 100 else {
-                    throw Problem.invalid("\(field).name", "is required, 1 to 100 characters")
-                }
+                let typeName = try TextField.validated(type.name, field: "\(field).name", maximum: 100)
                 guard let price = type.priceCents, (0...100_000_000).contains(price) else {
                     throw Problem.invalid("\(field).priceCents", "is required, 0 to 100000000")
                 }

@@ -26,10 +26,7 @@ struct PlaceOrderRequest: Decodable {
     }
 
     func validated() throws -> Valid {
-        guard let customerId = customerId?.trimmingCharacters(in: .whitespaces), !customerId.isEmpty else {
-            throw Problem.invalid("customerId", "is required and must not be empty")
-        }
-        guard customerId.count <= 100 else { throw Problem.invalid("customerId", "must be at most 100 characters") }
+        let customerId = try TextField.validated(customerId, field: "customerId", maximum: 100)
         guard let eventText = eventId else { throw Problem.invalid("eventId", "is required") }
         guard let eventId = UUID(uuidString: eventText) else { throw Problem.invalid("eventId", "must be a UUID") }
         guard let lines, !lines.isEmpty else { throw Problem.invalid("lines", "must hold at least one line") }

@@ -30,6 +30,7 @@ struct HTTPAPITests {
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"4242 4242"}"#, .unprocessableContent, "paymentToken"),
                 (#"{"eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
+                (#"{"customerId":"c\u0000","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
             ]
             for (body, status, field) in cases {
                 Self.expectProblem(try await system.request(.post, "/orders", json: body), status, field: field)
@@ -66,6 +67,8 @@ struct HTTPAPITests {
             let cases: [(String, String)] = [
                 (#"{"name":"","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":1}]}"#, "name"),
                 (#"{"name":"x","ticketTypes":[]}"#, "ticketTypes"),
+                (#"{"name":"night\u0000out","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":1}]}"#, "name"),
+                (#"{"name":"x","ticketTypes":[{"name":"G\u0000A","priceCents":1,"currency":"EUR","capacity":1}]}"#, "ticketTypes[0].name"),
                 (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":-1,"currency":"EUR","capacity":1}]}"#, "ticketTypes[0].priceCents"),
                 (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1,"currency":"euro","capacity":1}]}"#, "ticketTypes[0].currency"),
                 (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":-5}]}"#, "ticketTypes[0].capacity"),
