@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v st >/dev/null; then
+if ! python3 -c "import schemathesis" 2>/dev/null; then
     echo "== installing schemathesis"
-    pip install -q "schemathesis==4.32.5"
+    python3 -m pip install -q "schemathesis==4.32.5"
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -22,7 +22,7 @@ done
 token=$(grep -o 'export OPERATOR_TOKEN=[^ ]*' "$log" | head -1 | cut -d= -f2)
 [ -n "$token" ] || { cat "$log"; echo "no operator token printed" >&2; exit 1; }
 
-st run "http://127.0.0.1:$port/openapi.json" \
+python3 -m schemathesis.cli run "http://127.0.0.1:$port/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --header "Authorization: Bearer $token" \
     --max-examples "${FUZZ_EXAMPLES:-40}" --seed "${FUZZ_SEED:-7}" --no-color \
