@@ -4,8 +4,10 @@
 Starts PostgreSQL (deployment/local/start-postgres.sh), then 1 `serve`, 2 `orchestrator` and
 2 `worker` processes of EvenTicket on it, and places ORDERS orders (mixed payment tokens) through
 the HTTP API. Meanwhile it:
-  - SIGKILLs a random process every 1-3 s and starts it again;
-  - restarts PostgreSQL once with an immediate shutdown;
+  - stops a random process every 1-3 s and starts it again: half the time with SIGKILL, half with
+    SIGTERM, after which the process must finish or give back its work and exit 0 within 20 s;
+  - stops PostgreSQL once with an immediate shutdown for --outage seconds: meanwhile every
+    process must stay up and GET /health must answer 503; then work must resume;
   - terminates random backend connections (pg_terminate_backend);
   - injects duplicate deliveries: already-handled messages again under their own ids, and copies
     of queued commands and events under new ids;
@@ -53,9 +55,10 @@ class Postgres:
             command = ["runuser", "-u", "postgres", "--"] + command
         subprocess.run(command, check=True, capture_output=True)
 
-    def restart_immediately(self):
+    def stop_immediately(self):
         self._pg_ctl("-m", "immediate", "stop")
-        time.sleep(1.5)
+
+    def start(self):
         self._pg_ctl("-l", os.path.join(self.state, "server.log"), "-w", "-t", "60", "-o",
                      f"-p {self.port} -k {self.state} -c listen_addresses=127.0.0.1 -c max_connections=200", "start")
 
@@ -93,13 +96,34 @@ class Topology:
         self.processes[name] = subprocess.Popen([self.binary] + self.specs[name], env=self.env,
                                                 stdout=logfile, stderr=subprocess.STDOUT)
 
-    def kill_random(self):
+    def stop_random(self, graceful):
+        """Stops a random process and starts it again; for SIGTERM, returns how it ended."""
         with self.lock:
             name = random.choice(list(self.processes))
-            self.processes[name].send_signal(signal.SIGKILL)
-            self.processes[name].wait()
+            process = self.processes[name]
+            process.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
+            try:
+                code = process.wait(timeout=20)
+                outcome = "clean" if code == 0 or not graceful else f"exit {code}"
+            except subprocess.TimeoutExpired:
+                self.dump_threads(name, process.pid)
+                process.kill()
+                process.wait()
+                outcome = "hung"
             self.start(name)
-            return name
+            return name, outcome
+
+    def dump_threads(self, name, pid):
+        """Keeps the threads' stacks of a process that did not stop, for the post-mortem."""
+        path = os.path.join(self.state, "logs", f"{name}-hung-{pid}.txt")
+        with open(path, "w") as out:
+            subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                           stdout=out, stderr=subprocess.STDOUT, timeout=60)
+        log(f"{name} did not stop; its threads are in {path}")
+
+    def all_alive(self):
+        with self.lock:
+            return all(process.poll() is None for process in self.processes.values())
 
     def supervise(self):
         with self.lock:
@@ -151,6 +175,7 @@ def main():
     parser.add_argument("--bin", default=None, help="the eventicket executable (default: the debug build)")
     parser.add_argument("--state-dir", default=os.path.join(ROOT, ".eventicket", "chaos"))
     parser.add_argument("--step-timeout", type=int, default=5)
+    parser.add_argument("--outage", type=float, default=30, help="seconds PostgreSQL stays down, once")
     parser.add_argument("--settle-timeout", type=int, default=300)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
@@ -171,8 +196,10 @@ def main():
     global AUTHORIZATION
     AUTHORIZATION = "Bearer " + json.loads(created.stdout)["token"]
     topology = Topology(binary, postgres.url, http_port, args.state_dir, args.step_timeout)
-    faults = {"sigkill": 0, "postgres_restart": 0, "backends_terminated": 0, "duplicates_same_id": 0,
-              "duplicates_new_id": 0, "delayed": 0}
+    faults = {"sigkill": 0, "sigterm": 0, "postgres_outage_seconds": 0, "backends_terminated": 0,
+              "duplicates_same_id": 0, "duplicates_new_id": 0, "delayed": 0}
+    outage = {"health_503": 0, "health_other": 0, "processes_died": 0}
+    sigterm_problems = []
     placed, summary = [], {}
     try:
         until_accepted("GET", f"{base}/health")
@@ -205,20 +232,40 @@ def main():
                 with placed_lock:
                     placed.append(answer["orderId"])
 
+        def postgres_outage():
+            log(f"PostgreSQL stopped (immediate) for {args.outage:.0f} s")
+            postgres.stop_immediately()
+            down_until = time.time() + args.outage
+            while time.time() < down_until:
+                try:
+                    status, _ = request("GET", f"{base}/health", timeout=8)
+                except (OSError, urllib.error.URLError):
+                    status = None
+                outage["health_503" if status == 503 else "health_other"] += 1
+                if not topology.all_alive():
+                    outage["processes_died"] += 1
+                time.sleep(2)
+            postgres.start()
+            faults["postgres_outage_seconds"] = args.outage
+            log("PostgreSQL is back")
+
         def chaos():
             snapshot = []
             next_kill = time.time() + random.uniform(1, 3)
-            restart_at = time.time() + args.duration / 3
+            outage_at = time.time() + args.duration / 3
             while not stop.is_set():
                 now = time.time()
                 if now >= next_kill:
-                    log(f"SIGKILL {topology.kill_random()}")
-                    faults["sigkill"] += 1
-                    next_kill = now + random.uniform(1, 3)
-                if faults["postgres_restart"] == 0 and now >= restart_at:
-                    log("PostgreSQL immediate restart")
-                    postgres.restart_immediately()
-                    faults["postgres_restart"] += 1
+                    graceful = random.random() < 0.5
+                    name, outcome = topology.stop_random(graceful)
+                    log(f"{'SIGTERM' if graceful else 'SIGKILL'} {name}" + (f": {outcome}" if graceful else ""))
+                    faults["sigterm" if graceful else "sigkill"] += 1
+                    if graceful and outcome != "clean":
+                        sigterm_problems.append(f"{name}: {outcome}")
+                    next_kill = time.time() + random.uniform(1, 3)
+                if faults["postgres_outage_seconds"] == 0 and args.outage > 0 and now >= outage_at:
+                    postgres_outage()
+                    continue
                 terminated = postgres.sql(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'client backend' "
                     "AND pid <> pg_backend_pid() AND application_name <> 'psql' AND random() < 0.1")
@@ -289,6 +336,8 @@ def main():
             "orders_in_database": int(postgres.sql("SELECT count(*) FROM ordering.orders") or 0),
             "outcomes": reasons,
             "faults": faults,
+            "during_outage": outage,
+            "sigterm_problems": sigterm_problems,
             "unexpected_exits_restarted": topology.restarts,
             "lost": len(placed) - int(postgres.sql("SELECT count(*) FROM ordering.orders WHERE status <> 'pending'") or 0),
             "double_charges": checks.get("confirmed_order_money", 0),
@@ -309,7 +358,9 @@ def main():
     else:
         for key, value in summary.items():
             print(f"{key}: {value}")
-    ok = summary.get("audit_clean") and summary.get("lost") == 0 and summary.get("orders_in_database") == summary.get("orders")
+    ok = (summary.get("audit_clean") and summary.get("lost") == 0 and summary.get("orders_in_database") == summary.get("orders")
+          and not sigterm_problems and outage["processes_died"] == 0
+          and (args.outage <= 0 or (outage["health_503"] > 0 and outage["health_other"] == 0)))
     print("chaos: " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
