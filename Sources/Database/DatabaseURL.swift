@@ -81,7 +81,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
 
     /// A pool configuration for postgres-nio. With `role`, every connection acts as that role
     /// (the login user must be a member of it); role names are the program's own constants.
-    public func clientConfiguration(maximumConnections: Int = 20, role: String? = nil) -> PostgresClient.Configuration {
+    /// With `idleInTransactionTimeout`, PostgreSQL ends a session that sits that long in an
+    /// open transaction (a hung consumer's claimed messages then go back to the queue).
+    public func clientConfiguration(maximumConnections: Int = 20, role: String? = nil, idleInTransactionTimeout: Duration? = nil) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         switch endpoint {
         case .tcp(let host, let port):
@@ -95,8 +97,13 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
         }
         configuration.options.maximumConnections = maximumConnections
-        if let role {
-            configuration.options.additionalStartupParameters = [("options", "-c role=\(role)")]
+        var options: [String] = []
+        if let role { options.append("-c role=\(role)") }
+        if let idleInTransactionTimeout {
+            options.append("-c idle_in_transaction_session_timeout=\(idleInTransactionTimeout.milliseconds)")
+        }
+        if !options.isEmpty {
+            configuration.options.additionalStartupParameters = [("options", options.joined(separator: " "))]
         }
         configuration.options.connectTimeout = .seconds(5)
         return configuration

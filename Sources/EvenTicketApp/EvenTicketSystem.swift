@@ -27,12 +27,14 @@ public enum EvenTicketSystem {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> [any Service] {
         let wakeups = Wakeups()
-        var services: [any Service] = [BusListener(client: client, wakeups: wakeups, logger: logger)]
-        func pool(for role: Role) -> PostgresClient {
+        let notifier = BusNotifier(client: client, wakeups: wakeups, logger: logger)
+        var services: [any Service] = [BusListener(client: client, wakeups: wakeups, logger: logger), notifier]
+        func pool(for role: Role, extraConnections: Int) -> PostgresClient {
             guard configuration.serviceRoles else { return client }
-            let connections = configuration.consumerConcurrency + (role == .api ? 20 : 2)
             let pool = PostgresClient(
-                configuration: url.clientConfiguration(maximumConnections: connections, role: role.databaseRole),
+                configuration: url.clientConfiguration(
+                    maximumConnections: configuration.consumerConcurrency + extraConnections, role: role.databaseRole,
+                    idleInTransactionTimeout: configuration.lease),
                 backgroundLogger: poolLogger(logger))
             services.append(pool)
             return pool
@@ -40,29 +42,32 @@ public enum EvenTicketSystem {
         func consumer(_ queue: Queue, _ handler: any MessageHandler, client: PostgresClient) -> BusConsumer {
             BusConsumer(
                 configuration: ConsumerConfiguration(
-                    queue: queue, lease: configuration.lease, maxAttempts: configuration.maxAttempts,
+                    queue: queue, batchSize: configuration.batchSize, maxAttempts: configuration.maxAttempts,
                     retryBase: configuration.retryBase, concurrency: configuration.consumerConcurrency),
-                client: client, wakeups: wakeups, handler: handler, logger: logger)
+                client: client, wakeups: wakeups, notifier: notifier, handler: handler, logger: logger)
         }
         let engine = configuration.sagaEngine
         for role in Role.allCases where roles.contains(role) {
-            let client = pool(for: role)
             switch role {
             case .api:
+                let client = pool(for: role, extraConnections: 20)
                 services.append(consumer(.ordering, OrderingHandler(), client: client))
                 if http {
                     services.append(buildApplication(
-                        configuration: configuration.api, client: client, engine: engine, logger: logger,
+                        configuration: configuration.api, client: client, engine: engine, notifier: notifier, logger: logger,
                         onServerRunning: onServerRunning))
                 }
             case .orchestrator:
+                let client = pool(for: role, extraConnections: 3)
                 services.append(consumer(.orchestrator, OrchestratorHandler(engine: engine), client: client))
+                services.append(DeadlineSweeper(client: client, engine: engine, notifier: notifier, logger: logger))
+                services.append(LedgerPruner(client: client, retention: configuration.ledgerRetention, logger: logger))
             case .inventory:
-                services.append(consumer(.inventory, InventoryHandler(), client: client))
+                services.append(consumer(.inventory, InventoryHandler(), client: pool(for: role, extraConnections: 1)))
             case .invoicing:
-                services.append(consumer(.invoicing, InvoicingHandler(), client: client))
+                services.append(consumer(.invoicing, InvoicingHandler(), client: pool(for: role, extraConnections: 1)))
             case .payment:
-                services.append(consumer(.payment, PaymentHandler(configuration: configuration.payment), client: client))
+                services.append(consumer(.payment, PaymentHandler(configuration: configuration.payment), client: pool(for: role, extraConnections: 1)))
             }
         }
         return services

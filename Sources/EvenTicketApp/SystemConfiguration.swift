@@ -16,8 +16,14 @@ public struct SystemConfiguration: Sendable {
     public var maxAttempts: Int
     /// First retry delay of a failed message (doubling, with jitter).
     public var retryBase: Duration
-    /// Leases on claimed messages.
+    /// How long a consumer may sit in a transaction holding claimed messages without a word to
+    /// PostgreSQL before PostgreSQL ends its session (`idle_in_transaction_session_timeout`),
+    /// which puts the messages back on the queue.
     public var lease: Duration
+    /// Messages claimed and handled per transaction.
+    public var batchSize: Int
+    /// How long the processed-messages ledger remembers a message id (see ``LedgerPruner``).
+    public var ledgerRetention: Duration
     /// Each service acts as its own least-privileged PostgreSQL role (see `migrations/0007`).
     public var serviceRoles: Bool
 
@@ -30,6 +36,8 @@ public struct SystemConfiguration: Sendable {
         maxAttempts: Int = 5,
         retryBase: Duration = .milliseconds(200),
         lease: Duration = .seconds(30),
+        batchSize: Int = 100,
+        ledgerRetention: Duration = .seconds(3600),
         serviceRoles: Bool = true
     ) {
         self.api = api
@@ -41,6 +49,8 @@ public struct SystemConfiguration: Sendable {
         self.maxAttempts = maxAttempts
         self.retryBase = retryBase
         self.lease = lease
+        self.batchSize = batchSize
+        self.ledgerRetention = ledgerRetention
         self.serviceRoles = serviceRoles
     }
 

@@ -83,19 +83,24 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
 
 /// How a process's consumers claim messages.
 struct ConsumerOptions: ParsableArguments {
-    @Option(help: "Seconds a claimed message stays leased; a crashed process's messages come back after this.")
+    @Option(help: "Seconds a consumer may hold claimed messages without a word to PostgreSQL; then PostgreSQL ends its session and the messages are back on the queue. (A crashed process's messages come back at once.)")
     var lease: Double = 30
 
     @Option(help: "Claim loops per consumer in this process.")
     var consumerConcurrency: Int = 4
 
+    @Option(help: "Messages claimed and handled per transaction.")
+    var batchSize: Int = 100
+
     func validate() throws {
         guard lease >= 1, lease <= 3600 else { throw ValidationError("--lease must be between 1 and 3600 seconds") }
         guard (1...64).contains(consumerConcurrency) else { throw ValidationError("--consumer-concurrency must be between 1 and 64") }
+        guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 1000") }
     }
 
     func apply(to configuration: inout SystemConfiguration) {
         configuration.lease = .milliseconds(Int64(lease * 1000))
         configuration.consumerConcurrency = consumerConcurrency
+        configuration.batchSize = batchSize
     }
 }

@@ -22,11 +22,16 @@ func runRoles(
         try await beforeStart(PostgresClientBox(client: client))
         let services = EvenTicketSystem.services(
             roles: roles, configuration: configuration, url: url, client: client, logger: logger, onServerRunning: onServerRunning)
-        let group = ServiceGroup(configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
-            logger: logger))
+            logger: logger)
+        // A bounded drain: what has not finished 20 s after SIGTERM is cancelled, and a process
+        // that still has not stopped 5 s later ends with a fatal error rather than hang.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         logger.info("running", metadata: ["roles": "\(roles.map(\.rawValue).sorted().joined(separator: ","))", "database": "\(url)"])
         try await group.run()
     }

@@ -3,6 +3,7 @@ import Database
 import Hummingbird
 import Inventory
 import Logging
+import MessageBus
 import Orchestrator
 import PostgresNIO
 
@@ -10,54 +11,75 @@ import PostgresNIO
 public struct APIConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// How long a bearer token's role is remembered after a lookup; a revoked token keeps
+    /// working for at most this long in a running server. Zero looks up every request.
+    public var tokenCacheTTL: Duration
 
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, tokenCacheTTL: Duration = .seconds(5)) {
         self.host = host
         self.port = port
+        self.tokenCacheTTL = tokenCacheTTL
     }
 }
 
 /// Builds the public HTTP API. The executable and the tests both call this.
 ///
-/// The caller runs `client` (and any consumers) itself.
+/// The caller runs `client` (and any consumers) itself. With a `notifier`, the consumers of
+/// the sagas' first commands are woken through it after each commit (see ``BusNotifier``).
 public func buildApplication(
     configuration: APIConfiguration,
     client: PostgresClient,
     engine: SagaEngine,
+    notifier: BusNotifier? = nil,
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    Application(
-        router: buildRouter(client: client, engine: engine, logger: logger),
+    let intake = OrderIntake(client: client, engine: engine, notifier: notifier, logger: logger)
+    return Application(
+        router: buildRouter(configuration: configuration, client: client, intake: intake, logger: logger),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "EvenTicket"),
+        services: [intake],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
 }
 
 /// Every route of the API, with problem responses and role checks.
-func buildRouter(client: PostgresClient, engine: SagaEngine, logger: Logger) -> Router<BasicRequestContext> {
+func buildRouter(configuration: APIConfiguration, client: PostgresClient, intake: OrderIntake, logger: Logger) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     let allowed = AllowedMethods()
     router.add(middleware: ProblemMiddleware(logger: logger, allowed: allowed))
     let catalog = Catalog(client: client)
     router.get("/health") { _, _ in
-        do {
-            _ = try await client.query("SELECT 1", logger: logger).collect()
-            return JSONResponse.make(["status": "ok"])
-        } catch {
+        guard await databaseAnswers(client, within: .seconds(2), logger: logger) else {
             throw Problem(.serviceUnavailable, "Not ready", detail: "the database is not reachable")
         }
+        return JSONResponse.make(["status": "ok"])
     }
-    let tokens = AccessTokens(client: client)
+    let tokens = TokenCache(tokens: AccessTokens(client: client), timeToLive: configuration.tokenCacheTTL)
     let clients = router.group().add(middleware: RequireRole(minimum: .client, tokens: tokens, logger: logger))
     let operators = router.group().add(middleware: RequireRole(minimum: .operator, tokens: tokens, logger: logger))
     EventRoutes(catalog: catalog, logger: logger).register(creating: operators, reading: clients)
-    OrderRoutes(client: client, catalog: catalog, engine: engine, logger: logger).register(on: clients)
+    OrderRoutes(client: client, prices: PriceList(catalog: catalog), intake: intake, logger: logger).register(on: clients)
     SagaRoutes(sagas: SagaQueries(client: client), logger: logger).register(reading: clients, listing: operators)
     router.get("/openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
     allowed.load(from: router)
     return router
+}
+
+/// Whether PostgreSQL answers a trivial query in time. While the server is down the pool keeps
+/// reconnecting and a query would wait for it; readiness must answer promptly instead.
+func databaseAnswers(_ client: PostgresClient, within timeout: Duration, logger: Logger) async -> Bool {
+    await withTaskGroup(of: Bool.self) { group in
+        group.addTask { (try? await client.query("SELECT 1", logger: logger).collect()) != nil }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return false
+        }
+        let first = await group.next() ?? false
+        group.cancelAll()
+        return first
+    }
 }

@@ -12,12 +12,13 @@ import PostgresNIO
 
 /// `POST /orders` and `GET /orders/{orderId}`.
 ///
-/// Placing an order prices it from inventory's catalog, then stores the order, creates its saga
-/// and publishes the saga's first command in one transaction.
+/// Placing an order prices it from inventory's catalog, then hands it to the ``OrderIntake``,
+/// which stores the order, creates its saga and publishes the saga's first command in one
+/// transaction (shared with the orders placed at the same moment).
 struct OrderRoutes {
     let client: PostgresClient
-    let catalog: Catalog
-    let engine: SagaEngine
+    let prices: PriceList
+    let intake: OrderIntake
     let orders = OrderStore()
     let logger: Logger
 
@@ -43,17 +44,17 @@ struct OrderRoutes {
         if let key, key.isEmpty || key.count > 200 {
             throw Problem(.badRequest, "Invalid Idempotency-Key", detail: "must be 1 to 200 characters")
         }
-        guard let event = try await catalog.event(body.eventId, logger: logger) else {
+        guard let prices = try await prices.prices(of: body.eventId, logger: logger) else {
             throw Problem.invalid("eventId", "no event with id \(body.eventId)")
         }
         var total = 0
         var currencies = Set<String>()
         for (index, line) in body.lines.enumerated() {
-            guard let type = event.ticketTypes.first(where: { $0.ticketTypeId == line.ticketTypeId }) else {
-                throw Problem.invalid("lines[\(index)].ticketTypeId", "event \(event.eventId) has no ticket type \(line.ticketTypeId)")
+            guard let price = prices[line.ticketTypeId] else {
+                throw Problem.invalid("lines[\(index)].ticketTypeId", "event \(body.eventId) has no ticket type \(line.ticketTypeId)")
             }
-            total += type.priceCents * line.quantity
-            currencies.insert(type.currency)
+            total += price.priceCents * line.quantity
+            currencies.insert(price.currency)
         }
         guard currencies.count == 1, let currency = currencies.first else {
             throw Problem.invalid("lines", "all tickets of one order must be priced in one currency")
@@ -61,18 +62,7 @@ struct OrderRoutes {
         let new = OrderStore.NewOrder(
             customerID: body.customerId, eventID: body.eventId, lines: body.lines, totalCents: total,
             currency: currency, request: MessageCoding.encode(body), idempotencyKey: key)
-        let placement = try await client.withTransaction(logger: logger) { connection -> OrderStore.Placement in
-            let placement = try await orders.place(new, on: connection, logger: logger)
-            if case .created(let order) = placement {
-                let placed = OrderPlaced(
-                    orderID: order.orderId, customerID: order.customerId, eventID: order.eventId,
-                    lines: order.lines.map { OrderLine(ticketTypeID: $0.ticketTypeId, quantity: $0.quantity) },
-                    totalCents: order.totalCents, currency: order.currency, paymentToken: body.paymentToken)
-                let first = try await engine.start(placed, sagaID: order.sagaId, causationID: nil, on: connection, logger: logger)
-                try await MessagePublisher.publish(first, on: connection, logger: logger)
-            }
-            return placement
-        }
+        let placement = try await intake.place(.init(order: new, paymentToken: body.paymentToken))
         switch placement {
         case .created(let order), .replayed(let order):
             return JSONResponse.make(

@@ -6,7 +6,7 @@ import Logging
 /// 401 without a valid token, 403 with one whose role is too small.
 struct RequireRole<Context: RequestContext>: RouterMiddleware {
     let minimum: AccessRole
-    let tokens: AccessTokens
+    let tokens: TokenCache
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

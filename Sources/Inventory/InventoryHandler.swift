@@ -7,104 +7,110 @@ import PostgresNIO
 
 /// Inventory's consumer: holds and releases tickets, one reservation per saga.
 ///
-/// Rows of the requested ticket types are locked in id order before availability is checked,
-/// so concurrent reservations never oversell and never deadlock each other. A release that
-/// arrives before its reservation leaves a `released` marker, so the late reservation is
-/// refused instead of holding tickets for an order that is already rejected.
+/// A batch is handled in rounds (see ``Swift/Array/roundsBySaga``). Per round it locks the
+/// sagas' reservations, then every ticket type the round touches in id order (so concurrent
+/// batches never oversell and never deadlock each other), works out each message in delivery
+/// order against those locked counts, and writes the new counts and reservations back in one
+/// statement each. A release that arrives before its reservation leaves a `released` marker,
+/// so the late reservation is refused instead of holding tickets for a rejected order.
 public struct InventoryHandler: MessageHandler {
+    let store = ReservationStore()
+
     public init() {}
 
     public func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        switch envelope.typeName {
-        case ReserveTickets.typeName:
-            let command = try envelope.decode(ReserveTickets.self)
-            return [try await reserve(command, sagaID: envelope.sagaID, causation: envelope.messageID, on: connection, logger: logger)]
-        case ReleaseTickets.typeName:
-            let command = try envelope.decode(ReleaseTickets.self)
-            return [try await release(command, sagaID: envelope.sagaID, causation: envelope.messageID, on: connection, logger: logger)]
-        default:
-            throw PermanentFailure.unknownType(envelope, queue: .inventory)
-        }
+        try await handleBatch([envelope], connection: connection, logger: logger)
     }
 
-    private func existing(_ sagaID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (status: String, lines: [OrderLine], quantity: Int)? {
-        let rows = try await connection.query(
-            "SELECT status, lines::text, quantity FROM inventory.reservations WHERE saga_id = \(sagaID) FOR UPDATE",
-            logger: logger)
-        for try await (status, lines, quantity) in rows.decode((String, String, Int).self) {
-            return (status, try MessageCoding.decoder.decode([OrderLine].self, from: Data(lines.utf8)), quantity)
+    public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        var outgoing: [OutgoingMessage] = []
+        for round in envelopes.roundsBySaga {
+            outgoing += try await handleRound(round, connection: connection, logger: logger)
         }
-        return nil
+        return outgoing
     }
 
-    func reserve(_ command: ReserveTickets, sagaID: UUID, causation: UUID, on connection: PostgresConnection, logger: Logger) async throws -> OutgoingMessage {
-        func reply<M: Message>(_ event: M) -> OutgoingMessage { OutgoingMessage(event, sagaID: sagaID, causationID: causation) }
-        if let reservation = try await existing(sagaID, on: connection, logger: logger) {
-            switch reservation.status {
-            case "held": return reply(TicketsReserved(orderID: command.orderID, quantity: reservation.quantity))
+    private enum Command {
+        case reserve(ReserveTickets)
+        case release(ReleaseTickets)
+    }
+
+    private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        let commands: [(Envelope, Command)] = try envelopes.map { envelope in
+            switch envelope.typeName {
+            case ReserveTickets.typeName: (envelope, .reserve(try envelope.decode(ReserveTickets.self)))
+            case ReleaseTickets.typeName: (envelope, .release(try envelope.decode(ReleaseTickets.self)))
+            default: throw PermanentFailure.unknownType(envelope, queue: .inventory)
+            }
+        }
+        let reservations = try await store.lockReservations(envelopes.map(\.sagaID), on: connection, logger: logger)
+        var touched: Set<UUID> = []
+        for (envelope, command) in commands {
+            switch command {
+            case .reserve(let reserve): touched.formUnion(reserve.lines.map(\.ticketTypeID))
+            case .release: touched.formUnion(reservations[envelope.sagaID]?.lines.map(\.ticketTypeID) ?? [])
+            }
+        }
+        var stock = try await store.lockTicketTypes(Array(touched), on: connection, logger: logger)
+        let original = stock
+        var writes = ReservationStore.Writes()
+        var outgoing: [OutgoingMessage] = []
+        for (envelope, command) in commands {
+            let event: OutgoingMessage = switch command {
+            case .reserve(let reserve):
+                self.reserve(reserve, envelope: envelope, existing: reservations[envelope.sagaID], stock: &stock, writes: &writes)
+            case .release(let release):
+                self.release(release, envelope: envelope, existing: reservations[envelope.sagaID], stock: &stock, writes: &writes)
+            }
+            outgoing.append(event)
+        }
+        writes.available = stock.compactMapValues { $0.available }.filter { original[$0.key]?.available != $0.value }
+        try await store.apply(writes, on: connection, logger: logger)
+        return outgoing
+    }
+
+    private func reserve(
+        _ command: ReserveTickets, envelope: Envelope, existing: ReservationStore.Reservation?,
+        stock: inout [UUID: ReservationStore.Stock], writes: inout ReservationStore.Writes
+    ) -> OutgoingMessage {
+        func reply<M: Message>(_ event: M) -> OutgoingMessage { OutgoingMessage(event, sagaID: envelope.sagaID, causationID: envelope.messageID) }
+        if let existing {
+            switch existing.status {
+            case "held": return reply(TicketsReserved(orderID: command.orderID, quantity: existing.quantity))
             case "released": return reply(TicketsUnavailable(orderID: command.orderID, reason: "reservation_cancelled"))
             default: return reply(TicketsUnavailable(orderID: command.orderID, reason: "tickets_unavailable"))
             }
         }
         let wanted = Dictionary(command.lines.map { ($0.ticketTypeID, $0.quantity) }, uniquingKeysWith: +)
-        let ids = wanted.keys.sorted { $0.uuidString < $1.uuidString }
-        let quantities = ids.map { wanted[$0]! }
-        let rows = try await connection.query(
-            """
-            SELECT id, available FROM inventory.ticket_types
-             WHERE id = ANY(\(ids)::uuid[]) AND event_id = \(command.eventID)
-             ORDER BY id FOR UPDATE
-            """, logger: logger)
-        var available: [UUID: Int] = [:]
-        for try await (id, count) in rows.decode((UUID, Int).self) { available[id] = count }
-        let enough = ids.allSatisfy { (available[$0] ?? 0) >= wanted[$0]! }
-        let total = quantities.reduce(0, +)
-        if enough {
-            _ = try await connection.query(
-                """
-                UPDATE inventory.ticket_types t SET available = t.available - r.quantity
-                  FROM unnest(\(ids)::uuid[], \(quantities)::integer[]) AS r(id, quantity)
-                 WHERE t.id = r.id
-                """, logger: logger).collect()
+        let enough = wanted.allSatisfy { id, quantity in
+            guard let type = stock[id], type.eventID == command.eventID else { return false }
+            return type.available >= quantity
         }
-        _ = try await connection.query(
-            """
-            INSERT INTO inventory.reservations (saga_id, order_id, status, lines, quantity)
-            VALUES (\(sagaID), \(command.orderID), \(enough ? "held" : "rejected"), \(MessageCoding.encode(command.lines))::jsonb, \(enough ? total : 0))
-            """, logger: logger).collect()
-        if enough {
-            logger.debug("tickets held", metadata: ["order.id": "\(command.orderID)", "quantity": "\(total)"])
-            return reply(TicketsReserved(orderID: command.orderID, quantity: total))
-        }
-        return reply(TicketsUnavailable(orderID: command.orderID, reason: "tickets_unavailable"))
+        let total = wanted.values.reduce(0, +)
+        writes.newReservations.append(.init(
+            sagaID: envelope.sagaID, orderID: command.orderID, status: enough ? "held" : "rejected",
+            lines: command.lines, quantity: enough ? total : 0))
+        guard enough else { return reply(TicketsUnavailable(orderID: command.orderID, reason: "tickets_unavailable")) }
+        for (id, quantity) in wanted { stock[id]?.available -= quantity }
+        return reply(TicketsReserved(orderID: command.orderID, quantity: total))
     }
 
-    func release(_ command: ReleaseTickets, sagaID: UUID, causation: UUID, on connection: PostgresConnection, logger: Logger) async throws -> OutgoingMessage {
+    private func release(
+        _ command: ReleaseTickets, envelope: Envelope, existing: ReservationStore.Reservation?,
+        stock: inout [UUID: ReservationStore.Stock], writes: inout ReservationStore.Writes
+    ) -> OutgoingMessage {
         func reply(_ quantity: Int) -> OutgoingMessage {
-            OutgoingMessage(TicketsReleased(orderID: command.orderID, quantity: quantity), sagaID: sagaID, causationID: causation)
+            OutgoingMessage(TicketsReleased(orderID: command.orderID, quantity: quantity), sagaID: envelope.sagaID, causationID: envelope.messageID)
         }
-        guard let reservation = try await existing(sagaID, on: connection, logger: logger) else {
+        guard let existing else {
             // Nothing held yet: leave a marker so a late ReserveTickets is refused. A reservation
             // committed meanwhile makes this insert fail, and the retry then releases it.
-            _ = try await connection.query(
-                """
-                INSERT INTO inventory.reservations (saga_id, order_id, status, lines, quantity)
-                VALUES (\(sagaID), \(command.orderID), 'released', '[]', 0)
-                """, logger: logger).collect()
+            writes.newReservations.append(.init(sagaID: envelope.sagaID, orderID: command.orderID, status: "released", lines: [], quantity: 0))
             return reply(0)
         }
-        guard reservation.status == "held" else { return reply(0) }
-        let wanted = Dictionary(reservation.lines.map { ($0.ticketTypeID, $0.quantity) }, uniquingKeysWith: +)
-        let ids = wanted.keys.sorted { $0.uuidString < $1.uuidString }
-        _ = try await connection.query(
-            """
-            UPDATE inventory.ticket_types t SET available = t.available + r.quantity
-              FROM (SELECT * FROM unnest(\(ids)::uuid[], \(ids.map { wanted[$0]! })::integer[]) AS r(id, quantity)) r
-             WHERE t.id = r.id
-            """, logger: logger).collect()
-        _ = try await connection.query(
-            "UPDATE inventory.reservations SET status = 'released', updated_at = now() WHERE saga_id = \(sagaID)",
-            logger: logger).collect()
-        return reply(reservation.quantity)
+        guard existing.status == "held" else { return reply(0) }
+        for line in existing.lines { stock[line.ticketTypeID]?.available += line.quantity }
+        writes.released.append(envelope.sagaID)
+        return reply(existing.quantity)
     }
 }

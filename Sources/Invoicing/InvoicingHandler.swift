@@ -6,52 +6,96 @@ import MessageBus
 import PostgresNIO
 
 /// Invoicing's consumer: one numbered invoice per saga, voided on cancellation.
+///
+/// A batch takes a few statements per round (see ``Swift/Array/roundsBySaga``): one insert of
+/// the new invoices, one upsert of the cancellations, one read of the invoices it answers for.
 public struct InvoicingHandler: MessageHandler {
     public init() {}
 
     public func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        switch envelope.typeName {
-        case CreateInvoice.typeName:
-            let command = try envelope.decode(CreateInvoice.self)
-            return [try await create(command, sagaID: envelope.sagaID, causation: envelope.messageID, on: connection, logger: logger)]
-        case CancelInvoice.typeName:
-            let command = try envelope.decode(CancelInvoice.self)
-            return [try await cancel(command, sagaID: envelope.sagaID, causation: envelope.messageID, on: connection, logger: logger)]
-        default:
-            throw PermanentFailure.unknownType(envelope, queue: .invoicing)
-        }
+        try await handleBatch([envelope], connection: connection, logger: logger)
     }
 
-    func create(_ command: CreateInvoice, sagaID: UUID, causation: UUID, on connection: PostgresConnection, logger: Logger) async throws -> OutgoingMessage {
+    public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        var outgoing: [OutgoingMessage] = []
+        for round in envelopes.roundsBySaga {
+            outgoing += try await handleRound(round, connection: connection, logger: logger)
+        }
+        return outgoing
+    }
+
+    private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        var creates: [(Envelope, CreateInvoice)] = []
+        var cancels: [(Envelope, CancelInvoice)] = []
+        for envelope in envelopes {
+            switch envelope.typeName {
+            case CreateInvoice.typeName: creates.append((envelope, try envelope.decode(CreateInvoice.self)))
+            case CancelInvoice.typeName: cancels.append((envelope, try envelope.decode(CancelInvoice.self)))
+            default: throw PermanentFailure.unknownType(envelope, queue: .invoicing)
+            }
+        }
+        try await create(creates.map(\.1), sagaIDs: creates.map(\.0.sagaID), on: connection, logger: logger)
+        try await cancel(cancels.map(\.1), sagaIDs: cancels.map(\.0.sagaID), on: connection, logger: logger)
+        let invoices = try await invoices(for: creates.map(\.0.sagaID), on: connection, logger: logger)
+        var outgoing: [OutgoingMessage] = []
+        for (envelope, command) in creates {
+            if let invoice = invoices[envelope.sagaID], invoice.status == "issued", let number = invoice.number {
+                outgoing.append(OutgoingMessage(InvoiceCreated(orderID: command.orderID, invoiceID: invoice.id, invoiceNumber: number),
+                                                sagaID: envelope.sagaID, causationID: envelope.messageID))
+            } else {
+                // The invoice was cancelled before it was created: it stays void.
+                outgoing.append(OutgoingMessage(InvoiceCancelled(orderID: command.orderID), sagaID: envelope.sagaID, causationID: envelope.messageID))
+            }
+        }
+        for (envelope, command) in cancels {
+            outgoing.append(OutgoingMessage(InvoiceCancelled(orderID: command.orderID), sagaID: envelope.sagaID, causationID: envelope.messageID))
+        }
+        return outgoing
+    }
+
+    /// Issues one numbered invoice per saga; a saga that has one (or a void placeholder) keeps it.
+    private func create(_ commands: [CreateInvoice], sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !commands.isEmpty else { return }
         _ = try await connection.query(
             """
             INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status)
-            VALUES (\(sagaID), \(command.orderID), \(UUID()),
-                    'INV-' || lpad(nextval('invoicing.invoice_number_seq')::text, 8, '0'),
-                    \(command.customerID), \(command.amountCents), \(command.currency), 'issued')
+            SELECT c.saga_id, c.order_id, c.id, 'INV-' || lpad(nextval('invoicing.invoice_number_seq')::text, 8, '0'),
+                   c.customer_id, c.amount_cents, c.currency, 'issued'
+              FROM unnest(\(sagaIDs)::uuid[], \(commands.map(\.orderID))::uuid[], \(commands.map { _ in UUID() })::uuid[],
+                          \(commands.map(\.customerID))::text[], \(commands.map(\.amountCents))::bigint[], \(commands.map(\.currency))::text[])
+                   AS c(saga_id, order_id, id, customer_id, amount_cents, currency)
             ON CONFLICT (saga_id) DO NOTHING
             """, logger: logger).collect()
-        let rows = try await connection.query(
-            "SELECT id, number, status FROM invoicing.invoices WHERE saga_id = \(sagaID)", logger: logger)
-        for try await (id, number, status) in rows.decode((UUID, String?, String).self) {
-            if status == "issued", let number {
-                return OutgoingMessage(InvoiceCreated(orderID: command.orderID, invoiceID: id, invoiceNumber: number),
-                                       sagaID: sagaID, causationID: causation)
-            }
-        }
-        // The invoice was cancelled before it was created: it stays void.
-        return OutgoingMessage(InvoiceCancelled(orderID: command.orderID), sagaID: sagaID, causationID: causation)
     }
 
-    func cancel(_ command: CancelInvoice, sagaID: UUID, causation: UUID, on connection: PostgresConnection, logger: Logger) async throws -> OutgoingMessage {
-        // Voids the invoice, or leaves a void placeholder when none exists yet, so that a late
-        // CreateInvoice does not issue one.
+    /// Voids each saga's invoice, or leaves a void placeholder when none exists yet, so that a
+    /// late CreateInvoice does not issue one.
+    private func cancel(_ commands: [CancelInvoice], sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !commands.isEmpty else { return }
         _ = try await connection.query(
             """
             INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status, voided_at)
-            VALUES (\(sagaID), \(command.orderID), \(UUID()), NULL, '', 0, 'XXX', 'void', now())
+            SELECT c.saga_id, c.order_id, c.id, NULL, '', 0, 'XXX', 'void', now()
+              FROM unnest(\(sagaIDs)::uuid[], \(commands.map(\.orderID))::uuid[], \(commands.map { _ in UUID() })::uuid[])
+                   AS c(saga_id, order_id, id)
             ON CONFLICT (saga_id) DO UPDATE SET status = 'void', voided_at = coalesce(invoicing.invoices.voided_at, now())
             """, logger: logger).collect()
-        return OutgoingMessage(InvoiceCancelled(orderID: command.orderID), sagaID: sagaID, causationID: causation)
+    }
+
+    private struct Invoice {
+        var id: UUID
+        var number: String?
+        var status: String
+    }
+
+    private func invoices(for sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Invoice] {
+        guard !sagaIDs.isEmpty else { return [:] }
+        let rows = try await connection.query(
+            "SELECT saga_id, id, number, status FROM invoicing.invoices WHERE saga_id = ANY(\(sagaIDs)::uuid[])", logger: logger)
+        var invoices: [UUID: Invoice] = [:]
+        for try await (saga, id, number, status) in rows.decode((UUID, UUID, String?, String).self) {
+            invoices[saga] = Invoice(id: id, number: number, status: status)
+        }
+        return invoices
     }
 }

@@ -1,29 +1,40 @@
 import Database
 import EvenTicketContracts
+import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
 
 /// A competing consumer of one queue.
 ///
-/// Claims batches under a lease; handles each message in its own transaction that also
-/// acknowledges it and publishes the handler's messages; retries failures with exponential
-/// backoff and jitter; moves a message to the dead letters after ``ConsumerConfiguration/maxAttempts``
-/// deliveries or at once on a ``PermanentFailure``. A consumer that dies leaves its lease to
-/// expire, and the messages come back to whoever claims next. On graceful shutdown it finishes
-/// the message in hand and gives the rest of its batch back.
+/// Each claim loop takes a batch in one transaction: it claims visible messages (`DELETE …
+/// FOR UPDATE SKIP LOCKED`, which also records their ids in the processed-messages ledger),
+/// runs the handler on the batch, publishes what the handler returns, and commits. Other
+/// consumers skip the locked rows; a rollback, a crash or a lost connection puts them back at
+/// once. If a batch fails, each of its messages is handled alone, and a message whose handler
+/// fails alone is retried with exponential backoff and jitter, or moved to the dead letters
+/// after ``ConsumerConfiguration/maxAttempts`` deliveries (at once on a ``PermanentFailure``).
+/// A handler may therefore see a message of a failed batch twice: once in the batch that
+/// rolled back, once alone. On graceful shutdown the batch in hand finishes and the loops stop.
 public struct BusConsumer: Service {
     let configuration: ConsumerConfiguration
-    let store: QueueStore
+    let client: PostgresClient
+    let store = QueueStore()
     let handler: any MessageHandler
     let wakeups: Wakeups
+    let notifier: BusNotifier?
     let logger: Logger
 
-    public init(configuration: ConsumerConfiguration, client: PostgresClient, wakeups: Wakeups, handler: any MessageHandler, logger: Logger) {
+    /// Without a `notifier`, published messages are notified inside their transaction.
+    public init(
+        configuration: ConsumerConfiguration, client: PostgresClient, wakeups: Wakeups, notifier: BusNotifier? = nil,
+        handler: any MessageHandler, logger: Logger
+    ) {
         self.configuration = configuration
-        self.store = QueueStore(client: client)
+        self.client = client
         self.handler = handler
         self.wakeups = wakeups
+        self.notifier = notifier
         var logger = logger
         logger[metadataKey: "consumer"] = "\(configuration.name)"
         self.logger = logger
@@ -48,85 +59,125 @@ public struct BusConsumer: Service {
         let queue = configuration.queue.rawValue
         while !stopping {
             let generation = wakeups.generation(of: queue)
-            let batch: [ClaimedMessage]
+            let claimed: Int
             do {
-                batch = try await store.claim(queue: configuration.queue, limit: configuration.batchSize, lease: configuration.lease, logger: logger)
+                claimed = try await client.withConnection { connection in
+                    try await self.consumeBatch(on: connection)
+                }
                 failures.reset()
             } catch {
-                logger.warning("claim failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
+                logger.warning("consuming failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
                 try? await Task.sleep(for: failures.next())
                 continue
             }
-            if batch.isEmpty {
+            if claimed == configuration.batchSize {
+                // More may be waiting: let another loop help.
+                wakeups.signal(queue)
+            } else if claimed == 0 {
                 let jitter = configuration.pollInterval * Double.random(in: 0.8..<1.2)
                 await wakeups.wait(for: queue, since: generation, upTo: jitter)
-                continue
-            }
-            for (index, message) in batch.enumerated() {
-                if stopping {
-                    for rest in batch[index...] { try? await store.release(rest, logger: logger) }
-                    return
-                }
-                await process(message)
             }
         }
     }
 
-    /// Handles one message; never throws: every outcome ends acknowledged, retried or dead.
-    func process(_ message: ClaimedMessage) async {
-        var logger = self.logger
-        logger[metadataKey: "message.id"] = "\(message.envelope.messageID)"
-        logger[metadataKey: "message.type"] = "\(message.envelope.typeName)"
-        logger[metadataKey: "saga.id"] = "\(message.envelope.sagaID)"
-        logger[metadataKey: "message.attempt"] = "\(message.envelope.attempt)"
+    /// Claims and handles one batch; returns how many messages it claimed. Throws only when
+    /// the connection failed, in which case the claimed messages are back on the queue.
+    func consumeBatch(on connection: PostgresConnection) async throws -> Int {
+        let batch = try await inTransaction(on: connection) {
+            try await store.claim(queue: configuration.queue, consumer: configuration.name, limit: configuration.batchSize,
+                                  on: connection, logger: logger)
+        }
+        if batch.firstDeliveries.count > 1, case .failed(let error) = batch.outcome {
+            // Find the culprit: each message of the batch alone, in its own transaction.
+            logger.debug("batch failed; handling its messages one by one", metadata: [
+                "count": "\(batch.count)", "error": "\(error.diagnosticDescription)",
+            ])
+            for id in batch.firstDeliveries {
+                if stopping { break }
+                _ = try await inTransaction(on: connection) {
+                    try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? []
+                }
+            }
+        }
+        return batch.count
+    }
 
-        if message.envelope.attempt > configuration.maxAttempts {
-            // Claimed more often than allowed without an outcome: its consumers died or timed out.
-            await deadLetter(message, error: "delivered \(message.envelope.attempt - 1) times without being acknowledged", logger: logger)
+    private enum Outcome {
+        case committed
+        case failed(any Error)
+    }
+
+    private struct Claimed {
+        var count: Int
+        var firstDeliveries: [UUID]
+        var outcome: Outcome
+    }
+
+    /// One transaction: claim, then (after a savepoint) handle the messages and publish what
+    /// the handler returns. When the handler fails on a lone message, the transaction rolls
+    /// back to the savepoint and puts that message back for a later retry, or moves it to the
+    /// dead letters; when it fails on several, everything rolls back and the caller retries
+    /// them one by one.
+    private func inTransaction(on connection: PostgresConnection, claim: () async throws -> [ClaimedMessage]) async throws -> Claimed {
+        try await execute("BEGIN", on: connection)
+        do {
+            let batch = try await claim()
+            let fresh = batch.filter(\.isFirstDelivery).map(\.envelope)
+            var claimed = Claimed(count: batch.count, firstDeliveries: fresh.map(\.messageID), outcome: .committed)
+            if fresh.count < batch.count {
+                logger.debug("skipping messages handled before", metadata: ["count": "\(batch.count - fresh.count)"])
+            }
+            guard !fresh.isEmpty else {
+                try await execute("COMMIT", on: connection)
+                return claimed
+            }
+            try await execute("SAVEPOINT handler", on: connection)
+            var outgoing: [OutgoingMessage] = []
+            do {
+                outgoing = try await handler.handleBatch(fresh, connection: connection, logger: logger)
+                try await MessagePublisher.publish(outgoing, on: connection, notify: notifier == nil, logger: logger)
+            } catch {
+                if error.isConnectionFailure { throw error }
+                claimed.outcome = .failed(error)
+                outgoing = []
+                guard fresh.count == 1 else {
+                    try await execute("ROLLBACK", on: connection)
+                    return claimed
+                }
+                try await execute("ROLLBACK TO SAVEPOINT handler", on: connection)
+                try await recordFailure(fresh[0], error: error, on: connection)
+            }
+            try await execute("COMMIT", on: connection)
+            notifier?.wake(BusNotifier.queuesToWake(outgoing))
+            return claimed
+        } catch {
+            try? await execute("ROLLBACK", on: connection)
+            throw error
+        }
+    }
+
+    /// Puts a failed message back with backoff, or moves it to the dead letters.
+    private func recordFailure(_ envelope: Envelope, error: any Error, on connection: PostgresConnection) async throws {
+        var logger = self.logger
+        logger[metadataKey: "message.id"] = "\(envelope.messageID)"
+        logger[metadataKey: "message.type"] = "\(envelope.typeName)"
+        logger[metadataKey: "saga.id"] = "\(envelope.sagaID)"
+        logger[metadataKey: "message.attempt"] = "\(envelope.attempt)"
+        let cause = error.unwrappingTransaction
+        let reason = cause.diagnosticDescription
+        if cause is PermanentFailure || cause is MessageDecodingError || envelope.attempt >= configuration.maxAttempts {
+            logger.error("moving message to the dead letters", metadata: ["error": "\(reason)"])
+            try await store.deadLetter(envelope, queue: configuration.queue, consumer: configuration.name, error: reason,
+                                       on: connection, logger: logger)
             return
         }
-        do {
-            try await store.client.withTransaction(logger: logger) { connection in
-                guard try await store.acknowledge(message, on: connection, logger: logger) else {
-                    throw LeaseLost()
-                }
-                guard try await store.markProcessed(message, consumer: configuration.name, on: connection, logger: logger) else {
-                    logger.debug("skipping a message handled before")
-                    return
-                }
-                let outgoing = try await handler.handle(message.envelope, connection: connection, logger: logger)
-                try await MessagePublisher.publish(outgoing, on: connection, logger: logger)
-            }
-        } catch {
-            let cause = error.unwrappingTransaction
-            if cause is LeaseLost {
-                logger.info("lease expired before the message was acknowledged; another consumer has it")
-                return
-            }
-            let reason = cause.diagnosticDescription
-            if cause is PermanentFailure || cause is MessageDecodingError || message.envelope.attempt >= configuration.maxAttempts {
-                await deadLetter(message, error: reason, logger: logger)
-                return
-            }
-            let delay = Backoff.delay(attempt: message.envelope.attempt, base: configuration.retryBase, maximum: configuration.retryMaximum)
-            logger.notice("handler failed; will retry", metadata: ["error": "\(reason)", "retry.in": "\(delay)"])
-            do {
-                try await store.retry(message, after: delay, error: reason, logger: logger)
-            } catch {
-                // The lease will expire and the message come back by itself.
-                logger.warning("could not schedule the retry", metadata: ["error": "\(error.diagnosticDescription)"])
-            }
-        }
+        let delay = Backoff.delay(attempt: envelope.attempt, base: configuration.retryBase, maximum: configuration.retryMaximum)
+        logger.notice("handler failed; will retry", metadata: ["error": "\(reason)", "retry.in": "\(delay)"])
+        try await store.requeue(envelope, queue: configuration.queue, consumer: configuration.name, after: delay, error: reason,
+                                on: connection, logger: logger)
     }
 
-    private func deadLetter(_ message: ClaimedMessage, error: String, logger: Logger) async {
-        logger.error("moving message to the dead letters", metadata: ["error": "\(error)"])
-        do {
-            try await store.deadLetter(message, error: error, logger: logger)
-        } catch {
-            logger.warning("could not dead-letter the message", metadata: ["error": "\(error.diagnosticDescription)"])
-        }
+    private func execute(_ sql: String, on connection: PostgresConnection) async throws {
+        _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
     }
 }
-
-private struct LeaseLost: Error {}

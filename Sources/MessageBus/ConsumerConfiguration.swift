@@ -6,10 +6,8 @@ public struct ConsumerConfiguration: Sendable {
     public var queue: Queue
     /// Names the consumer in the processed-messages ledger; keep it stable across restarts.
     public var name: String
-    /// Messages claimed per round trip.
+    /// Messages claimed, and handled, per transaction.
     public var batchSize: Int
-    /// How long a claim is held before the message becomes visible to others again.
-    public var lease: Duration
     /// Deliveries before a failing message is moved to the dead letters.
     public var maxAttempts: Int
     /// First retry delay; it doubles per attempt up to ``retryMaximum``, with jitter.
@@ -23,8 +21,7 @@ public struct ConsumerConfiguration: Sendable {
     public init(
         queue: Queue,
         name: String? = nil,
-        batchSize: Int = 16,
-        lease: Duration = .seconds(30),
+        batchSize: Int = 100,
         maxAttempts: Int = 5,
         retryBase: Duration = .milliseconds(200),
         retryMaximum: Duration = .seconds(30),
@@ -34,7 +31,6 @@ public struct ConsumerConfiguration: Sendable {
         self.queue = queue
         self.name = name ?? queue.rawValue
         self.batchSize = batchSize
-        self.lease = lease
         self.maxAttempts = maxAttempts
         self.retryBase = retryBase
         self.retryMaximum = retryMaximum

@@ -4,11 +4,29 @@ import PostgresNIO
 
 /// Handles the messages of one queue.
 ///
-/// `handle` runs inside the transaction that also acknowledges the message and publishes
-/// what it returns: its effects, its outgoing messages and the acknowledgement commit together
-/// or not at all.
+/// Handlers run inside the transaction that also acknowledges the messages and publishes what
+/// they return: effects, outgoing messages and acknowledgements commit together or not at all.
+///
+/// The consumer hands over a whole claimed batch with ``handleBatch(_:connection:logger:)``;
+/// its default handles the messages one after the other, and set-based handlers override it
+/// to do a batch in a few statements. When a batch throws, the transaction rolls back and the
+/// consumer handles each of its messages alone with ``handle(_:connection:logger:)``, so one
+/// failing message never holds back the others.
 public protocol MessageHandler: Sendable {
     func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage]
+
+    /// Handles messages in delivery order, in one transaction.
+    func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage]
+}
+
+extension MessageHandler {
+    public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        var outgoing: [OutgoingMessage] = []
+        for envelope in envelopes {
+            outgoing += try await handle(envelope, connection: connection, logger: logger)
+        }
+        return outgoing
+    }
 }
 
 /// A failure that retrying cannot fix: the message goes straight to the dead letters.

@@ -6,13 +6,15 @@ import PostgresNIO
 /// Publishes messages inside the caller's transaction: the transactional outbox.
 ///
 /// The queue table is the outbox, so a message exists exactly when the transaction that
-/// published it commits. One `NOTIFY` per queue wakes the consumers once the transaction
-/// commits (PostgreSQL delivers notifications at commit and folds duplicates).
+/// published it commits. With `notify`, one `NOTIFY` per queue wakes the consumers once the
+/// transaction commits (PostgreSQL delivers notifications at commit and folds duplicates).
+/// Hot paths pass `notify: false` and hand the queues to a ``BusNotifier`` after the commit
+/// instead, since a `NOTIFY` serialises committing transactions.
 public enum MessagePublisher {
     /// The channel consumers LISTEN on; the payload is the queue name.
     public static let channel = "eventicket_bus"
 
-    public static func publish(_ messages: [OutgoingMessage], on connection: PostgresConnection, logger: Logger) async throws {
+    public static func publish(_ messages: [OutgoingMessage], on connection: PostgresConnection, notify: Bool = true, logger: Logger) async throws {
         guard !messages.isEmpty else { return }
         var ids: [UUID] = [], queues: [String] = [], types: [String] = [], sagas: [UUID] = []
         var causations: [String] = [], payloads: [String] = [], headers: [String] = [], delays: [Int64] = []
@@ -39,8 +41,8 @@ public enum MessagePublisher {
             """,
             logger: logger
         ).collect()
-        let wake = Array(Set(messages.filter { $0.delay <= .zero }.map(\.queue.rawValue))).sorted()
-        if !wake.isEmpty {
+        let wake = BusNotifier.queuesToWake(messages).sorted()
+        if notify, !wake.isEmpty {
             _ = try await connection.query(
                 "SELECT pg_notify(\(channel), q) FROM unnest(\(wake)::text[]) AS q",
                 logger: logger

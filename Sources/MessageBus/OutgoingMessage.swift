@@ -19,11 +19,3 @@ public struct OutgoingMessage: Sendable, Equatable {
         self.init(envelope: Envelope(message, sagaID: sagaID, causationID: causationID), queue: M.destination, delay: delay)
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}

@@ -4,107 +4,115 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// A message a consumer holds under a lease.
+/// A message a consumer holds inside its open transaction.
 public struct ClaimedMessage: Sendable {
     public var envelope: Envelope
-    public var leaseToken: UUID
+    /// False when the processed-messages ledger already had this id: a redelivery to skip.
+    public var isFirstDelivery: Bool
 }
 
 /// The SQL behind claiming, acknowledging, retrying and dead-lettering.
+///
+/// A claim is a `DELETE … RETURNING` of visible messages under `FOR UPDATE SKIP LOCKED`,
+/// inside the transaction that then runs the handler and publishes its messages. The claimed
+/// rows stay locked (invisible to other consumers) until that transaction ends: a commit
+/// acknowledges them, a rollback or a lost connection puts them back at once. The same
+/// statement records the ids in `bus.processed_messages` and says which were seen before.
+/// A failed message is put back (or dead-lettered) by the claiming transaction itself, after
+/// it rolled back to a savepoint taken before the handler ran.
 public struct QueueStore: Sendable {
-    public let client: PostgresClient
+    public init() {}
 
-    public init(client: PostgresClient) { self.client = client }
-
-    /// Claims up to `limit` visible messages with `FOR UPDATE SKIP LOCKED`, leasing them for
-    /// `lease`. Each claim counts as a delivery attempt.
-    public func claim(queue: Queue, limit: Int, lease: Duration, logger: Logger) async throws -> [ClaimedMessage] {
-        let token = UUID()
-        let leaseMS = lease.milliseconds
-        let rows = try await client.query(
+    /// Claims up to `limit` visible messages of `queue` in the open transaction of `connection`.
+    public func claim(queue: Queue, consumer: String, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [ClaimedMessage] {
+        try await decode(connection.query(
             """
-            UPDATE bus.messages m
-               SET lease_token = \(token), attempts = m.attempts + 1,
-                   visible_at = now() + \(leaseMS) * interval '1 millisecond'
-              FROM (SELECT id FROM bus.messages
-                     WHERE queue = \(queue.rawValue) AND visible_at <= now()
-                     ORDER BY visible_at
-                     LIMIT \(limit)
-                     FOR UPDATE SKIP LOCKED) c
-             WHERE m.id = c.id
-            RETURNING m.id, m.saga_id, m.causation_id, m.type, m.created_at, m.attempts, m.headers::text, m.payload::text
+            WITH claimed AS (
+                DELETE FROM bus.messages
+                 WHERE id IN (SELECT id FROM bus.messages
+                               WHERE queue = \(queue.rawValue) AND visible_at <= now()
+                               ORDER BY visible_at
+                               LIMIT \(limit)
+                               FOR UPDATE SKIP LOCKED)
+                RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at),
+            first AS (
+                INSERT INTO bus.processed_messages (consumer, message_id)
+                SELECT \(consumer), id FROM claimed
+                ON CONFLICT DO NOTHING
+                RETURNING message_id)
+            SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers::text, c.payload::text,
+                   f.message_id IS NOT NULL
+              FROM claimed c LEFT JOIN first f ON f.message_id = c.id
+             ORDER BY c.visible_at, c.id
             """,
-            logger: logger
-        )
+            logger: logger))
+    }
+
+    /// Claims one message by id, if it is still queued, visible and not held by anyone else.
+    func claim(_ id: UUID, consumer: String, on connection: PostgresConnection, logger: Logger) async throws -> ClaimedMessage? {
+        try await decode(connection.query(
+            """
+            WITH claimed AS (
+                DELETE FROM bus.messages
+                 WHERE id IN (SELECT id FROM bus.messages WHERE id = \(id) AND visible_at <= now() FOR UPDATE SKIP LOCKED)
+                RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload),
+            first AS (
+                INSERT INTO bus.processed_messages (consumer, message_id)
+                SELECT \(consumer), id FROM claimed
+                ON CONFLICT DO NOTHING
+                RETURNING message_id)
+            SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers::text, c.payload::text,
+                   f.message_id IS NOT NULL
+              FROM claimed c LEFT JOIN first f ON f.message_id = c.id
+            """,
+            logger: logger)).first
+    }
+
+    private func decode(_ rows: PostgresRowSequence) async throws -> [ClaimedMessage] {
         var claimed: [ClaimedMessage] = []
-        for try await (id, saga, causation, type, created, attempts, headers, payload)
-            in rows.decode((UUID, UUID, UUID?, String, Date, Int, String, String).self)
+        for try await (id, saga, causation, type, created, attempt, headers, payload, first)
+            in rows.decode((UUID, UUID, UUID?, String, Date, Int, String, String, Bool).self)
         {
-            let headerValues = (try? MessageCoding.decoder.decode([String: String].self, from: Data(headers.utf8))) ?? [:]
+            let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decoder.decode([String: String].self, from: Data(headers.utf8))) ?? [:]
             claimed.append(ClaimedMessage(
                 envelope: Envelope(
                     messageID: id, sagaID: saga, causationID: causation, typeName: type,
-                    timestamp: created, attempt: attempts, headers: headerValues, payload: payload),
-                leaseToken: token))
+                    timestamp: created, attempt: attempt, headers: headerValues, payload: payload),
+                isFirstDelivery: first))
         }
         return claimed
     }
 
-    /// Acknowledges a message inside the handler's transaction: deletes it if the lease is still
-    /// ours. Returns false when the lease was lost (another consumer owns the message now).
-    func acknowledge(_ message: ClaimedMessage, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query(
-            "DELETE FROM bus.messages WHERE id = \(message.envelope.messageID) AND lease_token = \(message.leaseToken) RETURNING id",
-            logger: logger
-        ).collect()
-        return !rows.isEmpty
-    }
-
-    /// Records the message as handled by `consumer`; false if it had been handled before.
-    func markProcessed(_ message: ClaimedMessage, consumer: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query(
+    /// Puts a claimed message whose handler failed back on its queue, in the claiming
+    /// transaction (after rolling back to before the handler): visible again after `delay`,
+    /// with the attempt counted, the error kept and its ledger entry removed.
+    func requeue(_ message: Envelope, queue: Queue, consumer: String, after delay: Duration, error: String,
+                 on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query(
             """
-            INSERT INTO bus.processed_messages (consumer, message_id) VALUES (\(consumer), \(message.envelope.messageID))
-            ON CONFLICT DO NOTHING RETURNING message_id
-            """,
-            logger: logger
-        ).collect()
-        return !rows.isEmpty
-    }
-
-    /// Makes a failed message visible again after `delay`, keeping the error.
-    func retry(_ message: ClaimedMessage, after delay: Duration, error: String, logger: Logger) async throws {
-        _ = try await client.query(
-            """
-            UPDATE bus.messages
-               SET visible_at = now() + \(delay.milliseconds) * interval '1 millisecond',
-                   lease_token = NULL, last_error = \(error)
-             WHERE id = \(message.envelope.messageID) AND lease_token = \(message.leaseToken)
+            WITH unrecorded AS (
+                DELETE FROM bus.processed_messages WHERE consumer = \(consumer) AND message_id = \(message.messageID))
+            INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, created_at, visible_at, attempts, last_error)
+            VALUES (\(message.messageID), \(queue.rawValue), \(message.typeName), \(message.sagaID), \(message.causationID),
+                    \(message.payload)::jsonb, \(MessageCoding.encode(message.headers))::jsonb, \(message.timestamp),
+                    now() + \(delay.milliseconds) * interval '1 millisecond', \(message.attempt), \(error))
             """,
             logger: logger
         ).collect()
     }
 
-    /// Gives a claimed message back at once (on shutdown), without counting the attempt.
-    func release(_ message: ClaimedMessage, logger: Logger) async throws {
-        _ = try await client.query(
+    /// Moves a claimed message to the dead letters with its last error, in the claiming
+    /// transaction (after rolling back to before the handler).
+    func deadLetter(_ message: Envelope, queue: Queue, consumer: String, error: String,
+                    on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query(
             """
-            UPDATE bus.messages SET visible_at = now(), lease_token = NULL, attempts = greatest(attempts - 1, 0)
-             WHERE id = \(message.envelope.messageID) AND lease_token = \(message.leaseToken)
-            """,
-            logger: logger
-        ).collect()
-    }
-
-    /// Moves a message to the dead letters with its last error.
-    func deadLetter(_ message: ClaimedMessage, error: String, logger: Logger) async throws {
-        _ = try await client.query(
-            """
-            WITH dead AS (
-                DELETE FROM bus.messages WHERE id = \(message.envelope.messageID) AND lease_token = \(message.leaseToken)
-                RETURNING *)
+            WITH unrecorded AS (
+                DELETE FROM bus.processed_messages WHERE consumer = \(consumer) AND message_id = \(message.messageID))
             INSERT INTO bus.dead_letters (id, queue, type, saga_id, causation_id, payload, headers, created_at, attempts, error)
-            SELECT id, queue, type, saga_id, causation_id, payload, headers, created_at, attempts, \(error) FROM dead
+            VALUES (\(message.messageID), \(queue.rawValue), \(message.typeName), \(message.sagaID), \(message.causationID),
+                    \(message.payload)::jsonb, \(MessageCoding.encode(message.headers))::jsonb, \(message.timestamp),
+                    \(message.attempt), \(error))
             ON CONFLICT (id) DO NOTHING
             """,
             logger: logger

@@ -4,7 +4,9 @@ import Synchronization
 ///
 /// A consumer reads the queue's ``generation(of:)`` before it claims; if the claim comes back
 /// empty it waits ``wait(for:since:upTo:)``, which returns at once when a signal arrived in
-/// between, so no notification is lost in the gap.
+/// between, so no notification is lost in the gap. A signal wakes one waiting consumer, not
+/// all of them: a consumer whose claim came back full signals again, so more of them join in
+/// only while there is work for them (no thundering herd of empty claims).
 public final class Wakeups: Sendable {
     private struct Waiter {
         var queue: String
@@ -28,14 +30,14 @@ public final class Wakeups: Sendable {
         state.withLock { $0.generations[queue, default: 0] + $0.epoch }
     }
 
-    /// Wakes every consumer of `queue`.
+    /// Wakes one waiting consumer of `queue` (the one that has waited longest).
     public func signal(_ queue: String) {
-        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let woken = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.generations[queue, default: 0] += 1
-            let ids = state.waiters.filter { $0.value.queue == queue }.map(\.key)
-            return ids.compactMap { state.waiters.removeValue(forKey: $0)?.continuation }
+            guard let id = state.waiters.filter({ $0.value.queue == queue }).keys.min() else { return nil }
+            return state.waiters.removeValue(forKey: id)?.continuation
         }
-        woken.forEach { $0.resume() }
+        woken?.resume()
     }
 
     /// Wakes every consumer of every queue (after a reconnect, or to shut down).

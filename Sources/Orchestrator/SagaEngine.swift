@@ -7,8 +7,10 @@ import OrderSaga
 import PostgresNIO
 
 /// Runs the order saga state machine against the saga store, inside the caller's transaction:
-/// load and lock the saga, apply the input, store the new state and its history, and return
-/// the messages its actions publish (in that same transaction).
+/// load and lock the sagas, apply the inputs, store the new states, their history and their
+/// deadlines, and return the messages their actions publish (in that same transaction).
+///
+/// Everything works on batches: one statement per table, whatever the number of sagas.
 public struct SagaEngine: Sendable {
     /// How long a forward step may take before the saga compensates.
     public var stepTimeout: Duration
@@ -21,66 +23,149 @@ public struct SagaEngine: Sendable {
         self.compensationTimeout = compensationTimeout ?? stepTimeout
     }
 
-    /// Creates the saga of a placed order and returns its first messages. Starting the same
-    /// saga twice does nothing the second time.
-    public func start(_ order: OrderPlaced, sagaID: UUID, causationID: UUID?, on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        let (saga, actions) = OrderSaga.start(id: sagaID, order: order)
-        guard try await store.insert(saga, on: connection, logger: logger) else { return [] }
-        let outgoing = messages(for: actions, saga: saga, causationID: causationID)
-        var history = [SagaStore.HistoryEntry(kind: "started", message: OrderPlaced.name, messageID: causationID,
-                                              detail: ["orderId": order.orderID.uuidString])]
-        history += outgoing.map(sentEntry)
-        try await store.appendHistory(history, sagaID: sagaID, on: connection, logger: logger)
+    /// A saga to start.
+    public struct Start: Sendable {
+        public var order: OrderPlaced
+        public var sagaID: UUID
+        /// The message that asked for it, if any.
+        public var causationID: UUID?
+
+        public init(order: OrderPlaced, sagaID: UUID, causationID: UUID? = nil) {
+            self.order = order
+            self.sagaID = sagaID
+            self.causationID = causationID
+        }
+    }
+
+    /// An input for one saga.
+    public struct Input: Sendable {
+        public var sagaID: UUID
+        public var input: SagaInput
+        /// The message that carried it, if any.
+        public var messageID: UUID?
+
+        public init(sagaID: UUID, input: SagaInput, messageID: UUID?) {
+            self.sagaID = sagaID
+            self.input = input
+            self.messageID = messageID
+        }
+    }
+
+    /// Creates the sagas of placed orders and returns their first messages. Starting a saga
+    /// that exists already does nothing.
+    public func start(_ starts: [Start], on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        var changes: [SagaStore.Change] = []
+        var messages: [UUID: [OutgoingMessage]] = [:]
+        for start in starts where messages[start.sagaID] == nil {
+            let (saga, actions) = OrderSaga.start(id: start.sagaID, order: start.order)
+            let (first, deadline) = effects(of: actions, saga: saga, causationID: start.causationID)
+            var history = [SagaStore.HistoryEntry(kind: "started", message: OrderPlaced.name, messageID: start.causationID,
+                                                  detail: ["orderId": start.order.orderID.uuidString])]
+            history += first.map(sentEntry)
+            changes.append(.init(saga: saga, newHistory: history, historyCount: history.count, deadline: deadline, stateChanged: true))
+            messages[start.sagaID] = first
+        }
+        let inserted = try await store.insert(changes, on: connection, logger: logger)
+        changes.removeAll { !inserted.contains($0.saga.id) }
+        try await store.save(changes, updatingRows: false, on: connection, logger: logger)
+        return changes.flatMap { messages[$0.saga.id] ?? [] }
+    }
+
+    /// Applies inputs in order and returns the messages to publish. An input for a saga that
+    /// does not exist is a ``PermanentFailure``.
+    public func apply(_ inputs: [Input], on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        var stored = try await store.lock(inputs.map(\.sagaID), on: connection, logger: logger)
+        var changed: [UUID: SagaStore.Change] = [:]
+        var order: [UUID] = []
+        var outgoing: [OutgoingMessage] = []
+        for item in inputs {
+            guard let current = stored[item.sagaID] else {
+                throw PermanentFailure("no saga \(item.sagaID) for \(item.input.kind)")
+            }
+            var change = changed[item.sagaID]
+                ?? SagaStore.Change(saga: current.saga, newHistory: [], historyCount: current.historyCount, deadline: .keep, stateChanged: false)
+            if changed[item.sagaID] == nil { order.append(item.sagaID) }
+            outgoing += transition(&change, item.input, messageID: item.messageID)
+            changed[item.sagaID] = change
+            stored[item.sagaID]?.saga = change.saga
+        }
+        try await store.save(order.compactMap { changed[$0] }, on: connection, logger: logger)
         return outgoing
     }
 
-    /// Applies one input to a saga and returns the messages to publish.
+    /// Applies one input to one saga.
     public func apply(_ input: SagaInput, sagaID: UUID, messageID: UUID?, on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        guard var saga = try await store.lock(sagaID, on: connection, logger: logger) else {
-            throw PermanentFailure("no saga \(sagaID) for \(input.kind)")
+        try await apply([Input(sagaID: sagaID, input: input, messageID: messageID)], on: connection, logger: logger)
+    }
+
+    /// Fires the deadlines that have passed, up to `limit` sagas; returns the messages to
+    /// publish and how many sagas it looked at (fewer than `limit`: nothing more is due).
+    public func fireDeadlines(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (messages: [OutgoingMessage], count: Int) {
+        let due = try await store.lockDue(limit: limit, on: connection, logger: logger)
+        var changes: [SagaStore.Change] = []
+        var outgoing: [OutgoingMessage] = []
+        for (stored, token) in due {
+            var change = SagaStore.Change(saga: stored.saga, newHistory: [], historyCount: stored.historyCount, deadline: .keep, stateChanged: false)
+            let deadline = StepDeadlineReached(step: stored.saga.step.name, token: token)
+            outgoing += transition(&change, .deadlineReached(deadline), messageID: nil)
+            // A deadline that changed nothing must not fire again.
+            if change.deadline == .keep { change.deadline = .clear }
+            changes.append(change)
         }
-        let before = saga
-        let decision = saga.handle(input)
+        try await store.save(changes, on: connection, logger: logger)
+        return (outgoing, due.count)
+    }
+
+    /// Runs the state machine for one input, recording history and the deadline it implies.
+    private func transition(_ change: inout SagaStore.Change, _ input: SagaInput, messageID: UUID?) -> [OutgoingMessage] {
+        let before = change.saga
+        let decision = change.saga.handle(input)
         if let why = decision.ignoredBecause {
-            try await store.appendHistory(
-                [.init(kind: "ignored", message: input.kind, messageID: messageID, detail: ["why": why])],
-                sagaID: sagaID, on: connection, logger: logger)
+            change.newHistory.append(.init(kind: "ignored", message: input.kind, messageID: messageID, detail: ["why": why]))
+            change.historyCount += 1
             return []
         }
-        let outgoing = messages(for: decision.actions, saga: saga, causationID: messageID)
+        let (outgoing, deadline) = effects(of: decision.actions, saga: change.saga, causationID: messageID)
         var history = [SagaStore.HistoryEntry(kind: "received", message: input.kind, messageID: messageID)]
-        if saga.state != before.state {
-            var detail = ["from": before.state.rawValue, "to": saga.state.rawValue]
-            detail["reason"] = saga.reason
-            detail["failure"] = saga.failure
-            history.append(.init(kind: "state", message: saga.state.rawValue, detail: detail))
+        if change.saga.state != before.state {
+            var detail = ["from": before.state.rawValue, "to": change.saga.state.rawValue]
+            detail["reason"] = change.saga.reason
+            detail["failure"] = change.saga.failure
+            history.append(.init(kind: "state", message: change.saga.state.rawValue, detail: detail))
         }
         history += outgoing.map(sentEntry)
-        try await store.update(saga, on: connection, logger: logger)
-        try await store.appendHistory(history, sagaID: sagaID, on: connection, logger: logger)
+        change.newHistory += history
+        change.historyCount += history.count
+        change.stateChanged = true
+        if deadline != .keep { change.deadline = deadline }
         return outgoing
     }
 
-    private func messages(for actions: [SagaAction], saga: OrderSaga, causationID: UUID?) -> [OutgoingMessage] {
-        actions.map { action in
+    /// The messages a transition's actions publish, and what happens to the saga's deadline.
+    private func effects(of actions: [SagaAction], saga: OrderSaga, causationID: UUID?) -> ([OutgoingMessage], SagaStore.DeadlineChange) {
+        var deadline: SagaStore.DeadlineChange = switch saga.state {
+        case .completed, .compensated, .failed: .clear
+        case .running, .compensating: .keep
+        }
+        var messages: [OutgoingMessage] = []
+        for action in actions {
             switch action {
             case .send(let command):
-                OutgoingMessage(envelope: command.envelope(sagaID: saga.id, causationID: causationID), queue: command.destination)
-            case .scheduleDeadline(let deadline):
-                OutgoingMessage(deadline, sagaID: saga.id, causationID: causationID,
-                                delay: CompensationStep(rawValue: deadline.step) == nil ? stepTimeout : compensationTimeout)
+                messages.append(OutgoingMessage(envelope: command.envelope(sagaID: saga.id, causationID: causationID), queue: command.destination))
+            case .scheduleDeadline(let step):
+                let timeout = CompensationStep(rawValue: step.step) == nil ? stepTimeout : compensationTimeout
+                deadline = .set(after: timeout, token: step.token)
             case .confirmOrder(let event):
-                OutgoingMessage(event, sagaID: saga.id, causationID: causationID)
+                messages.append(OutgoingMessage(event, sagaID: saga.id, causationID: causationID))
             case .rejectOrder(let event):
-                OutgoingMessage(event, sagaID: saga.id, causationID: causationID)
+                messages.append(OutgoingMessage(event, sagaID: saga.id, causationID: causationID))
             }
         }
+        return (messages, deadline)
     }
 
     private func sentEntry(_ message: OutgoingMessage) -> SagaStore.HistoryEntry {
-        var detail = ["queue": message.queue.rawValue]
-        if message.delay > .zero { detail["delay"] = "\(message.delay)" }
         let name = message.envelope.typeName.components(separatedBy: ".v").first ?? message.envelope.typeName
-        return .init(kind: "sent", message: name, messageID: message.envelope.messageID, detail: detail)
+        return .init(kind: "sent", message: name, messageID: message.envelope.messageID, detail: ["queue": message.queue.rawValue])
     }
 }

@@ -40,22 +40,41 @@ public struct OrderStore: Sendable {
         }
     }
 
-    /// Stores a new order, or finds the one placed before under the same idempotency key.
-    /// Two concurrent requests with one key serialise on the key's unique index.
-    public func place(_ new: NewOrder, on connection: PostgresConnection, logger: Logger) async throws -> Placement {
-        let orderID = UUID()
-        let sagaID = UUID()
-        let inserted = try await connection.query(
+    /// Stores new orders in one statement. Returns, in input order, the stored order, or nil
+    /// where an order with the same idempotency key exists already (then ``existing(_:on:logger:)``
+    /// tells a replay from a reused key). Concurrent inserts of one key serialise on its unique
+    /// index; two requests with one key in the same batch store one order.
+    public func placeBatch(_ news: [NewOrder], on connection: PostgresConnection, logger: Logger) async throws -> [Order?] {
+        guard !news.isEmpty else { return [] }
+        let orderIDs = news.map { _ in UUID() }
+        let sagaIDs = news.map { _ in UUID() }
+        let rows = try await connection.query(
             """
             INSERT INTO ordering.orders (id, saga_id, customer_id, event_id, lines, total_cents, currency, status, idempotency_key, request)
-            VALUES (\(orderID), \(sagaID), \(new.customerID), \(new.eventID), \(MessageCoding.encode(new.lines))::jsonb,
-                    \(new.totalCents), \(new.currency), 'pending', \(new.idempotencyKey), \(new.request)::jsonb)
+            SELECT o.id, o.saga_id, o.customer_id, o.event_id, o.lines::jsonb, o.total_cents, o.currency, 'pending',
+                   NULLIF(o.idempotency_key, ''), o.request::jsonb
+              FROM unnest(\(orderIDs)::uuid[], \(sagaIDs)::uuid[], \(news.map(\.customerID))::text[], \(news.map(\.eventID))::uuid[],
+                          \(news.map { MessageCoding.encode($0.lines) })::text[], \(news.map(\.totalCents))::bigint[],
+                          \(news.map(\.currency))::text[], \(news.map { $0.idempotencyKey ?? "" })::text[], \(news.map(\.request))::text[])
+                   AS o(id, saga_id, customer_id, event_id, lines, total_cents, currency, idempotency_key, request)
             ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id
-            """, logger: logger).collect()
-        if !inserted.isEmpty, let order = try await find(orderID, on: connection, logger: logger) {
-            return .created(order)
+            RETURNING id, created_at
+            """, logger: logger)
+        var created: [UUID: Date] = [:]
+        for try await (id, at) in rows.decode((UUID, Date).self) { created[id] = at }
+        return news.indices.map { index in
+            guard let at = created[orderIDs[index]] else { return nil }
+            let new = news[index]
+            return Order(
+                orderId: orderIDs[index], sagaId: sagaIDs[index], customerId: new.customerID, eventId: new.eventID,
+                status: .pending, reason: nil, totalCents: new.totalCents, currency: new.currency, lines: new.lines,
+                createdAt: at, updatedAt: at)
         }
+    }
+
+    /// The order placed before under `new`'s idempotency key: a replay if the request is the
+    /// same, `keyReused` if not.
+    public func existing(_ new: NewOrder, on connection: PostgresConnection, logger: Logger) async throws -> Placement {
         let rows = try await connection.query(
             """
             SELECT id, request = \(new.request)::jsonb FROM ordering.orders WHERE idempotency_key = \(new.idempotencyKey)
@@ -86,12 +105,22 @@ public struct OrderStore: Sendable {
         return nil
     }
 
-    /// Records the saga's outcome; only a pending order changes.
-    func settle(_ orderID: UUID, status: Order.Status, reason: String?, on connection: PostgresConnection, logger: Logger) async throws {
+    /// A saga's outcome for its order.
+    public struct Outcome: Sendable {
+        public var orderID: UUID
+        public var status: Order.Status
+        public var reason: String?
+    }
+
+    /// Records sagas' outcomes (one per order); only a pending order changes.
+    func settle(_ outcomes: [Outcome], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !outcomes.isEmpty else { return }
         _ = try await connection.query(
             """
-            UPDATE ordering.orders SET status = \(status.rawValue), reason = \(reason), updated_at = now()
-             WHERE id = \(orderID) AND status = 'pending'
+            UPDATE ordering.orders o SET status = u.status, reason = NULLIF(u.reason, ''), updated_at = now()
+              FROM unnest(\(outcomes.map(\.orderID))::uuid[], \(outcomes.map(\.status.rawValue))::text[],
+                          \(outcomes.map { $0.reason ?? "" })::text[]) AS u(id, status, reason)
+             WHERE o.id = u.id AND o.status = 'pending'
             """, logger: logger).collect()
     }
 }

@@ -80,13 +80,20 @@ struct MessageBusTests {
         }
     }
 
-    @Test func aDeadConsumersMessagesComeBackAfterTheLeaseAndAreHandledOnce() async throws {
+    @Test func aDeadConsumersMessagesComeBackAtOnceAndAreHandledOnce() async throws {
         try await TestSystem.withDatabase { client, logger in
             let messages = (0..<10).map(Self.message)
             try await Self.publish(messages, client: client, logger: logger)
-            // A consumer claims the batch and dies without acknowledging anything.
-            let claimed = try await QueueStore(client: client).claim(queue: .inventory, limit: 10, lease: .milliseconds(700), logger: logger)
-            #expect(claimed.count == 10)
+            // A consumer claims the batch in its transaction and dies (its session ends) before committing.
+            let claimed = try await client.withConnection { connection in
+                _ = try await connection.query("BEGIN", logger: logger).collect()
+                let batch = try await QueueStore().claim(queue: .inventory, consumer: "inventory", limit: 10, on: connection, logger: logger)
+                #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE id IN (SELECT id FROM bus.messages FOR UPDATE SKIP LOCKED)", client: client, logger: logger) == 0,
+                        "claimed messages are invisible to other consumers")
+                _ = try? await connection.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: logger).collect()
+                return batch.count
+            }
+            #expect(claimed == 10)
             let handler = RecordingHandler()
             try await Self.consuming(handler, client: client, logger: logger, consumers: 2) {
                 #expect(try await eventually { handler.counts.count == 10 })

@@ -292,7 +292,8 @@ def main():
                 # Out of order: hold some queued messages back for up to 1.5 s.
                 delayed = postgres.sql(
                     "WITH d AS (UPDATE bus.messages SET visible_at = now() + random() * interval '1.5 seconds' "
-                    "WHERE lease_token IS NULL AND random() < 0.1 RETURNING 1) SELECT count(*) FROM d")
+                    "WHERE id IN (SELECT id FROM bus.messages WHERE random() < 0.1 FOR UPDATE SKIP LOCKED) RETURNING 1) "
+                    "SELECT count(*) FROM d")
                 faults["delayed"] += int(delayed or 0)
                 topology.supervise()
                 time.sleep(0.3)

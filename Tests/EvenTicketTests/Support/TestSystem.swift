@@ -31,7 +31,7 @@ struct TestSystem: Sendable {
     /// Step timeouts long enough for a loaded CI machine running suites in parallel; the tests
     /// of timeout paths shorten them.
     static let configuration = SystemConfiguration(
-        stepTimeout: .seconds(10), consumerConcurrency: 2, retryBase: .milliseconds(20))
+        api: .init(tokenCacheTTL: .zero), stepTimeout: .seconds(10), consumerConcurrency: 2, retryBase: .milliseconds(20))
 
     static func run(
         configuration: SystemConfiguration = TestSystem.configuration,
@@ -45,26 +45,35 @@ struct TestSystem: Sendable {
             let services = EvenTicketSystem.services(
                 roles: roles, configuration: configuration, url: url, client: client, logger: logger, http: false)
                 + extraServices(client, logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                // The HTTP API acts as its service role, as `serve` does.
-                let apiClient = PostgresClient(
-                    configuration: url.clientConfiguration(maximumConnections: 20, role: configuration.serviceRoles ? Role.api.databaseRole : nil),
-                    backgroundLogger: logger)
-                for service in services + [apiClient] {
-                    group.addTask { try await service.run() }
+            // The HTTP API acts as its service role, as `serve` does.
+            let apiClient = PostgresClient(
+                configuration: url.clientConfiguration(maximumConnections: 20, role: configuration.serviceRoles ? Role.api.databaseRole : nil),
+                backgroundLogger: logger)
+            // One service group, as in a process: services stop in reverse order on graceful
+            // shutdown, so consumers finish before the pools they use.
+            let group = ServiceGroup(configuration: .init(
+                services: ([apiClient] + services).map { .init(service: $0) }, gracefulShutdownSignals: [], cancellationSignals: [],
+                logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                do {
+                    let app = buildApplication(
+                        configuration: configuration.api, client: apiClient,
+                        engine: configuration.sagaEngine, logger: logger)
+                    let access = AccessTokens(client: client)
+                    var tokens: [AccessRole: String] = [:]
+                    for role in AccessRole.allCases {
+                        tokens[role] = try await access.create(name: "test \(role)", role: role, logger: logger).token
+                    }
+                    try await app.test(.router) { [tokens] http in
+                        try await body(TestSystem(client: client, http: http, logger: logger, tokens: tokens))
+                    }
+                } catch {
+                    await group.triggerGracefulShutdown()
+                    throw error
                 }
-                defer { group.cancelAll() }
-                let app = buildApplication(
-                    configuration: configuration.api, client: apiClient,
-                    engine: configuration.sagaEngine, logger: logger)
-                let access = AccessTokens(client: client)
-                var tokens: [AccessRole: String] = [:]
-                for role in AccessRole.allCases {
-                    tokens[role] = try await access.create(name: "test \(role)", role: role, logger: logger).token
-                }
-                try await app.test(.router) { [tokens] http in
-                    try await body(TestSystem(client: client, http: http, logger: logger, tokens: tokens))
-                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
             }
         }
     }
@@ -151,10 +160,11 @@ struct TestSystem: Sendable {
         return last
     }
 
-    /// Waits until the bus holds no message that is due (delayed deadlines may remain).
+    /// Waits until the bus holds no message that is due (delayed ones may remain). A message a
+    /// consumer has claimed but not committed still counts.
     func awaitQuiet(timeout: Duration = .seconds(60)) async throws {
         let quiet = try await eventually(timeout: timeout) {
-            try await scalar("SELECT count(*)::int FROM bus.messages WHERE visible_at <= now() OR lease_token IS NOT NULL") == 0
+            try await scalar("SELECT count(*)::int FROM bus.messages WHERE visible_at <= now()") == 0
         }
         #expect(quiet, "messages still due on the bus")
     }

@@ -1,0 +1,170 @@
+import Database
+import EvenTicketContracts
+import Foundation
+import Logging
+import MessageBus
+import Orchestrator
+import Ordering
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Places orders in batches: the requests that arrive while a batch is being written share the
+/// next transaction, so one commit (one WAL flush) accepts many orders.
+///
+/// A batch stores the orders, creates their sagas and publishes the sagas' first commands in
+/// one transaction; each request is answered only after that commit. If a batch fails, its
+/// orders are placed one by one, so that one bad request fails alone. Nothing waits on purpose:
+/// a lone request is written at once, and batches grow only with concurrency.
+final class OrderIntake: Service, Sendable {
+    /// An order to place and the saga to start for it.
+    struct Placement: Sendable {
+        var order: OrderStore.NewOrder
+        var paymentToken: String
+    }
+
+    private struct Pending {
+        var placement: Placement
+        var continuation: CheckedContinuation<OrderStore.Placement, any Error>
+    }
+
+    private struct State {
+        var queue: [Pending] = []
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    private let client: PostgresClient
+    private let engine: SagaEngine
+    private let notifier: BusNotifier?
+    private let orders = OrderStore()
+    private let maximumBatch: Int
+    private let writers: Int
+    private let logger: Logger
+
+    init(client: PostgresClient, engine: SagaEngine, notifier: BusNotifier?, maximumBatch: Int = 200, writers: Int = 2, logger: Logger) {
+        self.client = client
+        self.engine = engine
+        self.notifier = notifier
+        self.maximumBatch = maximumBatch
+        self.writers = writers
+        self.logger = logger
+    }
+
+    /// Places one order; returns once it is committed (or found under its idempotency key).
+    func place(_ placement: Placement) async throws -> OrderStore.Placement {
+        try await withCheckedThrowingContinuation { continuation in
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.queue.append(Pending(placement: placement, continuation: continuation))
+                return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+            }
+            waiter?.resume()
+        }
+    }
+
+    /// Runs the writers until shutdown. The HTTP server stops first, so the requests it still
+    /// serves are written before this returns.
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<writers {
+                group.addTask { await self.writeLoop() }
+            }
+        }
+    }
+
+    private func writeLoop() async {
+        while true {
+            guard let batch = await nextBatch() else { return }
+            await write(batch)
+        }
+    }
+
+    /// Waits for queued requests and takes up to a batch of them; nil once cancelled or shut down with nothing queued.
+    private func nextBatch() async -> [Pending]? {
+        while true {
+            let batch = state.withLock { state -> [Pending] in
+                let count = min(state.queue.count, maximumBatch)
+                defer { state.queue.removeFirst(count) }
+                return Array(state.queue.prefix(count))
+            }
+            if !batch.isEmpty { return batch }
+            if Task.isCancelled || Task.isShuttingDownGracefully { return nil }
+            await withGracefulShutdownHandler {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let ready = state.withLock { state -> Bool in
+                            if !state.queue.isEmpty || Task.isCancelled || Task.isShuttingDownGracefully { return true }
+                            state.waiters.append(continuation)
+                            return false
+                        }
+                        if ready { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.wakeAllWaiters()
+                }
+            } onGracefulShutdown: {
+                self.wakeAllWaiters()
+            }
+        }
+    }
+
+    private func wakeAllWaiters() {
+        let waiters = state.withLock { state in
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    private func write(_ batch: [Pending]) async {
+        do {
+            let results = try await store(batch.map(\.placement))
+            for (pending, result) in zip(batch, results) { pending.continuation.resume(returning: result) }
+        } catch {
+            guard batch.count > 1, !error.isConnectionFailure else {
+                batch.forEach { $0.continuation.resume(throwing: error) }
+                return
+            }
+            logger.notice("an order batch failed; placing its orders one by one", metadata: ["error": "\(error.diagnosticDescription)"])
+            for pending in batch {
+                do {
+                    pending.continuation.resume(returning: try await store([pending.placement])[0])
+                } catch {
+                    pending.continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// One transaction for all of `placements`; then the replays are looked up.
+    private func store(_ placements: [Placement]) async throws -> [OrderStore.Placement] {
+        let (stored, messages) = try await client.withTransaction(logger: logger) { connection in
+            let stored = try await orders.placeBatch(placements.map(\.order), on: connection, logger: logger)
+            let starts = zip(placements, stored).compactMap { placement, order in
+                order.map { order in
+                    SagaEngine.Start(
+                        order: OrderPlaced(
+                            orderID: order.orderId, customerID: order.customerId, eventID: order.eventId,
+                            lines: order.lines.map { OrderLine(ticketTypeID: $0.ticketTypeId, quantity: $0.quantity) },
+                            totalCents: order.totalCents, currency: order.currency, paymentToken: placement.paymentToken),
+                        sagaID: order.sagaId)
+                }
+            }
+            let messages = try await engine.start(starts, on: connection, logger: logger)
+            try await MessagePublisher.publish(messages, on: connection, notify: notifier == nil, logger: logger)
+            return (stored, messages)
+        }
+        notifier?.wake(BusNotifier.queuesToWake(messages))
+        var results: [OrderStore.Placement] = []
+        for (placement, order) in zip(placements, stored) {
+            if let order {
+                results.append(.created(order))
+            } else {
+                results.append(try await client.withConnection { connection in
+                    try await orders.existing(placement.order, on: connection, logger: logger)
+                })
+            }
+        }
+        return results
+    }
+}

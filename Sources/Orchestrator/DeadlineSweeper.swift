@@ -1,0 +1,57 @@
+import Database
+import Logging
+import MessageBus
+import PostgresNIO
+import ServiceLifecycle
+
+/// Fires the deadlines of sagas whose step took too long: the saga compensates, or sends its
+/// compensation again. Any number of orchestrators may sweep at once; each saga is locked
+/// (skipping those another transaction holds) and its deadline read again before it fires.
+public struct DeadlineSweeper: Service {
+    let client: PostgresClient
+    let engine: SagaEngine
+    let notifier: BusNotifier?
+    let interval: Duration
+    let batchSize: Int
+    let logger: Logger
+
+    /// Deadlines fire up to about `interval` late.
+    public init(client: PostgresClient, engine: SagaEngine, notifier: BusNotifier?, interval: Duration = .milliseconds(200),
+                batchSize: Int = 100, logger: Logger) {
+        self.client = client
+        self.engine = engine
+        self.notifier = notifier
+        self.interval = interval
+        self.batchSize = batchSize
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var failures = Backoff(base: .milliseconds(100), maximum: .seconds(5))
+            while !Task.isCancelled {
+                do {
+                    let fired = try await sweep()
+                    failures.reset()
+                    if fired == batchSize { continue }
+                    try? await Task.sleep(for: interval * Double.random(in: 0.8..<1.2))
+                } catch {
+                    logger.warning("deadline sweep failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
+                    try? await Task.sleep(for: failures.next())
+                }
+            }
+        }
+    }
+
+    /// Fires one batch of due deadlines; returns how many sagas it looked at.
+    func sweep() async throws -> Int {
+        let (messages, count) = try await client.withTransaction(logger: logger) { connection in
+            let fired = try await engine.fireDeadlines(limit: batchSize, on: connection, logger: logger)
+            try await MessagePublisher.publish(fired.messages, on: connection, notify: notifier == nil, logger: logger)
+            return fired
+        }
+        notifier?.wake(BusNotifier.queuesToWake(messages))
+        if count > 0 { logger.debug("deadlines fired", metadata: ["count": "\(count)"]) }
+        return count
+    }
+}
