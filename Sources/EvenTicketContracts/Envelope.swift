@@ -23,7 +23,7 @@ public struct Envelope: Sendable, Hashable, Codable {
     public var payload: String
 
     public init(
-        messageID: UUID = UUID(),
+        messageID: UUID = .timeOrdered(),
         sagaID: UUID,
         causationID: UUID? = nil,
         typeName: String,

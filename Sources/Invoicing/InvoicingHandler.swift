@@ -61,7 +61,7 @@ public struct InvoicingHandler: MessageHandler {
             INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status)
             SELECT c.saga_id, c.order_id, c.id, 'INV-' || lpad(nextval('invoicing.invoice_number_seq')::text, 8, '0'),
                    c.customer_id, c.amount_cents, c.currency, 'issued'
-              FROM unnest(\(sagaIDs)::uuid[], \(commands.map(\.orderID))::uuid[], \(commands.map { _ in UUID() })::uuid[],
+              FROM unnest(\(sagaIDs)::uuid[], \(commands.map(\.orderID))::uuid[], \(commands.map { _ in UUID.timeOrdered() })::uuid[],
                           \(commands.map(\.customerID))::text[], \(commands.map(\.amountCents))::bigint[], \(commands.map(\.currency))::text[])
                    AS c(saga_id, order_id, id, customer_id, amount_cents, currency)
             ON CONFLICT (saga_id) DO NOTHING
@@ -76,7 +76,7 @@ public struct InvoicingHandler: MessageHandler {
             """
             INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status, voided_at)
             SELECT c.saga_id, c.order_id, c.id, NULL, '', 0, 'XXX', 'void', now()
-              FROM unnest(\(sagaIDs)::uuid[], \(commands.map(\.orderID))::uuid[], \(commands.map { _ in UUID() })::uuid[])
+              FROM unnest(\(sagaIDs)::uuid[], \(commands.map(\.orderID))::uuid[], \(commands.map { _ in UUID.timeOrdered() })::uuid[])
                    AS c(saga_id, order_id, id)
             ON CONFLICT (saga_id) DO UPDATE SET status = 'void', voided_at = coalesce(invoicing.invoices.voided_at, now())
             """, logger: logger).collect()

@@ -41,14 +41,27 @@ public struct BusConsumer: Service {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for _ in 0..<max(configuration.concurrency, 1) {
-                    group.addTask { await self.claimLoop() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withGracefulShutdownHandler {
+                    await withDiscardingTaskGroup { loops in
+                        for _ in 0..<max(configuration.concurrency, 1) {
+                            loops.addTask { await self.claimLoop() }
+                        }
+                    }
+                } onGracefulShutdown: {
+                    wakeups.signalAll()
                 }
             }
-        } onGracefulShutdown: {
-            wakeups.signalAll()
+            // A bounded drain: loops still busy this long after shutdown began (a query that
+            // does not come back, a connection that never frees up) are cancelled. Their
+            // transactions roll back, so their messages go back to the queue.
+            group.addTask {
+                guard (try? await gracefulShutdown()) != nil else { return }
+                try? await Task.sleep(for: configuration.drainTimeout)
+            }
+            await group.next()
+            group.cancelAll()
         }
     }
 

@@ -17,6 +17,8 @@ public struct ConsumerConfiguration: Sendable {
     public var pollInterval: Duration
     /// Claim loops run side by side in this process.
     public var concurrency: Int
+    /// How long a graceful shutdown waits for the batches in hand before cancelling them.
+    public var drainTimeout: Duration
 
     public init(
         queue: Queue,
@@ -26,7 +28,8 @@ public struct ConsumerConfiguration: Sendable {
         retryBase: Duration = .milliseconds(200),
         retryMaximum: Duration = .seconds(30),
         pollInterval: Duration = .milliseconds(500),
-        concurrency: Int = 2
+        concurrency: Int = 2,
+        drainTimeout: Duration = .seconds(10)
     ) {
         self.queue = queue
         self.name = name ?? queue.rawValue
@@ -36,5 +39,6 @@ public struct ConsumerConfiguration: Sendable {
         self.retryMaximum = retryMaximum
         self.pollInterval = pollInterval
         self.concurrency = concurrency
+        self.drainTimeout = drainTimeout
     }
 }

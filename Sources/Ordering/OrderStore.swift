@@ -46,8 +46,8 @@ public struct OrderStore: Sendable {
     /// index; two requests with one key in the same batch store one order.
     public func placeBatch(_ news: [NewOrder], on connection: PostgresConnection, logger: Logger) async throws -> [Order?] {
         guard !news.isEmpty else { return [] }
-        let orderIDs = news.map { _ in UUID() }
-        let sagaIDs = news.map { _ in UUID() }
+        let orderIDs = news.map { _ in UUID.timeOrdered() }
+        let sagaIDs = news.map { _ in UUID.timeOrdered() }
         let rows = try await connection.query(
             """
             INSERT INTO ordering.orders (id, saga_id, customer_id, event_id, lines, total_cents, currency, status, idempotency_key, request)

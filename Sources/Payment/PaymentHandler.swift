@@ -59,7 +59,7 @@ public struct PaymentHandler: MessageHandler {
                     return [] // pending: the gateway's answer is on its way
                 }
             }
-            var charge = ChargeStore.Charge(sagaID: sagaID, orderID: command.orderID, id: UUID(), status: "charged",
+            var charge = ChargeStore.Charge(sagaID: sagaID, orderID: command.orderID, id: .timeOrdered(), status: "charged",
                                             amountCents: command.amountCents, currency: command.currency)
             switch gateway.decide(token: command.paymentToken, attempt: envelope.attempt) {
             case .approve:
@@ -89,7 +89,7 @@ public struct PaymentHandler: MessageHandler {
             guard let charge = existing else {
                 // No charge yet: mark it cancelled so a late ChargePayment takes no money. A charge
                 // committed meanwhile makes this insert fail, and the retry refunds it.
-                writes.inserts.append(.init(sagaID: sagaID, orderID: command.orderID, id: UUID(), status: "cancelled",
+                writes.inserts.append(.init(sagaID: sagaID, orderID: command.orderID, id: .timeOrdered(), status: "cancelled",
                                             amountCents: 0, currency: "XXX"))
                 return reply(PaymentRefunded(orderID: command.orderID, amountCents: 0))
             }

@@ -76,7 +76,7 @@ class Topology:
     def __init__(self, binary, url, port, state, step_timeout):
         self.binary, self.state = binary, state
         self.env = dict(os.environ, DATABASE_URL=url)
-        fast = ["--lease", "3"]
+        fast = ["--lease", "3"] + (["--log-level", os.environ["CHAOS_LOG_LEVEL"]] if os.environ.get("CHAOS_LOG_LEVEL") else [])
         self.specs = {
             "serve": ["serve", "--port", str(port)] + fast,
             "orchestrator-1": ["orchestrator", "--step-timeout", str(step_timeout), "--compensation-timeout", "3"] + fast,
