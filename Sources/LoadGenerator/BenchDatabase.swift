@@ -27,7 +27,10 @@ struct BenchDatabase: Sendable {
             let server = try EmbeddedPostgres.start(
                 .init(dataDirectory: keepData, fsync: true, settings: embeddedSettings), logger: logger)
             do {
-                try await DatabaseAdmin.createDatabaseIfMissing("eventicket", server: try DatabaseURL(server.url), logger: logger)
+                // Its pool warns when queried before it runs, which says nothing to the user.
+                var quiet = logger
+                quiet.logLevel = max(logger.logLevel, .error)
+                try await DatabaseAdmin.createDatabaseIfMissing("eventicket", server: try DatabaseURL(server.url), logger: quiet)
                 let text = "postgres://postgres@127.0.0.1:\(server.port)/eventicket?sslmode=disable"
                 return BenchDatabase(url: try DatabaseURL(text), urlString: text, embedded: server)
             } catch {

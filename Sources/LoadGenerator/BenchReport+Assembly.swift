@@ -4,7 +4,7 @@ extension BenchReport {
     /// The report of a finished measurement.
     init(
         configuration: BenchConfiguration, startedAt: Date, ledger: OrderLedger, result: Measurement.Result,
-        transitions: Int64, calibration: Calibration.Result?
+        transitions: Int64, calibration: Calibration.Result?, server: Server?
     ) {
         let state = ledger.state.value
         let seconds = result.windowEnd.timeIntervalSince(result.windowStart)
@@ -18,6 +18,7 @@ extension BenchReport {
         self.startedAt = startedAt
         outputDirectory = configuration.outputDirectory
         settings = Settings(configuration)
+        self.server = server
         window = Window(
             seconds: seconds, ordersPlaced: state.placedInWindow, sagasCompleted: completed,
             completedSagasPerSecond: perSecond(Double(completed)),

@@ -9,7 +9,8 @@ extension BenchReport {
             ? "open loop, \(number(s.rate ?? 0, 1)) orders/s (at most \(s.maxInFlight ?? 0) requests in flight)"
             : "closed loop, \(s.concurrency ?? 0) clients"
         lines.append("EvenTicket bench: \(load), mix \(s.mix), step timeout \(number(s.stepTimeoutSeconds, 1)) s")
-        lines.append("  1 serve, \(s.orchestrators) orchestrator(s), \(s.workers) worker(s); \(s.database == "embedded" ? "embedded PostgreSQL, fsync on" : "external PostgreSQL")")
+        let postgres = server.map { "PostgreSQL \($0.version), fsync \($0.fsync), synchronous_commit \($0.synchronousCommit)" } ?? "PostgreSQL"
+        lines.append("  1 serve, \(s.orchestrators) orchestrator(s), \(s.workers) worker(s); \(s.database) \(postgres)")
         lines.append("")
         lines.append("Throughput, measured window \(number(window.seconds, 1)) s (after \(number(s.warmupSeconds, 1)) s warm-up)")
         lines.append("  completed sagas     \(pad(String(window.sagasCompleted), 8))   \(number(window.completedSagasPerSecond, 1))/s")
@@ -24,14 +25,14 @@ extension BenchReport {
         lines.append("  errors:   " + (orders.errors.isEmpty ? "none" : listing(orders.errors)))
         lines.append("")
         lines.append("Latency, POST sent → order terminal (ms), orders sent in the window")
-        lines.append("  " + pad("", 34, left: true) + ["count", "mean", "p50", "p90", "p99", "p99.9", "max"].map { pad($0, 9) }.joined())
+        lines.append("  " + pad("", 40, left: true) + ["count", "mean", "p50", "p90", "p99", "p99.9", "max"].map { pad($0, 9) }.joined())
         for (name, value) in [("headline (all but tok_timeout)", latency.headline), ("tok_timeout (ends after step timeout)", latency.timeoutToken)] {
             guard let value else {
-                lines.append("  " + pad(name, 34, left: true) + pad("0", 9))
+                lines.append("  " + pad(name, 40, left: true) + pad("0", 9))
                 continue
             }
             let cells = [String(value.count)] + [value.meanMilliseconds, value.p50, value.p90, value.p99, value.p999, value.max].map { number($0, 1) }
-            lines.append("  " + pad(name, 34, left: true) + cells.map { pad($0, 9) }.joined())
+            lines.append("  " + pad(name, 40, left: true) + cells.map { pad($0, 9) }.joined())
         }
         if let calibration {
             lines.append("  floor: \(calibration.sequentialCommits) sequential commits × \(number(calibration.singleCommitMilliseconds, 2)) ms single-commit latency = \(number(calibration.latencyFloorMilliseconds, 1)) ms")

@@ -103,9 +103,17 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var benchSeconds: Double
     }
 
+    /// The PostgreSQL server measured, as it reported itself.
+    public struct Server: Sendable, Codable, Equatable {
+        public var version: String
+        public var fsync: String
+        public var synchronousCommit: String
+    }
+
     public var startedAt: Date
     public var outputDirectory: String
     public var settings: Settings
+    public var server: Server?
     public var window: Window
     public var orders: Orders
     public var latency: Latencies

@@ -21,7 +21,10 @@ public enum BenchRunner {
         }
         let database = try await BenchDatabase.open(configuration.database, logger: logger)
         defer { database.close() }
-        let client = PostgresClient(configuration: database.url.clientConfiguration(maximumConnections: 20), backgroundLogger: quiet(logger))
+        // Errors only: connection trouble reaches the bench as failed queries, and the pool warns
+        // about a first query racing its start-up, which is harmless.
+        let client = PostgresClient(
+            configuration: database.url.clientConfiguration(maximumConnections: 20), backgroundLogger: quiet(logger, level: .error))
         let report = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
@@ -37,8 +40,7 @@ public enum BenchRunner {
         progressDescriptor: Int32, logger: Logger
     ) async throws -> BenchReport {
         do {
-            // Quietly: the pool may not have started running yet, which postgres-nio warns about.
-            _ = try await client.query("SELECT 1", logger: quiet(logger, level: .error)).collect()
+            _ = try await client.query("SELECT 1", logger: logger).collect()
         } catch {
             throw BenchError("cannot reach PostgreSQL at \(database.url): \(error.diagnosticDescription)")
         }
@@ -47,6 +49,7 @@ public enum BenchRunner {
         let operatorToken = try await tokens.create(name: "bench operator", role: .operator, logger: logger).token
         let clientToken = try await tokens.create(name: "bench client", role: .client, logger: logger).token
         let statistics = await PostgresStatistics.enable(client: client, logger: logger)
+        let server = try await statistics.server()
         var calibration: Calibration.Result?
         if configuration.calibrate {
             logger.info("calibrating: single-row commits, 16 connections for 5 s, then one for 2 s")
@@ -78,7 +81,7 @@ public enum BenchRunner {
                 try? await http.shutdown()
                 return BenchReport(
                     configuration: configuration, startedAt: startedAt, ledger: ledger, result: result,
-                    transitions: transitions, calibration: calibration)
+                    transitions: transitions, calibration: calibration, server: server)
             } catch {
                 await system.stop(logger: logger)
                 throw error
@@ -97,8 +100,8 @@ public enum BenchRunner {
         try Data(plot.render().utf8).write(to: URL(fileURLWithPath: directory + "/latency.svg"))
     }
 
-    /// The pool logs every failed connection attempt; keep that to warnings.
-    private static func quiet(_ logger: Logger, level: Logger.Level = .warning) -> Logger {
+    /// `logger`, with nothing below `level`.
+    private static func quiet(_ logger: Logger, level: Logger.Level) -> Logger {
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, level)
         return quiet

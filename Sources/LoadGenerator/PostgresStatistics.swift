@@ -78,6 +78,16 @@ struct PostgresStatistics: Sendable {
             statements: both(end.statements, start.statements).map { max($0 - $1 - own, 0) })
     }
 
+    /// The server's version and durability settings, for the report.
+    func server() async throws -> BenchReport.Server? {
+        let rows = try await client.query(
+            "SELECT current_setting('server_version'), current_setting('fsync'), current_setting('synchronous_commit')", logger: logger)
+        for try await (version, fsync, synchronousCommit) in rows.decode((String, String, String).self) {
+            return BenchReport.Server(version: version, fsync: fsync, synchronousCommit: synchronousCommit)
+        }
+        return nil
+    }
+
     /// Saga transitions (history rows of kind started or received) stamped between two server times.
     func transitions(from start: Date, to end: Date) async throws -> Int64 {
         let rows = try await client.query("""

@@ -93,6 +93,10 @@ final class SystemUnderTest: Sendable {
         while running.contains(where: { $0.poll() == nil }) {
             await uncancellableSleep(milliseconds: 10)
         }
+        for child in running {
+            guard let status = child.poll(), status != 0 else { continue }
+            logger.warning("\(child.name) \(ChildProcess.describe(status)) on shutdown; see \(child.logPath)")
+        }
     }
 
     /// A loopback TCP port nobody listens on right now.

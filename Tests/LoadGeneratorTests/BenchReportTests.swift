@@ -14,6 +14,7 @@ struct BenchReportTests {
             settings: .init(mode: "closed", concurrency: 32, rate: nil, maxInFlight: nil, durationSeconds: 20, warmupSeconds: 3,
                             orders: nil, settleSeconds: 30, mix: "visa=90,declined=8,timeout=2", stepTimeoutSeconds: 2,
                             orchestrators: 1, workers: 1, database: "embedded"),
+            server: .init(version: "15.18", fsync: "on", synchronousCommit: "on"),
             window: .init(seconds: 20.01, ordersPlaced: 600, sagasCompleted: 590, completedSagasPerSecond: 29.48,
                           transitions: 4720, transitionsPerSecond: 235.9),
             orders: .init(scheduled: 700, placed: 700, accepted: 698, completed: 698, unfinished: 0, dropped: 0, late: 0,
@@ -41,6 +42,7 @@ struct BenchReportTests {
     func text() {
         let text = Self.sample().text
         #expect(text.contains("closed loop, 32 clients"))
+        #expect(text.contains("embedded PostgreSQL 15.18, fsync on, synchronous_commit on"))
         #expect(text.contains("completed sagas"))
         #expect(text.contains("29.5/s"))
         #expect(text.contains("statements n/a"))
