@@ -12,9 +12,3 @@ final class Locked<Value: Sendable>: Sendable {
 
     var value: Value { box.withLockedValue { $0 } }
 }
-
-/// The bench could not run or measure; the message says what to do.
-public struct BenchError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
