@@ -57,6 +57,10 @@ struct Bench: AsyncParsableCommand {
     var output: String?
     @Flag(help: "Print the report as JSON on standard output, and nothing else there.")
     var json = false
+    @Flag(help: "Start no processes: drive the system already running at --url (with --database-url, the database it uses).")
+    var noSpawn = false
+    @Option(help: ArgumentHelp("With --no-spawn: the running system's HTTP API, http://host:port.", valueName: "url"))
+    var url: String?
     @Option(help: "Fail when no order is accepted or completes for this many seconds while some are in flight.")
     var stallTimeout: Double = 60
 
@@ -78,6 +82,13 @@ struct Bench: AsyncParsableCommand {
         try require((1...1000).contains(sequentialCommits), "--sequential-commits must be between 1 and 1000")
         try require(stallTimeout >= 1, "--stall-timeout must be at least 1 second")
         try require(databaseURL == nil || keepData == nil, "--keep-data is for the embedded PostgreSQL; it cannot go with --database-url")
+        if noSpawn {
+            try require(databaseURL != nil, "--no-spawn needs --database-url: the database the running system uses")
+            try require(url.map { $0.hasPrefix("http://") || $0.hasPrefix("https://") } ?? false,
+                        "--no-spawn needs --url http://host:port, the running system's HTTP API")
+        } else {
+            try require(url == nil, "--url is for --no-spawn")
+        }
         do {
             _ = try TokenMix(parsing: mix)
         } catch {
@@ -106,6 +117,7 @@ struct Bench: AsyncParsableCommand {
             sequentialCommits: sequentialCommits,
             database: database,
             outputDirectory: output ?? BenchConfiguration.defaultOutputDirectory(),
+            existingSystem: noSpawn ? url : nil,
             childLogLevel: logging.logLevel,
             stallTimeout: stallTimeout)
     }
@@ -117,7 +129,8 @@ struct Bench: AsyncParsableCommand {
         try await reportingFailures {
             let report = try await runTrappingSignals(configuration, progressDescriptor: json ? STDERR_FILENO : STDOUT_FILENO, logger: logger)
             let directory = configuration.outputDirectory
-            let files = "Wrote \(directory)/report.json and \(directory)/latency.svg (logs: \(directory)/*.log)\n"
+            let logs = configuration.existingSystem == nil ? " (logs: \(directory)/*.log)" : ""
+            let files = "Wrote \(directory)/report.json and \(directory)/latency.svg\(logs)\n"
             if json {
                 let data = try BenchReport.makeEncoder().encode(report)
                 FileHandle.standardOutput.write(data + Data("\n".utf8))

@@ -22,8 +22,8 @@ struct BenchAPI: Sendable {
     /// The most tickets the API lets a ticket type hold.
     static let capacity = 1_000_000
 
-    init(port: Int, clientToken: String) {
-        baseURL = "http://127.0.0.1:\(port)"
+    init(baseURL: String, clientToken: String) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         ordersURL = baseURL + "/orders"
         orderHeaders = ["Authorization": "Bearer " + clientToken, "Content-Type": "application/json"]
     }

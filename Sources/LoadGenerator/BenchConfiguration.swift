@@ -45,6 +45,9 @@ public struct BenchConfiguration: Sendable {
     public var database: Database
     /// Where the report, the plot and the children's logs go.
     public var outputDirectory: String
+    /// `--no-spawn --url`: drive the system already running at this base URL (`http://host:port`)
+    /// instead of starting one; needs an external database, the one that system uses.
+    public var existingSystem: String?
     /// The log level handed to the child processes.
     public var childLogLevel: Logger.Level
     /// Fail when no order is accepted or completes for this many seconds while some are expected.
@@ -66,6 +69,7 @@ public struct BenchConfiguration: Sendable {
         sequentialCommits: Int = 9,
         database: Database = .embedded(keepData: nil),
         outputDirectory: String = BenchConfiguration.defaultOutputDirectory(),
+        existingSystem: String? = nil,
         childLogLevel: Logger.Level = .info,
         stallTimeout: Double = 60
     ) {
@@ -82,6 +86,7 @@ public struct BenchConfiguration: Sendable {
         self.sequentialCommits = sequentialCommits
         self.database = database
         self.outputDirectory = outputDirectory
+        self.existingSystem = existingSystem
         self.childLogLevel = childLogLevel
         self.stallTimeout = stallTimeout
     }

@@ -31,7 +31,7 @@ extension BenchReport {
             commits: perSaga(delta.commits), statements: perSaga(delta.statements),
             walBytes: perSaga(delta.walBytes), rowsWritten: perSaga(delta.rowsWritten))
         cpu = CPU(
-            systemSeconds: result.cpuEnd.system - result.cpuStart.system,
+            systemSeconds: result.cpuEnd.system.flatMap { end in result.cpuStart.system.map { end - $0 } },
             postgresSeconds: result.cpuEnd.postgres.flatMap { end in result.cpuStart.postgres.map { end - $0 } },
             benchSeconds: result.cpuEnd.bench - result.cpuStart.bench)
         self.calibration = calibration
@@ -76,6 +76,7 @@ extension BenchReport.Settings {
         stepTimeoutSeconds = configuration.stepTimeout
         orchestrators = configuration.orchestrators
         workers = configuration.workers
+        existingSystem = configuration.existingSystem
         database = switch configuration.database {
         case .embedded: "embedded"
         case .external: "external"

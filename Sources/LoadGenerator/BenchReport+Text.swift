@@ -10,7 +10,9 @@ extension BenchReport {
             : "closed loop, \(s.concurrency ?? 0) clients"
         lines.append("EvenTicket bench: \(load), mix \(s.mix), step timeout \(number(s.stepTimeoutSeconds, 1)) s")
         let postgres = server.map { "PostgreSQL \($0.version), fsync \($0.fsync), synchronous_commit \($0.synchronousCommit)" } ?? "PostgreSQL"
-        lines.append("  1 serve, \(s.orchestrators) orchestrator(s), \(s.workers) worker(s); \(s.database) \(postgres)")
+        let processes = s.existingSystem.map { "the running system at \($0)" }
+            ?? "1 serve, \(s.orchestrators) orchestrator(s), \(s.workers) worker(s)"
+        lines.append("  \(processes); \(s.database) \(postgres)")
         lines.append("")
         lines.append("Throughput, measured window \(number(window.seconds, 1)) s (after \(number(s.warmupSeconds, 1)) s warm-up)")
         lines.append("  completed sagas     \(pad(String(window.sagasCompleted), 8))   \(number(window.completedSagasPerSecond, 1))/s")

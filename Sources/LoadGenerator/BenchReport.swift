@@ -20,6 +20,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var workers: Int
         /// `embedded` (fsync on) or `external`.
         public var database: String
+        /// `--no-spawn --url`: the running system that was driven (nil when the bench started its own).
+        public var existingSystem: String?
     }
 
     /// The measurement window: after the warm-up, until placing stopped.
@@ -95,7 +97,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
 
     /// CPU seconds used during the window.
     public struct CPU: Sendable, Codable, Equatable {
-        /// The eventicket child processes (serve, orchestrators, workers).
+        /// The eventicket child processes (serve, orchestrators, workers); nil with `--no-spawn`.
         public var systemSeconds: Double?
         /// The postmaster and its children (embedded server only), less the bench's poller backend.
         public var postgresSeconds: Double?

@@ -61,11 +61,12 @@ public enum BenchRunner {
         httpConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(30))
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         do {
-            let system = try await SystemUnderTest.start(
+            let system: SystemUnderTest? = configuration.existingSystem != nil ? nil : try await SystemUnderTest.start(
                 databaseURL: database.urlString, configuration: configuration, logDirectory: configuration.outputDirectory, logger: logger)
             do {
-                let api = BenchAPI(port: system.port, clientToken: clientToken)
-                try await api.waitUntilHealthy(http, timeout: .seconds(120)) { try system.checkAlive() }
+                let baseURL = configuration.existingSystem ?? "http://127.0.0.1:\(system?.port ?? 0)"
+                let api = BenchAPI(baseURL: baseURL, clientToken: clientToken)
+                try await api.waitUntilHealthy(http, timeout: .seconds(system == nil ? 10 : 120)) { try system?.checkAlive() }
                 let target = try await api.createEvent(http, operatorToken: operatorToken)
                 logger.info("placing orders", metadata: ["event.id": "\(target.eventId)"])
                 let ledger = OrderLedger(limit: configuration.orders, stepTimeout: configuration.stepTimeout)
@@ -77,13 +78,13 @@ public enum BenchRunner {
                     progressDescriptor: progressDescriptor, logger: logger)
                 let result = try await measurement.run()
                 let transitions = try await statistics.transitions(from: result.statisticsStart.serverTime, to: result.statisticsEnd.serverTime)
-                await system.stop(logger: logger)
+                await system?.stop(logger: logger)
                 try? await http.shutdown()
                 return BenchReport(
                     configuration: configuration, startedAt: startedAt, ledger: ledger, result: result,
                     transitions: transitions, calibration: calibration, server: server)
             } catch {
-                await system.stop(logger: logger)
+                await system?.stop(logger: logger)
                 throw error
             }
         } catch {

@@ -10,7 +10,8 @@ struct Measurement: Sendable {
     let driver: OrderDriver
     let poller: CompletionPoller
     let statistics: PostgresStatistics
-    let system: SystemUnderTest
+    /// The processes the bench started; nil when it drives a system that was already running.
+    let system: SystemUnderTest?
     /// The embedded server's postmaster, for its CPU; nil for an external server.
     let postmasterPID: Int32?
     let progressDescriptor: Int32
@@ -18,7 +19,7 @@ struct Measurement: Sendable {
 
     /// CPU seconds used so far, by group.
     struct CPUReading: Sendable {
-        var system: Double
+        var system: Double?
         var postgres: Double?
         var bench: Double
     }
@@ -67,7 +68,7 @@ struct Measurement: Sendable {
 
     private func cpu(excluding backendPID: Int32?) -> CPUReading {
         CPUReading(
-            system: ProcessCPU.seconds(of: system.pids),
+            system: system.map { ProcessCPU.seconds(of: $0.pids) },
             postgres: postmasterPID.flatMap { ProcessCPU.treeSeconds(root: $0, excluding: backendPID.map { [$0] } ?? []) },
             bench: ProcessCPU.selfSeconds())
     }
@@ -85,7 +86,7 @@ struct Measurement: Sendable {
         var phase = Phase.warmup
         while true {
             try Task.checkCancellation()
-            try system.checkAlive()
+            try system?.checkAlive()
             let now = Date()
             switch phase {
             case .warmup:

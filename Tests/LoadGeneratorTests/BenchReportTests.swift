@@ -13,7 +13,7 @@ struct BenchReportTests {
             outputDirectory: ".eventicket/bench/20270115T080000Z",
             settings: .init(mode: "closed", concurrency: 32, rate: nil, maxInFlight: nil, durationSeconds: 20, warmupSeconds: 3,
                             orders: nil, settleSeconds: 30, mix: "visa=90,declined=8,timeout=2", stepTimeoutSeconds: 2,
-                            orchestrators: 1, workers: 1, database: "embedded"),
+                            orchestrators: 1, workers: 1, database: "embedded", existingSystem: nil),
             server: .init(version: "15.18", fsync: "on", synchronousCommit: "on"),
             window: .init(seconds: 20.01, ordersPlaced: 600, sagasCompleted: 590, completedSagasPerSecond: 29.48,
                           transitions: 4720, transitionsPerSecond: 235.9),
