@@ -67,7 +67,13 @@ public enum BenchRunner {
                 let baseURL = configuration.existingSystem ?? "http://127.0.0.1:\(system?.port ?? 0)"
                 let api = BenchAPI(baseURL: baseURL, clientToken: clientToken)
                 try await api.waitUntilHealthy(http, timeout: .seconds(system == nil ? 10 : 120)) { try system?.checkAlive() }
-                let target = try await api.createEvent(http, operatorToken: operatorToken)
+                let target: BenchAPI.Target
+                do {
+                    target = try await api.createEvent(http, operatorToken: operatorToken)
+                } catch {
+                    try system?.checkAlive()  // A dead child explains the failure better.
+                    throw error
+                }
                 logger.info("placing orders", metadata: ["event.id": "\(target.eventId)"])
                 let ledger = OrderLedger(limit: configuration.orders, stepTimeout: configuration.stepTimeout)
                 let measurement = Measurement(

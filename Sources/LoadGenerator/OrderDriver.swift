@@ -34,11 +34,10 @@ struct OrderDriver: Sendable {
         while !Task.isCancelled, case .send(let number) = ledger.permit() {
             let token = mix.pick(using: &random)
             let sentAt = Date()
-            let id = await place(number: number, token: token)
-            ledger.requestEnded()
-            if let id {
+            if let id = await place(number: number, token: token) {
                 await ledger.acceptedAndWait(id, sentAt: sentAt, slow: token == .timeout)
             } else {
+                ledger.requestEnded()
                 // A refused or failed request: do not spin on a broken system.
                 try? await Task.sleep(for: .milliseconds(50))
             }
@@ -69,9 +68,11 @@ struct OrderDriver: Sendable {
                             var random = SystemRandomNumberGenerator()
                             let token = mix.pick(using: &random)
                             let sentAt = Date()
-                            let id = await place(number: number, token: token)
-                            ledger.requestEnded(late: late)
-                            if let id { ledger.accepted(id, sentAt: sentAt, slow: token == .timeout) }
+                            if let id = await place(number: number, token: token) {
+                                ledger.accepted(id, sentAt: sentAt, slow: token == .timeout, late: late)
+                            } else {
+                                ledger.requestEnded(late: late)
+                            }
                         }
                     }
                     if stop { break }

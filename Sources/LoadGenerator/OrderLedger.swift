@@ -82,7 +82,7 @@ final class OrderLedger: Sendable {
         }
     }
 
-    /// A request has been answered (or failed).
+    /// A request failed or was refused.
     func requestEnded(late: Bool = false) {
         state.withLock { state in
             state.httpInFlight -= 1
@@ -94,19 +94,24 @@ final class OrderLedger: Sendable {
         state.withLock { $0.errors[key, default: 0] += 1 }
     }
 
-    /// The order was accepted; the poller will look for its outcome.
-    func accepted(_ id: UUID, sentAt: Date, slow: Bool) {
+    /// The request was answered and the order accepted; the poller will look for its outcome.
+    /// One step with ``requestEnded(late:)``, so that the order is never out of both counts.
+    func accepted(_ id: UUID, sentAt: Date, slow: Bool, late: Bool = false) {
         state.withLock { state in
+            state.httpInFlight -= 1
+            if late { state.late += 1 }
             state.accepted += 1
             state.lastActivity = Date()
             state.pending[id] = Pending(sentAt: sentAt, slow: slow, waiter: nil)
         }
     }
 
-    /// Closed loop: the order was accepted; returns once it is terminal (or drained at the end).
+    /// Closed loop: the request was answered and the order accepted; returns once the order is
+    /// terminal (or drained at the end).
     func acceptedAndWait(_ id: UUID, sentAt: Date, slow: Bool) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let wait = state.withLock { state in
+                state.httpInFlight -= 1
                 state.accepted += 1
                 state.lastActivity = Date()
                 guard !state.drained else { return false }

@@ -22,6 +22,7 @@ struct OrderLedgerTests {
         let ledger = OrderLedger(limit: nil, stepTimeout: 2)
         let t0 = Date(timeIntervalSince1970: 1_000)
         let before = UUID(), inside = UUID(), slow = UUID()
+        for _ in 0..<3 { _ = ledger.permit() }
         ledger.accepted(before, sentAt: t0, slow: false)
         ledger.startWindow(at: t0.addingTimeInterval(1))
         ledger.accepted(inside, sentAt: t0.addingTimeInterval(2), slow: false)
@@ -43,17 +44,20 @@ struct OrderLedgerTests {
         #expect(state.headline.max >= 249_000 && state.headline.max <= 251_000)
         #expect(state.slowClass.totalCount == 1)
         #expect(ledger.inFlight.orders == 0)
+        #expect(ledger.inFlight.requests == 0)
     }
 
     @Test("draining wakes closed-loop clients and stops later ones from waiting")
     func drain() async {
         let ledger = OrderLedger(limit: nil, stepTimeout: 2)
+        _ = ledger.permit()
+        _ = ledger.permit()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await ledger.acceptedAndWait(UUID(), sentAt: Date(), slow: false) }
             while ledger.inFlight.orders == 0 { await Task.yield() }
             #expect(ledger.drain() == 1)
         }
         await ledger.acceptedAndWait(UUID(), sentAt: Date(), slow: false)
-        #expect(ledger.inFlight.orders == 0)
+        #expect(ledger.inFlight == (0, 0))
     }
 }
