@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Message contracts: commands, events and the envelope. No I/O.
@@ -78,13 +81,29 @@ let package = Package(
         ),
         // A throwaway local PostgreSQL server, for `eventicket dev`, tests and benchmarks.
         .target(name: "EmbeddedPostgres", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // `eventicket bench`: spawns the system, drives orders through the HTTP API, measures.
+        .target(
+            name: "LoadGenerator",
+            dependencies: [
+                "Access", "Database", "EmbeddedPostgres",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "EvenTicketCLI",
             dependencies: [
                 "EvenTicketApp", "Access", "HTTPAPI", "Orchestrator", "Inventory", "Ordering", "OrderSaga",
-                "EmbeddedPostgres", "Database", "MessageBus",
+                "EmbeddedPostgres", "Database", "MessageBus", "LoadGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -93,6 +112,7 @@ let package = Package(
                            .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         .testTarget(name: "OrderSagaTests", dependencies: ["OrderSaga"]),
+        .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator"]),
         .testTarget(
             name: "EvenTicketTests",
             dependencies: [

@@ -1,0 +1,105 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The few HTTP calls the bench makes: health, creating its event, placing orders.
+struct BenchAPI: Sendable {
+    /// `http://127.0.0.1:PORT`
+    let baseURL: String
+    let ordersURL: String
+    /// Authorization and Content-Type for `POST /orders`, built once.
+    let orderHeaders: HTTPHeaders
+
+    /// The bench event's ids, spliced into every order body.
+    struct Target: Sendable {
+        var eventId: String
+        var ticketTypeId: String
+        /// `","eventId":"…","lines":[…],"paymentToken":"` between the customer number and the token.
+        var bodyMiddle: String
+    }
+
+    /// The most tickets the API lets a ticket type hold.
+    static let capacity = 1_000_000
+
+    init(baseURL: String, clientToken: String) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        ordersURL = baseURL + "/orders"
+        orderHeaders = ["Authorization": "Bearer " + clientToken, "Content-Type": "application/json"]
+    }
+
+    /// Waits until `GET /health` answers 200, calling `check` (children alive?) between tries.
+    func waitUntilHealthy(_ http: HTTPClient, timeout: Duration, check: () throws -> Void) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var lastProblem = "no answer"
+        while ContinuousClock.now < deadline {
+            try check()
+            do {
+                let response = try await http.execute(HTTPClientRequest(url: baseURL + "/health"), timeout: .seconds(2))
+                _ = try await response.body.collect(upTo: 64 * 1024)
+                if response.status == .ok { return }
+                lastProblem = "HTTP \(response.status.code)"
+            } catch {
+                lastProblem = "\(error)"
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchError("the API at \(baseURL) did not become healthy within \(timeout) (last: \(lastProblem))")
+    }
+
+    private struct CreatedEvent: Decodable {
+        struct TicketType: Decodable { var ticketTypeId: String }
+        var eventId: String
+        var ticketTypes: [TicketType]
+    }
+
+    /// Creates the event the bench sells, with one ticket type of the largest capacity allowed.
+    func createEvent(_ http: HTTPClient, operatorToken: String) async throws -> Target {
+        var request = HTTPClientRequest(url: baseURL + "/events")
+        request.method = .POST
+        request.headers = ["Authorization": "Bearer " + operatorToken, "Content-Type": "application/json"]
+        let json = #"{"name":"Bench","ticketTypes":[{"name":"Bench seat","priceCents":1000,"currency":"EUR","capacity":\#(Self.capacity)}]}"#
+        request.body = .bytes(ByteBuffer(string: json))
+        let response = try await http.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1024 * 1024)
+        guard response.status == .created,
+              let event = try? JSONDecoder().decode(CreatedEvent.self, from: Data(buffer: body)),
+              let ticketType = event.ticketTypes.first
+        else {
+            throw BenchError("POST /events answered \(response.status.code): \(String(buffer: body).prefix(300))")
+        }
+        let middle = #"","eventId":"\#(event.eventId)","lines":[{"ticketTypeId":"\#(ticketType.ticketTypeId)","quantity":1}],"paymentToken":""#
+        return Target(eventId: event.eventId, ticketTypeId: ticketType.ticketTypeId, bodyMiddle: middle)
+    }
+
+    /// `POST /orders` for customer `bench-<number>` paying with `token`.
+    func orderRequest(_ target: Target, number: Int, token: TokenMix.Token) -> HTTPClientRequest {
+        var buffer = ByteBufferAllocator().buffer(capacity: 48 + target.bodyMiddle.utf8.count)
+        buffer.writeStaticString(#"{"customerId":"bench-"#)
+        buffer.writeString(String(number))
+        buffer.writeString(target.bodyMiddle)
+        buffer.writeString(token.paymentToken)
+        buffer.writeStaticString(#""}"#)
+        var request = HTTPClientRequest(url: ordersURL)
+        request.method = .POST
+        request.headers = orderHeaders
+        request.body = .bytes(buffer)
+        return request
+    }
+
+    /// The `orderId` of a 202 body, `{"orderId":"…","sagaId":"…","status":"pending"}`, read
+    /// without a JSON decoder (falling back to one for any other layout).
+    static func orderID(in body: ByteBuffer) -> UUID? {
+        let marker = Array(#""orderId":""#.utf8)
+        let bytes = body.readableBytesView
+        if let range = bytes.firstRange(of: marker) {
+            let start = range.upperBound
+            if bytes.distance(from: start, to: bytes.endIndex) >= 36 {
+                let end = bytes.index(start, offsetBy: 36)
+                if let id = UUID(uuidString: String(decoding: bytes[start..<end], as: UTF8.self)) { return id }
+            }
+        }
+        struct Accepted: Decodable { var orderId: UUID }
+        return try? JSONDecoder().decode(Accepted.self, from: Data(buffer: body)).orderId
+    }
+}

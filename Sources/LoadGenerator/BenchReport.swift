@@ -1,0 +1,162 @@
+import Foundation
+import Histogram
+
+/// The result of a bench run, written as `report.json` and rendered as text.
+public struct BenchReport: Sendable, Codable, Equatable {
+    /// What was run.
+    public struct Settings: Sendable, Codable, Equatable {
+        /// `closed` or `open`.
+        public var mode: String
+        public var concurrency: Int?
+        public var rate: Double?
+        public var maxInFlight: Int?
+        public var durationSeconds: Double?
+        public var warmupSeconds: Double
+        public var orders: Int?
+        public var settleSeconds: Double
+        public var mix: String
+        public var stepTimeoutSeconds: Double
+        public var orchestrators: Int
+        public var workers: Int
+        /// `embedded` (fsync on) or `external`.
+        public var database: String
+        /// `--no-spawn --url`: the running system that was driven (nil when the bench started its own).
+        public var existingSystem: String?
+    }
+
+    /// The measurement window: after the warm-up, until placing stopped.
+    public struct Window: Sendable, Codable, Equatable {
+        public var seconds: Double
+        /// Orders sent during the window.
+        public var ordersPlaced: Int
+        /// Orders that became terminal during the window, whenever they were placed.
+        public var sagasCompleted: Int
+        public var completedSagasPerSecond: Double
+        /// `orchestrator.saga_history` rows of kind started or received stamped in the window.
+        public var transitions: Int64
+        public var transitionsPerSecond: Double
+    }
+
+    /// Counts over the whole run, warm-up included.
+    public struct Orders: Sendable, Codable, Equatable {
+        /// Order slots taken (open loop: sent plus dropped).
+        public var scheduled: Int
+        /// `POST /orders` requests sent.
+        public var placed: Int
+        /// Answered 202.
+        public var accepted: Int
+        /// Seen terminal.
+        public var completed: Int
+        /// Accepted but still pending when the settle time ran out.
+        public var unfinished: Int
+        /// Open loop: not sent because too many requests were in flight.
+        public var dropped: Int
+        /// Open loop: sent more than 10 ms behind schedule.
+        public var late: Int
+        /// Failed requests by kind: `http_<status>` or `transport: <error>`.
+        public var errors: [String: Int]
+        /// Terminal orders by `status` or `status:reason`.
+        public var outcomes: [String: Int]
+    }
+
+    /// One point of a percentile distribution.
+    public struct Point: Sendable, Codable, Equatable {
+        /// 0 to 100.
+        public var percentile: Double
+        public var milliseconds: Double
+    }
+
+    /// Latency from sending `POST /orders` to the order's terminal `updated_at`, for orders sent in the window.
+    public struct Latency: Sendable, Codable, Equatable {
+        public var count: Int
+        public var meanMilliseconds: Double
+        public var p50: Double
+        public var p90: Double
+        public var p99: Double
+        public var p999: Double
+        public var max: Double
+        /// The percentile distribution, for plotting.
+        public var distribution: [Point]
+    }
+
+    public struct Latencies: Sendable, Codable, Equatable {
+        /// Every order not paid with `tok_timeout`: the headline figure.
+        public var headline: Latency?
+        /// Orders paid with `tok_timeout`, which end only after the step timeout by design.
+        public var timeoutToken: Latency?
+    }
+
+    /// PostgreSQL work per completed saga: window deltas of the statistics views ÷ sagas completed.
+    public struct CostPerSaga: Sendable, Codable, Equatable {
+        public var commits: Double?
+        /// nil when pg_stat_statements is not available.
+        public var statements: Double?
+        public var walBytes: Double?
+        public var rowsWritten: Double?
+    }
+
+    /// CPU seconds used during the window.
+    public struct CPU: Sendable, Codable, Equatable {
+        /// The eventicket child processes (serve, orchestrators, workers); nil with `--no-spawn`.
+        public var systemSeconds: Double?
+        /// The postmaster and its children (embedded server only), less the bench's poller backend.
+        public var postgresSeconds: Double?
+        /// The bench process itself: the load generator's cost.
+        public var benchSeconds: Double
+    }
+
+    /// The PostgreSQL server measured, as it reported itself.
+    public struct Server: Sendable, Codable, Equatable {
+        public var version: String
+        public var fsync: String
+        public var synchronousCommit: String
+    }
+
+    public var startedAt: Date
+    public var outputDirectory: String
+    public var settings: Settings
+    public var server: Server?
+    public var window: Window
+    public var orders: Orders
+    public var latency: Latencies
+    public var costPerSaga: CostPerSaga
+    public var cpu: CPU
+    public var calibration: Calibration.Result?
+    /// Completed sagas per second ÷ the calibrated commit ceiling.
+    public var sagasPerCommitCeiling: Double?
+
+    /// The encoder for `report.json` (and `--json`).
+    public static func makeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    public static func makeDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
+
+extension BenchReport.Latency {
+    /// Summarises a histogram of microseconds; nil when it is empty.
+    init?(microseconds histogram: Histogram<UInt64>) {
+        guard histogram.totalCount > 0 else { return nil }
+        func ms(_ value: UInt64) -> Double { Double(value) / 1000 }
+        count = Int(histogram.totalCount)
+        meanMilliseconds = histogram.mean / 1000
+        p50 = ms(histogram.valueAtPercentile(50))
+        p90 = ms(histogram.valueAtPercentile(90))
+        p99 = ms(histogram.valueAtPercentile(99))
+        p999 = ms(histogram.valueAtPercentile(99.9))
+        max = ms(histogram.max)
+        var points: [BenchReport.Point] = []
+        for step in histogram.percentiles(ticksPerHalfDistance: 5) {
+            let point = BenchReport.Point(percentile: step.percentileLevelIteratedTo, milliseconds: ms(step.value))
+            if points.last != point { points.append(point) }
+        }
+        distribution = points
+    }
+}

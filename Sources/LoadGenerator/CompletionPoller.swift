@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Finds the in-flight orders that became terminal: every ~20 ms, one query for the ids the
+/// ledger holds, on a connection of its own. An order's `updated_at` is when the ordering
+/// service recorded its outcome, so the latency does not depend on how often this polls.
+struct CompletionPoller: Sendable {
+    let client: PostgresClient
+    let ledger: OrderLedger
+    let interval: Duration
+    let logger: Logger
+
+    init(client: PostgresClient, ledger: OrderLedger, interval: Duration = .milliseconds(20), logger: Logger) {
+        self.client = client
+        self.ledger = ledger
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Polls until cancelled. `backendPID` receives the PostgreSQL process serving the poller,
+    /// so that its CPU is not counted as the system's.
+    func run(backendPID: Locked<Int32?>) async throws {
+        try await client.withConnection { connection in
+            for try await pid in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) {
+                backendPID.withLock { $0 = pid }
+            }
+            let clock = ContinuousClock()
+            var next = clock.now
+            while !Task.isCancelled {
+                let ids = ledger.idsToPoll()
+                if !ids.isEmpty {
+                    ledger.ownQuery()
+                    let rows = try await connection.query(
+                        "SELECT id, status, reason, updated_at FROM ordering.orders WHERE id = ANY(\(ids)) AND status <> 'pending'",
+                        logger: logger)
+                    var outcomes: [OrderLedger.Outcome] = []
+                    for try await (id, status, reason, updatedAt) in rows.decode((UUID, String, String?, Date).self) {
+                        outcomes.append(.init(id: id, status: status, reason: reason, updatedAt: updatedAt))
+                    }
+                    ledger.completed(outcomes)
+                }
+                next = max(next + interval, clock.now)
+                try await Task.sleep(until: next, clock: clock)
+            }
+        }
+    }
+}

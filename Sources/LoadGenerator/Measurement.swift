@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+
+/// The measured part of a run: the drivers place orders, the poller finds their outcomes, and a
+/// supervisor moves through warm-up, window and settle, takes the snapshots at the window's
+/// edges, shows progress, and fails fast when a child dies or nothing moves any more.
+struct Measurement: Sendable {
+    let configuration: BenchConfiguration
+    let ledger: OrderLedger
+    let driver: OrderDriver
+    let poller: CompletionPoller
+    let statistics: PostgresStatistics
+    /// The processes the bench started; nil when it drives a system that was already running.
+    let system: SystemUnderTest?
+    /// The embedded server's postmaster, for its CPU; nil for an external server.
+    let postmasterPID: Int32?
+    let progressDescriptor: Int32
+    let logger: Logger
+
+    /// CPU seconds used so far, by group.
+    struct CPUReading: Sendable {
+        var system: Double?
+        var postgres: Double?
+        var bench: Double
+    }
+
+    /// What happened at the window's edges.
+    struct Result: Sendable {
+        var windowStart: Date
+        var windowEnd: Date
+        var statisticsStart: PostgresStatistics.Snapshot
+        var statisticsEnd: PostgresStatistics.Snapshot
+        var ownQueries: Int
+        var cpuStart: CPUReading
+        var cpuEnd: CPUReading
+        var unfinished: Int
+    }
+
+    func run() async throws -> Result {
+        let backendPID = Locked<Int32?>(nil)
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask {
+                try await poller.run(backendPID: backendPID)
+                return nil
+            }
+            group.addTask {
+                await driver.run()
+                return nil
+            }
+            group.addTask { try await supervise(backendPID: backendPID) }
+            do {
+                while let result = try await group.next() {
+                    if let result {
+                        group.cancelAll()
+                        return result
+                    }
+                }
+                throw BenchError("the measurement ended without a result")
+            } catch {
+                // Closed-loop clients wait on their orders: release them so the group can end.
+                ledger.stopPlacing()
+                _ = ledger.drain()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    private func cpu(excluding backendPID: Int32?) -> CPUReading {
+        CPUReading(
+            system: system.map { ProcessCPU.seconds(of: $0.pids) },
+            postgres: postmasterPID.flatMap { ProcessCPU.treeSeconds(root: $0, excluding: backendPID.map { [$0] } ?? []) },
+            bench: ProcessCPU.selfSeconds())
+    }
+
+    private enum Phase {
+        case warmup
+        case measuring(start: Date, cpu: CPUReading, statistics: PostgresStatistics.Snapshot, ownQueries: Int)
+        case settling(deadline: Date, partial: Result)
+    }
+
+    private func supervise(backendPID: Locked<Int32?>) async throws -> Result {
+        var display = ProgressDisplay(descriptor: progressDescriptor)
+        defer { display.finish() }
+        let begin = Date()
+        var phase = Phase.warmup
+        while true {
+            try Task.checkCancellation()
+            try system?.checkAlive()
+            let now = Date()
+            switch phase {
+            case .warmup:
+                if now.timeIntervalSince(begin) >= configuration.warmup || ledger.limitReached {
+                    let ownQueries = ledger.ownQueries
+                    let cpu = cpu(excluding: backendPID.value)
+                    let snapshot = try await statistics.snapshot(ledger: ledger)
+                    let start = Date()
+                    ledger.startWindow(at: start)
+                    phase = .measuring(start: start, cpu: cpu, statistics: snapshot, ownQueries: ownQueries)
+                    continue
+                }
+            case .measuring(let start, let cpuStart, let statisticsStart, let ownStart):
+                let timeUp = configuration.duration.map { now.timeIntervalSince(start) >= $0 } ?? false
+                if timeUp || ledger.limitReached {
+                    ledger.stopPlacing()
+                    ledger.endWindow(at: now)
+                    let ownEnd = ledger.ownQueries
+                    let cpuEnd = cpu(excluding: backendPID.value)
+                    let statisticsEnd = try await statistics.snapshot(ledger: ledger)
+                    let partial = Result(
+                        windowStart: start, windowEnd: now, statisticsStart: statisticsStart, statisticsEnd: statisticsEnd,
+                        ownQueries: ownEnd - ownStart, cpuStart: cpuStart, cpuEnd: cpuEnd, unfinished: 0)
+                    phase = .settling(deadline: now.addingTimeInterval(configuration.settle), partial: partial)
+                    continue
+                }
+            case .settling(let deadline, var partial):
+                let inFlight = ledger.inFlight
+                if (inFlight.orders == 0 && inFlight.requests == 0) || now >= deadline {
+                    partial.unfinished = ledger.drain()
+                    if partial.unfinished > 0 {
+                        logger.warning("orders still pending after the settle time", metadata: ["count": "\(partial.unfinished)"])
+                    }
+                    return partial
+                }
+            }
+            let inFlight = ledger.inFlight
+            if inFlight.orders + inFlight.requests > 0, now.timeIntervalSince(ledger.lastActivity) > configuration.stallTimeout {
+                throw BenchError(
+                    "no order was accepted or became terminal for \(Int(configuration.stallTimeout)) s with \(inFlight.orders) in flight; "
+                        + "the system under test is stuck (logs in \(configuration.outputDirectory))")
+            }
+            let counts = ledger.state.withLock { ($0.placed, $0.completed) }
+            let name = switch phase {
+            case .warmup: "warm-up"
+            case .measuring: "measuring"
+            case .settling: "settling"
+            }
+            display.show(.init(phase: name, elapsed: now.timeIntervalSince(begin), placed: counts.0, completed: counts.1, inFlight: inFlight.orders))
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import LoadGenerator
+
+@Suite("Order ledger")
+struct OrderLedgerTests {
+    @Test("--orders caps the slots, and the open loop drops orders beyond the in-flight cap")
+    func permits() {
+        let ledger = OrderLedger(limit: 3, stepTimeout: 2)
+        #expect(ledger.permit(cap: 1) == .send(number: 1))
+        #expect(ledger.permit(cap: 1) == .dropped)
+        ledger.requestEnded(late: true)
+        #expect(ledger.permit(cap: 1) == .send(number: 3))
+        #expect(ledger.permit(cap: 1) == .stop)
+        #expect(ledger.limitReached)
+        let state = ledger.state.value
+        #expect((state.placed, state.dropped, state.late, state.scheduled) == (2, 1, 1, 3))
+    }
+
+    @Test("counts completions in the window and records latency only for orders sent in it")
+    func window() {
+        let ledger = OrderLedger(limit: nil, stepTimeout: 2)
+        let t0 = Date(timeIntervalSince1970: 1_000)
+        let before = UUID(), inside = UUID(), slow = UUID()
+        for _ in 0..<3 { _ = ledger.permit() }
+        ledger.accepted(before, sentAt: t0, slow: false)
+        ledger.startWindow(at: t0.addingTimeInterval(1))
+        ledger.accepted(inside, sentAt: t0.addingTimeInterval(2), slow: false)
+        ledger.accepted(slow, sentAt: t0.addingTimeInterval(2), slow: true)
+        // The slow order cannot have ended 1 s after it was sent: it is not polled yet.
+        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(3))) == [before, inside])
+        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(4))) == [before, inside, slow])
+        ledger.completed([
+            .init(id: before, status: "confirmed", reason: nil, updatedAt: t0.addingTimeInterval(1.5)),
+            .init(id: inside, status: "rejected", reason: "payment_declined", updatedAt: t0.addingTimeInterval(2.25)),
+        ])
+        ledger.endWindow(at: t0.addingTimeInterval(5))
+        ledger.completed([.init(id: slow, status: "rejected", reason: "payment_timeout", updatedAt: t0.addingTimeInterval(6))])
+        let state = ledger.state.value
+        #expect(state.completed == 3)
+        #expect(state.completedInWindow == 2)
+        #expect(state.outcomes == ["confirmed": 1, "rejected:payment_declined": 1, "rejected:payment_timeout": 1])
+        #expect(state.headline.totalCount == 1)
+        #expect(state.headline.max >= 249_000 && state.headline.max <= 251_000)
+        #expect(state.slowClass.totalCount == 1)
+        #expect(ledger.inFlight.orders == 0)
+        #expect(ledger.inFlight.requests == 0)
+    }
+
+    @Test("draining wakes closed-loop clients and stops later ones from waiting")
+    func drain() async {
+        let ledger = OrderLedger(limit: nil, stepTimeout: 2)
+        _ = ledger.permit()
+        _ = ledger.permit()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await ledger.acceptedAndWait(UUID(), sentAt: Date(), slow: false) }
+            while ledger.inFlight.orders == 0 { await Task.yield() }
+            #expect(ledger.drain() == 1)
+        }
+        await ledger.acceptedAndWait(UUID(), sentAt: Date(), slow: false)
+        #expect(ledger.inFlight == (0, 0))
+    }
+}
