@@ -28,9 +28,10 @@ let package = Package(
             dependencies: [
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The PostgreSQL-backed message bus: outbox publish, leased claims, retries, dead letters.
+        // The PostgreSQL-backed message bus: outbox publish, batched claims, retries, dead letters.
         .target(
             name: "MessageBus",
             dependencies: [

@@ -26,6 +26,7 @@ public enum EvenTicketSystem {
         http: Bool = true,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> [any Service] {
+        let loginClient = client
         let wakeups = Wakeups()
         let notifier = BusNotifier(client: client, wakeups: wakeups, logger: logger)
         var services: [any Service] = [BusListener(client: client, wakeups: wakeups, logger: logger), notifier]
@@ -62,6 +63,8 @@ public enum EvenTicketSystem {
                 services.append(consumer(.orchestrator, OrchestratorHandler(engine: engine), client: client))
                 services.append(DeadlineSweeper(client: client, engine: engine, notifier: notifier, logger: logger))
                 services.append(LedgerPruner(client: client, retention: configuration.ledgerRetention, logger: logger))
+                // As the login user, who owns the tables.
+                services.append(TableVacuum(client: loginClient, tables: ["bus.messages", "orchestrator.deadlines"], logger: logger))
             case .inventory:
                 services.append(consumer(.inventory, InventoryHandler(), client: pool(for: role, extraConnections: 1)))
             case .invoicing:

@@ -16,7 +16,7 @@ func runRoles(
 ) async throws {
     // The login pool: migrations, start-up hooks and the LISTEN connection (each service has its
     // own pool), or everything when service roles are off.
-    let connections = configuration.serviceRoles ? 4 : roles.count * configuration.consumerConcurrency + 10
+    let connections = configuration.serviceRoles ? 5 : roles.count * configuration.consumerConcurrency + 10
     // Long-running processes wait for a database that is still starting (or restarting).
     try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: connections, reachTimeout: .seconds(120)) { client in
         try await beforeStart(PostgresClientBox(client: client))

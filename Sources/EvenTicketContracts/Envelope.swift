@@ -81,10 +81,15 @@ public enum MessageCoding {
         return decoder
     }()
 
-    public static func encode<T: Encodable>(_ value: T) -> String {
+    /// Sorted keys make the text canonical: equal values encode to equal text.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    public static func encode<T: Encodable>(_ value: T) -> String {
         // Encoding plain value types with string keys cannot fail.
         let data = try! encoder.encode(value)
         return String(decoding: data, as: UTF8.self)

@@ -16,31 +16,19 @@ public enum MessagePublisher {
 
     public static func publish(_ messages: [OutgoingMessage], on connection: PostgresConnection, notify: Bool = true, logger: Logger) async throws {
         guard !messages.isEmpty else { return }
-        var ids: [UUID] = [], queues: [String] = [], types: [String] = [], sagas: [UUID] = []
-        var causations: [String] = [], payloads: [String] = [], headers: [String] = [], delays: [Int64] = []
+        var insert = BusStatements.Publish()
         for message in messages {
-            ids.append(message.envelope.messageID)
-            queues.append(message.queue.rawValue)
-            types.append(message.envelope.typeName)
-            sagas.append(message.envelope.sagaID)
-            causations.append(message.envelope.causationID?.uuidString ?? "")
-            payloads.append(message.envelope.payload)
-            headers.append(MessageCoding.encode(message.envelope.headers))
-            delays.append(message.delay.milliseconds)
+            insert.ids.append(message.envelope.messageID)
+            insert.queues.append(message.queue.rawValue)
+            insert.types.append(message.envelope.typeName)
+            insert.sagas.append(message.envelope.sagaID)
+            insert.causations.append(message.envelope.causationID ?? .none)
+            insert.payloads.append(message.envelope.payload)
+            insert.headers.append(message.envelope.headers.isEmpty ? "{}" : MessageCoding.encode(message.envelope.headers))
+            insert.delays.append(message.delay.milliseconds)
         }
         // A message id published twice is stored once: republishing is idempotent.
-        _ = try await connection.query(
-            """
-            INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, visible_at)
-            SELECT m.id, m.queue, m.type, m.saga_id, NULLIF(m.causation_id, '')::uuid,
-                   m.payload::jsonb, m.headers::jsonb, now() + m.delay_ms * interval '1 millisecond'
-            FROM unnest(\(ids)::uuid[], \(queues)::text[], \(types)::text[], \(sagas)::uuid[],
-                        \(causations)::text[], \(payloads)::text[], \(headers)::text[], \(delays)::bigint[])
-                 AS m(id, queue, type, saga_id, causation_id, payload, headers, delay_ms)
-            ON CONFLICT (id) DO NOTHING
-            """,
-            logger: logger
-        ).collect()
+        _ = try await connection.execute(insert, logger: logger)
         let wake = BusNotifier.queuesToWake(messages).sorted()
         if notify, !wake.isEmpty {
             _ = try await connection.query(

@@ -25,27 +25,10 @@ public struct QueueStore: Sendable {
 
     /// Claims up to `limit` visible messages of `queue` in the open transaction of `connection`.
     public func claim(queue: Queue, consumer: String, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [ClaimedMessage] {
-        try await decode(connection.query(
-            """
-            WITH claimed AS (
-                DELETE FROM bus.messages
-                 WHERE id IN (SELECT id FROM bus.messages
-                               WHERE queue = \(queue.rawValue) AND visible_at <= now()
-                               ORDER BY visible_at
-                               LIMIT \(limit)
-                               FOR UPDATE SKIP LOCKED)
-                RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at),
-            first AS (
-                INSERT INTO bus.processed_messages (consumer, message_id)
-                SELECT \(consumer), id FROM claimed
-                ON CONFLICT DO NOTHING
-                RETURNING message_id)
-            SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers::text, c.payload::text,
-                   f.message_id IS NOT NULL
-              FROM claimed c LEFT JOIN first f ON f.message_id = c.id
-             ORDER BY c.visible_at, c.id
-            """,
-            logger: logger))
+        let rows = try await connection.execute(BusStatements.Claim(queue: queue.rawValue, limit: limit, consumer: consumer), logger: logger)
+        var claimed: [ClaimedMessage] = []
+        for try await row in rows { claimed.append(Self.claimed(row)) }
+        return claimed
     }
 
     /// Claims one message by id, if it is still queued, visible and not held by anyone else.
@@ -70,17 +53,18 @@ public struct QueueStore: Sendable {
 
     private func decode(_ rows: PostgresRowSequence) async throws -> [ClaimedMessage] {
         var claimed: [ClaimedMessage] = []
-        for try await (id, saga, causation, type, created, attempt, headers, payload, first)
-            in rows.decode((UUID, UUID, UUID?, String, Date, Int, String, String, Bool).self)
-        {
-            let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decoder.decode([String: String].self, from: Data(headers.utf8))) ?? [:]
-            claimed.append(ClaimedMessage(
-                envelope: Envelope(
-                    messageID: id, sagaID: saga, causationID: causation, typeName: type,
-                    timestamp: created, attempt: attempt, headers: headerValues, payload: payload),
-                isFirstDelivery: first))
-        }
+        for try await row in rows.decode(BusStatements.Claim.Row.self) { claimed.append(Self.claimed(row)) }
         return claimed
+    }
+
+    private static func claimed(_ row: BusStatements.Claim.Row) -> ClaimedMessage {
+        let (id, saga, causation, type, created, attempt, headers, payload, first) = row
+        let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decoder.decode([String: String].self, from: Data(headers.utf8))) ?? [:]
+        return ClaimedMessage(
+            envelope: Envelope(
+                messageID: id, sagaID: saga, causationID: causation, typeName: type,
+                timestamp: created, attempt: attempt, headers: headerValues, payload: payload),
+            isFirstDelivery: first)
     }
 
     /// Puts a claimed message whose handler failed back on its queue, in the claiming

@@ -62,13 +62,11 @@ public struct SagaEngine: Sendable {
             var history = [SagaStore.HistoryEntry(kind: "started", message: OrderPlaced.name, messageID: start.causationID,
                                                   detail: ["orderId": start.order.orderID.uuidString])]
             history += first.map(sentEntry)
-            changes.append(.init(saga: saga, newHistory: history, historyCount: history.count, deadline: deadline, stateChanged: true))
+            changes.append(.init(saga: saga, newHistory: history, historyCount: history.count, deadline: deadline))
             messages[start.sagaID] = first
         }
-        let inserted = try await store.insert(changes, on: connection, logger: logger)
-        changes.removeAll { !inserted.contains($0.saga.id) }
-        try await store.save(changes, updatingRows: false, on: connection, logger: logger)
-        return changes.flatMap { messages[$0.saga.id] ?? [] }
+        let created = try await store.start(changes, on: connection, logger: logger)
+        return changes.filter { created.contains($0.saga.id) }.flatMap { messages[$0.saga.id] ?? [] }
     }
 
     /// Applies inputs in order and returns the messages to publish. An input for a saga that
@@ -83,7 +81,7 @@ public struct SagaEngine: Sendable {
                 throw PermanentFailure("no saga \(item.sagaID) for \(item.input.kind)")
             }
             var change = changed[item.sagaID]
-                ?? SagaStore.Change(saga: current.saga, newHistory: [], historyCount: current.historyCount, deadline: .keep, stateChanged: false)
+                ?? SagaStore.Change(saga: current.saga, newHistory: [], historyCount: current.historyCount, deadline: .keep)
             if changed[item.sagaID] == nil { order.append(item.sagaID) }
             outgoing += transition(&change, item.input, messageID: item.messageID)
             changed[item.sagaID] = change
@@ -105,7 +103,7 @@ public struct SagaEngine: Sendable {
         var changes: [SagaStore.Change] = []
         var outgoing: [OutgoingMessage] = []
         for (stored, token) in due {
-            var change = SagaStore.Change(saga: stored.saga, newHistory: [], historyCount: stored.historyCount, deadline: .keep, stateChanged: false)
+            var change = SagaStore.Change(saga: stored.saga, newHistory: [], historyCount: stored.historyCount, deadline: .keep)
             let deadline = StepDeadlineReached(step: stored.saga.step.name, token: token)
             outgoing += transition(&change, .deadlineReached(deadline), messageID: nil)
             // A deadline that changed nothing must not fire again.
@@ -136,7 +134,6 @@ public struct SagaEngine: Sendable {
         history += outgoing.map(sentEntry)
         change.newHistory += history
         change.historyCount += history.count
-        change.stateChanged = true
         if deadline != .keep { change.deadline = deadline }
         return outgoing
     }

@@ -45,30 +45,18 @@ public struct SagaStore: Sendable {
         var newHistory: [HistoryEntry]
         var historyCount: Int
         var deadline: DeadlineChange
-        /// False when only history was added (ignored inputs).
-        var stateChanged: Bool
     }
 
-    /// Stores new sagas (with the count of the history they start with), skipping ids that
-    /// exist already; returns the ids it inserted.
-    func insert(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
+    /// Stores new sagas with their first history and deadlines, skipping ids that exist
+    /// already; returns the ids it created.
+    func start(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
         guard !changes.isEmpty else { return [] }
-        let sagas = changes.map(\.saga)
-        let rows = try await connection.query(
-            """
-            INSERT INTO orchestrator.sagas (id, order_id, state, step, reason, failure, data, history_seq)
-            SELECT u.id, u.order_id, u.state, u.step, NULLIF(u.reason, ''), NULLIF(u.failure, ''), u.data::jsonb, u.history_seq
-              FROM unnest(\(sagas.map(\.id))::uuid[], \(sagas.map(\.order.orderID))::uuid[], \(sagas.map(\.state.rawValue))::text[],
-                          \(sagas.map(\.step.name))::text[], \(sagas.map { $0.reason ?? "" })::text[], \(sagas.map { $0.failure ?? "" })::text[],
-                          \(sagas.map { MessageCoding.encode($0) })::text[], \(changes.map(\.historyCount))::integer[])
-                   AS u(id, order_id, state, step, reason, failure, data, history_seq)
-            ON CONFLICT DO NOTHING
-            RETURNING id
-            """,
-            logger: logger)
-        var inserted: Set<UUID> = []
-        for try await id in rows.decode(UUID.self) { inserted.insert(id) }
-        return inserted
+        let (history, deadlines, _) = Self.columns(of: changes)
+        let rows = try await connection.execute(
+            SagaStatements.Start(sagas: Self.sagaColumns(changes), history: history, deadlines: deadlines), logger: logger)
+        var created: Set<UUID> = []
+        for try await id in rows { created.insert(id) }
+        return created
     }
 
     /// Loads sagas and locks their rows until the transaction ends, in id order (so that
@@ -76,115 +64,77 @@ public struct SagaStore: Sendable {
     /// are left out instead of waited for.
     func lock(_ ids: [UUID], skipLocked: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Stored] {
         guard !ids.isEmpty else { return [:] }
-        let sorted = Array(Set(ids)).sorted { $0.uuidString < $1.uuidString }
-        let rows = try await connection.query(
-            skipLocked
-                ? "SELECT data::text, history_seq FROM orchestrator.sagas WHERE id = ANY(\(sorted)::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED"
-                : "SELECT data::text, history_seq FROM orchestrator.sagas WHERE id = ANY(\(sorted)::uuid[]) ORDER BY id FOR UPDATE",
-            logger: logger)
+        let unique = Array(Set(ids))
         var sagas: [UUID: Stored] = [:]
-        for try await (json, count) in rows.decode((String, Int).self) {
+        func add(_ json: String, _ count: Int) throws {
             let saga = try MessageCoding.decoder.decode(OrderSaga.self, from: Data(json.utf8))
             sagas[saga.id] = Stored(saga: saga, historyCount: count)
+        }
+        if skipLocked {
+            let rows = try await connection.query(
+                "SELECT data::text, history_seq FROM orchestrator.sagas WHERE id = ANY(\(unique)::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED",
+                logger: logger)
+            for try await (json, count) in rows.decode((String, Int).self) { try add(json, count) }
+        } else {
+            for try await (json, count) in try await connection.execute(SagaStatements.Lock(ids: unique), logger: logger) {
+                try add(json, count)
+            }
         }
         return sagas
     }
 
-    /// Writes back changed sagas (unless `updatingRows` is false: new sagas, inserted with
-    /// their state), appends their history and moves their deadlines.
-    func save(_ changes: [Change], updatingRows: Bool = true, on connection: PostgresConnection, logger: Logger) async throws {
-        let updated = updatingRows ? changes.filter(\.stateChanged).map(\.saga) : []
-        if !updated.isEmpty {
-            let counts = changes.filter(\.stateChanged).map(\.historyCount)
-            _ = try await connection.query(
-                """
-                UPDATE orchestrator.sagas s
-                   SET state = u.state, step = u.step, reason = NULLIF(u.reason, ''), failure = NULLIF(u.failure, ''),
-                       data = u.data::jsonb, history_seq = u.history_seq, version = s.version + 1, updated_at = now()
-                  FROM unnest(\(updated.map(\.id))::uuid[], \(updated.map(\.state.rawValue))::text[], \(updated.map(\.step.name))::text[],
-                              \(updated.map { $0.reason ?? "" })::text[], \(updated.map { $0.failure ?? "" })::text[],
-                              \(updated.map { MessageCoding.encode($0) })::text[], \(counts)::integer[])
-                       AS u(id, state, step, reason, failure, data, history_seq)
-                 WHERE s.id = u.id
-                """,
-                logger: logger).collect()
-        }
-        let historyOnly = updatingRows ? changes.filter { !$0.stateChanged && !$0.newHistory.isEmpty } : []
-        if !historyOnly.isEmpty {
-            _ = try await connection.query(
-                """
-                UPDATE orchestrator.sagas s SET history_seq = u.history_seq
-                  FROM unnest(\(historyOnly.map(\.saga.id))::uuid[], \(historyOnly.map(\.historyCount))::integer[]) AS u(id, history_seq)
-                 WHERE s.id = u.id
-                """,
-                logger: logger).collect()
-        }
-        try await appendHistory(changes, on: connection, logger: logger)
-        try await moveDeadlines(changes, newSagas: !updatingRows, on: connection, logger: logger)
+    /// Writes back sagas after their transitions (all their columns, also when only history was
+    /// added), appends their history and moves their deadlines, in one statement.
+    func save(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !changes.isEmpty else { return }
+        let (history, deadlines, cleared) = Self.columns(of: changes)
+        let rows = try await connection.execute(
+            SagaStatements.Save(sagas: Self.sagaColumns(changes), history: history, deadlines: deadlines, clearedDeadlines: cleared),
+            logger: logger)
+        for try await _ in rows {}
     }
 
-    private func appendHistory(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws {
-        var sagaIDs: [UUID] = [], seqs: [Int] = [], kinds: [String] = [], messages: [String] = []
-        var messageIDs: [String] = [], details: [String] = []
+    private static func sagaColumns(_ changes: [Change]) -> SagaStatements.SagaColumns {
+        var columns = SagaStatements.SagaColumns()
+        for change in changes {
+            let saga = change.saga
+            columns.ids.append(saga.id)
+            columns.orderIDs.append(saga.order.orderID)
+            columns.states.append(saga.state.rawValue)
+            columns.steps.append(saga.step.name)
+            columns.reasons.append(saga.reason ?? "")
+            columns.failures.append(saga.failure ?? "")
+            columns.data.append(MessageCoding.encode(saga))
+            columns.historyCounts.append(change.historyCount)
+        }
+        return columns
+    }
+
+    private static func columns(of changes: [Change]) -> (SagaStatements.HistoryColumns, SagaStatements.DeadlineColumns, [UUID]) {
+        var history = SagaStatements.HistoryColumns()
+        var deadlines = SagaStatements.DeadlineColumns()
+        var cleared: [UUID] = []
         for change in changes {
             let first = change.historyCount - change.newHistory.count
             for (offset, entry) in change.newHistory.enumerated() {
-                sagaIDs.append(change.saga.id)
-                seqs.append(first + offset + 1)
-                kinds.append(entry.kind)
-                messages.append(entry.message)
-                messageIDs.append(entry.messageID?.uuidString ?? "")
-                details.append(entry.detail.isEmpty ? "{}" : MessageCoding.encode(entry.detail))
+                history.sagaIDs.append(change.saga.id)
+                history.seqs.append(first + offset + 1)
+                history.kinds.append(entry.kind)
+                history.messages.append(entry.message)
+                history.messageIDs.append(entry.messageID ?? .none)
+                history.details.append(entry.detail.isEmpty ? "{}" : MessageCoding.encode(entry.detail))
             }
-        }
-        guard !sagaIDs.isEmpty else { return }
-        _ = try await connection.query(
-            """
-            INSERT INTO orchestrator.saga_history (saga_id, seq, kind, message, message_id, detail)
-            SELECT h.saga_id, h.seq, h.kind, h.message, NULLIF(h.message_id, '')::uuid, h.detail::jsonb
-              FROM unnest(\(sagaIDs)::uuid[], \(seqs)::integer[], \(kinds)::text[], \(messages)::text[],
-                          \(messageIDs)::text[], \(details)::text[]) AS h(saga_id, seq, kind, message, message_id, detail)
-            """,
-            logger: logger).collect()
-    }
-
-    /// Sets and clears deadlines. New sagas have none yet, so theirs are plain inserts (the
-    /// HTTP process, which starts sagas, may insert deadlines but not change them).
-    private func moveDeadlines(_ changes: [Change], newSagas: Bool, on connection: PostgresConnection, logger: Logger) async throws {
-        var setIDs: [UUID] = [], delays: [Int64] = [], tokens: [Int] = [], clearIDs: [UUID] = []
-        for change in changes {
             switch change.deadline {
-            case .keep: continue
+            case .keep: break
             case .set(let delay, let token):
-                setIDs.append(change.saga.id)
-                delays.append(delay.milliseconds)
-                tokens.append(token)
+                deadlines.sagaIDs.append(change.saga.id)
+                deadlines.delays.append(delay.milliseconds)
+                deadlines.tokens.append(token)
             case .clear:
-                clearIDs.append(change.saga.id)
+                cleared.append(change.saga.id)
             }
         }
-        if !setIDs.isEmpty, newSagas {
-            _ = try await connection.query(
-                """
-                INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
-                SELECT id, now() + delay_ms * interval '1 millisecond', token
-                  FROM unnest(\(setIDs)::uuid[], \(delays)::bigint[], \(tokens)::integer[]) AS d(id, delay_ms, token)
-                """,
-                logger: logger).collect()
-        } else if !setIDs.isEmpty {
-            _ = try await connection.query(
-                """
-                INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
-                SELECT id, now() + delay_ms * interval '1 millisecond', token
-                  FROM unnest(\(setIDs)::uuid[], \(delays)::bigint[], \(tokens)::integer[]) AS d(id, delay_ms, token)
-                ON CONFLICT (saga_id) DO UPDATE SET due_at = excluded.due_at, token = excluded.token
-                """,
-                logger: logger).collect()
-        }
-        if !clearIDs.isEmpty {
-            _ = try await connection.query(
-                "DELETE FROM orchestrator.deadlines WHERE saga_id = ANY(\(clearIDs)::uuid[])", logger: logger).collect()
-        }
+        return (history, deadlines, cleared)
     }
 
     /// Sagas whose deadline has passed, oldest first, locked (skipping sagas another
@@ -210,4 +160,9 @@ public struct SagaStore: Sendable {
         }
         return result
     }
+}
+
+extension UUID {
+    /// All zeros: stands for "none" in arrays bound to SQL.
+    static let none = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 }

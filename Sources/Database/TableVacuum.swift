@@ -1,0 +1,43 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Vacuums tables that churn (a queue: every row inserted once and deleted once) every few
+/// seconds, whatever autovacuum's schedule.
+///
+/// A queue's claim scans its index from the oldest entry; rows deleted since the last vacuum
+/// leave dead entries at exactly that end, and every claim walks over them. Autovacuum wakes at
+/// most once per `autovacuum_naptime` (a minute by default), by which time a busy queue has
+/// left tens of thousands behind. `VACUUM (SKIP_LOCKED)` on a table that is kept small takes a
+/// few milliseconds, and concurrent vacuums from several processes skip each other.
+/// It needs to run as the tables' owner (the login user that applied the migrations).
+public struct TableVacuum: Service {
+    let client: PostgresClient
+    let tables: [String]
+    let interval: Duration
+    let logger: Logger
+
+    /// `tables` are the program's own constants (schema-qualified names), never input.
+    public init(client: PostgresClient, tables: [String], interval: Duration = .seconds(1), logger: Logger) {
+        self.client = client
+        self.tables = tables
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval * Double.random(in: 0.8..<1.2))
+                do {
+                    _ = try await client.query(
+                        PostgresQuery(unsafeSQL: "VACUUM (SKIP_LOCKED, PARALLEL 0) " + tables.joined(separator: ", ")), logger: logger
+                    ).collect()
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.debug("vacuum failed", metadata: ["error": "\(error.diagnosticDescription)"])
+                }
+            }
+        }
+    }
+}

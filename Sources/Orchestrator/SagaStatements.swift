@@ -1,0 +1,173 @@
+import Foundation
+import PostgresNIO
+
+/// The orchestrator's hot statements, prepared once per connection. Each writes several tables
+/// at once through data-modifying `WITH` clauses, so a batch of sagas costs one round trip.
+enum SagaStatements {
+    /// Column arrays of sagas, as `unnest` takes them.
+    struct SagaColumns: Sendable {
+        var ids: [UUID] = []
+        var orderIDs: [UUID] = []
+        var states: [String] = []
+        var steps: [String] = []
+        /// Empty for none.
+        var reasons: [String] = []
+        var failures: [String] = []
+        var data: [String] = []
+        var historyCounts: [Int] = []
+    }
+
+    /// Column arrays of history entries.
+    struct HistoryColumns: Sendable {
+        var sagaIDs: [UUID] = []
+        var seqs: [Int] = []
+        var kinds: [String] = []
+        var messages: [String] = []
+        /// The zero UUID for none.
+        var messageIDs: [UUID] = []
+        var details: [String] = []
+    }
+
+    /// Column arrays of deadlines to set.
+    struct DeadlineColumns: Sendable {
+        var sagaIDs: [UUID] = []
+        var delays: [Int64] = []
+        var tokens: [Int] = []
+    }
+
+    static let historyInsert = """
+        INSERT INTO orchestrator.saga_history (saga_id, seq, kind, message, message_id, detail)
+        SELECT h.saga_id, h.seq, h.kind, h.message, NULLIF(h.message_id, '00000000-0000-0000-0000-000000000000'::uuid), h.detail::jsonb
+          FROM unnest($9::uuid[], $10::integer[], $11::text[], $12::text[], $13::uuid[], $14::text[])
+               AS h(saga_id, seq, kind, message, message_id, detail)
+        """
+
+    /// Creates sagas with their first history and deadlines; an id that exists is skipped (and
+    /// so are its history and deadline). Returns the ids it created.
+    struct Start: PostgresPreparedStatement {
+        static let sql = """
+            WITH new AS (
+                INSERT INTO orchestrator.sagas (id, order_id, state, step, reason, failure, data, history_seq)
+                SELECT u.id, u.order_id, u.state, u.step, NULLIF(u.reason, ''), NULLIF(u.failure, ''), u.data::jsonb, u.history_seq
+                  FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[])
+                       AS u(id, order_id, state, step, reason, failure, data, history_seq)
+                ON CONFLICT DO NOTHING
+                RETURNING id),
+            history AS (
+                \(historyInsert.replacingOccurrences(of: "AS h(saga_id, seq, kind, message, message_id, detail)",
+                                                     with: "AS h(saga_id, seq, kind, message, message_id, detail) WHERE h.saga_id IN (SELECT id FROM new)"))
+                RETURNING 1),
+            deadlines AS (
+                INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
+                SELECT d.id, now() + d.delay_ms * interval '1 millisecond', d.token
+                  FROM unnest($15::uuid[], $16::bigint[], $17::integer[]) AS d(id, delay_ms, token)
+                 WHERE d.id IN (SELECT id FROM new)
+                RETURNING 1)
+            SELECT id FROM new
+            """
+        typealias Row = UUID
+
+        var sagas: SagaColumns
+        var history: HistoryColumns
+        var deadlines: DeadlineColumns
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 17)
+            bindings.append(sagas)
+            bindings.append(history)
+            bindings.append(deadlines)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(UUID.self) }
+    }
+
+    /// Writes back sagas after their transitions, appends their history, and sets or clears
+    /// their deadlines.
+    struct Save: PostgresPreparedStatement {
+        static let sql = """
+            WITH updated AS (
+                UPDATE orchestrator.sagas s
+                   SET state = u.state, step = u.step, reason = NULLIF(u.reason, ''), failure = NULLIF(u.failure, ''),
+                       data = u.data::jsonb, history_seq = u.history_seq, version = s.version + 1, updated_at = now()
+                  FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[])
+                       AS u(id, order_id, state, step, reason, failure, data, history_seq)
+                 WHERE s.id = u.id
+                RETURNING 1),
+            history AS (
+                \(historyInsert)
+                RETURNING 1),
+            set_deadlines AS (
+                INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
+                SELECT d.id, now() + d.delay_ms * interval '1 millisecond', d.token
+                  FROM unnest($15::uuid[], $16::bigint[], $17::integer[]) AS d(id, delay_ms, token)
+                ON CONFLICT (saga_id) DO UPDATE SET due_at = excluded.due_at, token = excluded.token
+                RETURNING 1),
+            cleared_deadlines AS (
+                DELETE FROM orchestrator.deadlines WHERE saga_id = ANY($18::uuid[])
+                RETURNING 1)
+            SELECT (SELECT count(*) FROM updated)::integer
+            """
+        typealias Row = Int
+
+        var sagas: SagaColumns
+        var history: HistoryColumns
+        var deadlines: DeadlineColumns
+        var clearedDeadlines: [UUID]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 18)
+            bindings.append(sagas)
+            bindings.append(history)
+            bindings.append(deadlines)
+            bindings.append(clearedDeadlines)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
+    }
+
+    /// Loads sagas and locks them, in id order.
+    struct Lock: PostgresPreparedStatement {
+        static let sql = "SELECT data::text, history_seq FROM orchestrator.sagas WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+        typealias Row = (String, Int)
+
+        var ids: [UUID]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(ids)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+}
+
+extension PostgresBindings {
+    fileprivate mutating func append(_ sagas: SagaStatements.SagaColumns) {
+        append(sagas.ids)
+        append(sagas.orderIDs)
+        append(sagas.states)
+        append(sagas.steps)
+        append(sagas.reasons)
+        append(sagas.failures)
+        append(sagas.data)
+        append(sagas.historyCounts)
+    }
+
+    fileprivate mutating func append(_ history: SagaStatements.HistoryColumns) {
+        append(history.sagaIDs)
+        append(history.seqs)
+        append(history.kinds)
+        append(history.messages)
+        append(history.messageIDs)
+        append(history.details)
+    }
+
+    fileprivate mutating func append(_ deadlines: SagaStatements.DeadlineColumns) {
+        append(deadlines.sagaIDs)
+        append(deadlines.delays)
+        append(deadlines.tokens)
+    }
+}
