@@ -46,6 +46,10 @@ struct Bench: AsyncParsableCommand {
     var workers = 1
     @Flag(help: "First measure the commit ceiling (16 connections × 5 s of single-row INSERTs) and single-commit latency.")
     var calibrate = false
+    @Option(help: "Claim loops per consumer in each child process (their --consumer-concurrency).")
+    var consumerConcurrency: Int?
+    @Option(help: "Messages per transaction in each child process's consumers (their --batch-size).")
+    var batchSize: Int?
     @Option(help: "Sequential commits on one saga's critical path, for the latency floor printed with --calibrate.")
     var sequentialCommits = 9
     @Option(name: .customLong("database-url"), help: ArgumentHelp(
@@ -80,6 +84,8 @@ struct Bench: AsyncParsableCommand {
         try require((1...64).contains(orchestrators), "--orchestrators must be between 1 and 64")
         try require((1...64).contains(workers), "--workers must be between 1 and 64")
         try require((1...1000).contains(sequentialCommits), "--sequential-commits must be between 1 and 1000")
+        try require(consumerConcurrency.map { (1...64).contains($0) } ?? true, "--consumer-concurrency must be between 1 and 64")
+        try require(batchSize.map { (1...1000).contains($0) } ?? true, "--batch-size must be between 1 and 1000")
         try require(stallTimeout >= 1, "--stall-timeout must be at least 1 second")
         try require(databaseURL == nil || keepData == nil, "--keep-data is for the embedded PostgreSQL; it cannot go with --database-url")
         if noSpawn {
@@ -119,6 +125,8 @@ struct Bench: AsyncParsableCommand {
             outputDirectory: output ?? BenchConfiguration.defaultOutputDirectory(),
             existingSystem: noSpawn ? url : nil,
             childLogLevel: logging.logLevel,
+            childArguments: (consumerConcurrency.map { ["--consumer-concurrency", String($0)] } ?? [])
+                + (batchSize.map { ["--batch-size", String($0)] } ?? []),
             stallTimeout: stallTimeout)
     }
 

@@ -56,16 +56,11 @@ public struct InvoicingHandler: MessageHandler {
     /// Issues one numbered invoice per saga; a saga that has one (or a void placeholder) keeps it.
     private func create(_ commands: [CreateInvoice], sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws {
         guard !commands.isEmpty else { return }
-        _ = try await connection.query(
-            """
-            INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status)
-            SELECT c.saga_id, c.order_id, c.id, 'INV-' || lpad(nextval('invoicing.invoice_number_seq')::text, 8, '0'),
-                   c.customer_id, c.amount_cents, c.currency, 'issued'
-              FROM unnest(\(sagaIDs)::uuid[], \(commands.map(\.orderID))::uuid[], \(commands.map { _ in UUID.timeOrdered() })::uuid[],
-                          \(commands.map(\.customerID))::text[], \(commands.map(\.amountCents))::bigint[], \(commands.map(\.currency))::text[])
-                   AS c(saga_id, order_id, id, customer_id, amount_cents, currency)
-            ON CONFLICT (saga_id) DO NOTHING
-            """, logger: logger).collect()
+        try await connection.run(
+            Create.self,
+            PostgresBindings(sagaIDs, commands.map(\.orderID), commands.map { _ in UUID.timeOrdered() }, commands.map(\.customerID),
+                             commands.map(\.amountCents), commands.map(\.currency)),
+            logger: logger)
     }
 
     /// Voids each saga's invoice, or leaves a void placeholder when none exists yet, so that a
@@ -82,6 +77,21 @@ public struct InvoicingHandler: MessageHandler {
             """, logger: logger).collect()
     }
 
+    enum Create: PreparedSQL {
+        static let sql = """
+            INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status)
+            SELECT c.saga_id, c.order_id, c.id, 'INV-' || lpad(nextval('invoicing.invoice_number_seq')::text, 8, '0'),
+                   c.customer_id, c.amount_cents, c.currency, 'issued'
+              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])
+                   AS c(saga_id, order_id, id, customer_id, amount_cents, currency)
+            ON CONFLICT (saga_id) DO NOTHING
+            """
+    }
+
+    enum Find: PreparedSQL {
+        static let sql = "SELECT saga_id, id, number, status FROM invoicing.invoices WHERE saga_id = ANY($1::uuid[])"
+    }
+
     private struct Invoice {
         var id: UUID
         var number: String?
@@ -90,10 +100,11 @@ public struct InvoicingHandler: MessageHandler {
 
     private func invoices(for sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Invoice] {
         guard !sagaIDs.isEmpty else { return [:] }
-        let rows = try await connection.query(
-            "SELECT saga_id, id, number, status FROM invoicing.invoices WHERE saga_id = ANY(\(sagaIDs)::uuid[])", logger: logger)
+        let rows = try await connection.execute(
+            Prepared<Find, (UUID, UUID, String?, String)>(PostgresBindings(sagaIDs)) { try $0.decode((UUID, UUID, String?, String).self) },
+            logger: logger)
         var invoices: [UUID: Invoice] = [:]
-        for try await (saga, id, number, status) in rows.decode((UUID, UUID, String?, String).self) {
+        for try await (saga, id, number, status) in rows {
             invoices[saga] = Invoice(id: id, number: number, status: status)
         }
         return invoices

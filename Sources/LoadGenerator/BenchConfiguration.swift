@@ -50,6 +50,8 @@ public struct BenchConfiguration: Sendable {
     public var existingSystem: String?
     /// The log level handed to the child processes.
     public var childLogLevel: Logger.Level
+    /// More options handed to every child process (`--consumer-concurrency`, `--batch-size`).
+    public var childArguments: [String]
     /// Fail when no order is accepted or completes for this many seconds while some are expected.
     public var stallTimeout: Double
 
@@ -71,6 +73,7 @@ public struct BenchConfiguration: Sendable {
         outputDirectory: String = BenchConfiguration.defaultOutputDirectory(),
         existingSystem: String? = nil,
         childLogLevel: Logger.Level = .info,
+        childArguments: [String] = [],
         stallTimeout: Double = 60
     ) {
         self.load = load
@@ -88,6 +91,7 @@ public struct BenchConfiguration: Sendable {
         self.outputDirectory = outputDirectory
         self.existingSystem = existingSystem
         self.childLogLevel = childLogLevel
+        self.childArguments = childArguments
         self.stallTimeout = stallTimeout
     }
 

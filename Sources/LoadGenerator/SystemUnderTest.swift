@@ -36,7 +36,7 @@ final class SystemUnderTest: Sendable {
     ) async throws -> SystemUnderTest {
         let executable = try ownExecutable()
         let port = try freePort()
-        let common = ["--database-url", databaseURL, "--log-level", configuration.childLogLevel.rawValue]
+        let common = ["--database-url", databaseURL, "--log-level", configuration.childLogLevel.rawValue] + configuration.childArguments
         let stepTimeout = String(configuration.stepTimeout)
         var plan: [(name: String, arguments: [String])] = [("serve", ["serve", "--port", String(port)] + common)]
         for index in 1...max(configuration.orchestrators, 1) {

@@ -48,20 +48,12 @@ public struct OrderStore: Sendable {
         guard !news.isEmpty else { return [] }
         let orderIDs = news.map { _ in UUID.timeOrdered() }
         let sagaIDs = news.map { _ in UUID.timeOrdered() }
-        let rows = try await connection.query(
-            """
-            INSERT INTO ordering.orders (id, saga_id, customer_id, event_id, lines, total_cents, currency, status, idempotency_key, request)
-            SELECT o.id, o.saga_id, o.customer_id, o.event_id, o.lines::jsonb, o.total_cents, o.currency, 'pending',
-                   NULLIF(o.idempotency_key, ''), o.request::jsonb
-              FROM unnest(\(orderIDs)::uuid[], \(sagaIDs)::uuid[], \(news.map(\.customerID))::text[], \(news.map(\.eventID))::uuid[],
-                          \(news.map { MessageCoding.encode($0.lines) })::text[], \(news.map(\.totalCents))::bigint[],
-                          \(news.map(\.currency))::text[], \(news.map { $0.idempotencyKey ?? "" })::text[], \(news.map(\.request))::text[])
-                   AS o(id, saga_id, customer_id, event_id, lines, total_cents, currency, idempotency_key, request)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id, created_at
-            """, logger: logger)
+        let bindings = PostgresBindings(
+            orderIDs, sagaIDs, news.map(\.customerID), news.map(\.eventID), news.map { MessageCoding.encode($0.lines) },
+            news.map(\.totalCents), news.map(\.currency), news.map { $0.idempotencyKey ?? "" }, news.map(\.request))
+        let rows = try await connection.execute(Prepared<Place, (UUID, Date)>(bindings) { try $0.decode((UUID, Date).self) }, logger: logger)
         var created: [UUID: Date] = [:]
-        for try await (id, at) in rows.decode((UUID, Date).self) { created[id] = at }
+        for try await (id, at) in rows { created[id] = at }
         return news.indices.map { index in
             guard let at = created[orderIDs[index]] else { return nil }
             let new = news[index]
@@ -115,13 +107,30 @@ public struct OrderStore: Sendable {
     /// Records sagas' outcomes (one per order); only a pending order changes.
     func settle(_ outcomes: [Outcome], on connection: PostgresConnection, logger: Logger) async throws {
         guard !outcomes.isEmpty else { return }
-        _ = try await connection.query(
-            """
+        try await connection.run(
+            Settle.self,
+            PostgresBindings(outcomes.map(\.orderID), outcomes.map(\.status.rawValue), outcomes.map { $0.reason ?? "" }),
+            logger: logger)
+    }
+
+    enum Settle: PreparedSQL {
+        static let sql = """
             UPDATE ordering.orders o SET status = u.status, reason = NULLIF(u.reason, ''), updated_at = now()
-              FROM unnest(\(outcomes.map(\.orderID))::uuid[], \(outcomes.map(\.status.rawValue))::text[],
-                          \(outcomes.map { $0.reason ?? "" })::text[]) AS u(id, status, reason)
+              FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, status, reason)
              WHERE o.id = u.id AND o.status = 'pending'
-            """, logger: logger).collect()
+            """
+    }
+
+    enum Place: PreparedSQL {
+        static let sql = """
+            INSERT INTO ordering.orders (id, saga_id, customer_id, event_id, lines, total_cents, currency, status, idempotency_key, request)
+            SELECT o.id, o.saga_id, o.customer_id, o.event_id, o.lines::jsonb, o.total_cents, o.currency, 'pending',
+                   NULLIF(o.idempotency_key, ''), o.request::jsonb
+              FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[])
+                   AS o(id, saga_id, customer_id, event_id, lines, total_cents, currency, idempotency_key, request)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id, created_at
+            """
     }
 }
 

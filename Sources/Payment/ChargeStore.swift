@@ -29,16 +29,36 @@ struct ChargeStore: Sendable {
         var ledger: [LedgerEntry] = []
     }
 
+    enum Lock: PreparedSQL {
+        static let sql = """
+            SELECT saga_id, order_id, id, status, amount_cents, currency, failure_reason FROM payment.charges
+             WHERE saga_id = ANY($1::uuid[]) ORDER BY saga_id FOR UPDATE
+            """
+    }
+
+    enum Insert: PreparedSQL {
+        static let sql = """
+            INSERT INTO payment.charges (saga_id, order_id, id, amount_cents, currency, status, failure_reason)
+            SELECT c.saga_id, c.order_id, c.id, c.amount_cents, c.currency, c.status, NULLIF(c.failure_reason, '')
+              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[])
+                   AS c(saga_id, order_id, id, amount_cents, currency, status, failure_reason)
+            """
+    }
+
+    enum Record: PreparedSQL {
+        static let sql = """
+            INSERT INTO payment.gateway_ledger (saga_id, kind, amount_cents)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])
+            """
+    }
+
     /// The sagas' charges, locked until the transaction ends.
     func lock(_ sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Charge] {
-        let rows = try await connection.query(
-            """
-            SELECT saga_id, order_id, id, status, amount_cents, currency, failure_reason FROM payment.charges
-             WHERE saga_id = ANY(\(sagaIDs)::uuid[]) ORDER BY saga_id FOR UPDATE
-            """,
-            logger: logger)
+        typealias Row = (UUID, UUID, UUID, String, Int, String, String?)
+        let rows = try await connection.execute(
+            Prepared<Lock, Row>(PostgresBindings(sagaIDs)) { try $0.decode(Row.self) }, logger: logger)
         var charges: [UUID: Charge] = [:]
-        for try await (saga, order, id, status, amount, currency, reason) in rows.decode((UUID, UUID, UUID, String, Int, String, String?).self) {
+        for try await (saga, order, id, status, amount, currency, reason) in rows {
             charges[saga] = Charge(sagaID: saga, orderID: order, id: id, status: status, amountCents: amount, currency: currency, failureReason: reason)
         }
         return charges
@@ -47,16 +67,11 @@ struct ChargeStore: Sendable {
     func apply(_ writes: Writes, on connection: PostgresConnection, logger: Logger) async throws {
         if !writes.inserts.isEmpty {
             let charges = writes.inserts
-            _ = try await connection.query(
-                """
-                INSERT INTO payment.charges (saga_id, order_id, id, amount_cents, currency, status, failure_reason)
-                SELECT c.saga_id, c.order_id, c.id, c.amount_cents, c.currency, c.status, NULLIF(c.failure_reason, '')
-                  FROM unnest(\(charges.map(\.sagaID))::uuid[], \(charges.map(\.orderID))::uuid[], \(charges.map(\.id))::uuid[],
-                              \(charges.map(\.amountCents))::bigint[], \(charges.map(\.currency))::text[], \(charges.map(\.status))::text[],
-                              \(charges.map { $0.failureReason ?? "" })::text[])
-                       AS c(saga_id, order_id, id, amount_cents, currency, status, failure_reason)
-                """,
-                logger: logger).collect()
+            try await connection.run(
+                Insert.self,
+                PostgresBindings(charges.map(\.sagaID), charges.map(\.orderID), charges.map(\.id), charges.map(\.amountCents),
+                                 charges.map(\.currency), charges.map(\.status), charges.map { $0.failureReason ?? "" }),
+                logger: logger)
         }
         if !writes.statusChanges.isEmpty {
             _ = try await connection.query(
@@ -68,13 +83,10 @@ struct ChargeStore: Sendable {
                 logger: logger).collect()
         }
         if !writes.ledger.isEmpty {
-            _ = try await connection.query(
-                """
-                INSERT INTO payment.gateway_ledger (saga_id, kind, amount_cents)
-                SELECT * FROM unnest(\(writes.ledger.map(\.sagaID))::uuid[], \(writes.ledger.map(\.kind))::text[],
-                                     \(writes.ledger.map(\.amountCents))::bigint[])
-                """,
-                logger: logger).collect()
+            try await connection.run(
+                Record.self,
+                PostgresBindings(writes.ledger.map(\.sagaID), writes.ledger.map(\.kind), writes.ledger.map(\.amountCents)),
+                logger: logger)
         }
     }
 }

@@ -233,6 +233,9 @@ def main():
                     placed.append(answer["orderId"])
 
         def postgres_outage():
+            # A process restarted just before waits for the database before it serves: let the
+            # HTTP server come up first, so that what is measured is a running system's outage.
+            until_accepted("GET", f"{base}/health")
             log(f"PostgreSQL stopped (immediate) for {args.outage:.0f} s")
             postgres.stop_immediately()
             down_until = time.time() + args.outage

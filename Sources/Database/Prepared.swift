@@ -1,0 +1,52 @@
+import PostgresNIO
+
+/// The text of a prepared statement, named by the type that holds it.
+public protocol PreparedSQL {
+    static var sql: String { get }
+}
+
+/// A prepared statement built from a ``PreparedSQL`` type and bindings: PostgreSQL parses and
+/// plans it once per connection instead of on every call.
+///
+///     enum LockStock: PreparedSQL { static let sql = "SELECT … WHERE id = ANY($1::uuid[]) FOR UPDATE" }
+///     var bindings = PostgresBindings()
+///     bindings.append(ids)
+///     for try await (id, count) in try await connection.execute(
+///         Prepared<LockStock, (UUID, Int)>(bindings) { try $0.decode((UUID, Int).self) }, logger: logger) { … }
+public struct Prepared<Text: PreparedSQL, Row>: PostgresPreparedStatement {
+    public static var name: String { String(reflecting: Text.self) }
+    public static var sql: String { Text.sql }
+
+    let bindings: PostgresBindings
+    let decode: @Sendable (PostgresRow) throws -> Row
+
+    public init(_ bindings: PostgresBindings, decode: @escaping @Sendable (PostgresRow) throws -> Row) {
+        self.bindings = bindings
+        self.decode = decode
+    }
+
+    public func makeBindings() throws -> PostgresBindings { bindings }
+    public func decodeRow(_ row: PostgresRow) throws -> Row { try decode(row) }
+}
+
+extension Prepared where Row == () {
+    /// A statement whose rows, if any, are not read.
+    public init(_ bindings: PostgresBindings) {
+        self.init(bindings) { _ in }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a prepared statement whose rows are not needed.
+    public func run<Text: PreparedSQL>(_ text: Text.Type, _ bindings: PostgresBindings, logger: Logger) async throws {
+        _ = try await execute(Prepared<Text, ()>(bindings), logger: logger)
+    }
+}
+
+extension PostgresBindings {
+    /// Bindings of the given values, in order.
+    public init(_ values: any PostgresNonThrowingEncodable...) {
+        self.init(capacity: values.count)
+        for value in values { append(value) }
+    }
+}
