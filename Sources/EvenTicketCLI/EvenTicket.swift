@@ -1,6 +1,5 @@
 import ArgumentParser
 
-@main
 struct EvenTicket: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eventicket",

@@ -5,16 +5,17 @@ import PostgresNIO
 /// once instead of on every batch.
 enum BusStatements {
     /// Claims up to `limit` visible messages of a queue and records them in the ledger; see
-    /// ``QueueStore/claim(queue:consumer:limit:on:logger:)``.
+    /// ``QueueStore/claim(queue:consumer:limit:on:logger:)``. The locked rows are deleted by
+    /// their physical address (a TID scan, whatever the plan), which the lock keeps stable.
     struct Claim: PostgresPreparedStatement {
         static let sql = """
             WITH claimed AS (
                 DELETE FROM bus.messages
-                 WHERE id IN (SELECT id FROM bus.messages
-                               WHERE queue = $1 AND visible_at <= now()
-                               ORDER BY visible_at
-                               LIMIT $2
-                               FOR UPDATE SKIP LOCKED)
+                 WHERE ctid = ANY(ARRAY(SELECT ctid FROM bus.messages
+                                         WHERE queue = $1 AND visible_at <= now()
+                                         ORDER BY visible_at
+                                         LIMIT $2
+                                         FOR UPDATE SKIP LOCKED))
                 RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at),
             first AS (
                 INSERT INTO bus.processed_messages (consumer, message_id)
