@@ -37,10 +37,10 @@ struct TestSystem: Sendable {
         configuration: SystemConfiguration = TestSystem.configuration,
         roles: Set<Role> = Set(Role.allCases),
         extraServices: @Sendable @escaping (PostgresClient, Logger) -> [any Service] = { _, _ in [] },
+        logger: Logger = TestLogger.make(),
         _ body: @Sendable @escaping (TestSystem) async throws -> Void
     ) async throws {
         let url = try await TestDatabases.shared.makeDatabase()
-        let logger = TestLogger.make()
         try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: 40) { client in
             let services = EvenTicketSystem.services(
                 roles: roles, configuration: configuration, url: url, client: client, logger: logger, http: false)
