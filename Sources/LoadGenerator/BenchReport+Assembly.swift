@@ -77,6 +77,7 @@ extension BenchReport.Settings {
         orchestrators = configuration.orchestrators
         workers = configuration.workers
         existingSystem = configuration.existingSystem
+        backlog = configuration.backlog
         database = switch configuration.database {
         case .embedded: "embedded"
         case .external: "external"

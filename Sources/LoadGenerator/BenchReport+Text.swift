@@ -13,6 +13,9 @@ extension BenchReport {
         let processes = s.existingSystem.map { "the running system at \($0)" }
             ?? "1 serve, \(s.orchestrators) orchestrator(s), \(s.workers) worker(s)"
         lines.append("  \(processes); \(s.database) \(postgres)")
+        if s.backlog > 0 {
+            lines.append("  backlog: \(s.backlog) messages queued for a day later, spread over the five queues, present for the whole run")
+        }
         lines.append("")
         lines.append("Throughput, measured window \(number(window.seconds, 1)) s (after \(number(s.warmupSeconds, 1)) s warm-up)")
         lines.append("  completed sagas     \(pad(String(window.sagasCompleted), 8))   \(number(window.completedSagasPerSecond, 1))/s")

@@ -22,6 +22,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var database: String
         /// `--no-spawn --url`: the running system that was driven (nil when the bench started its own).
         public var existingSystem: String?
+        /// `--backlog`: messages queued for a day later, present for the whole run.
+        public var backlog: Int
     }
 
     /// The measurement window: after the warm-up, until placing stopped.

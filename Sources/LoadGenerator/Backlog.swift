@@ -1,0 +1,57 @@
+import Logging
+import PostgresNIO
+
+/// Messages queued for later that stay queued for the whole run: the bench's model of a bus
+/// that already holds a large backlog of scheduled deliveries.
+///
+/// The rows sit on the real queues, spread evenly, with `visible_at` a day ahead, so that every
+/// claim has to find the visible messages among them. They are inserted set-based, in chunks of
+/// ``chunkSize`` rows (one transaction each), and carry the type ``messageType`` so that they can
+/// be told apart and deleted afterwards.
+struct Backlog: Sendable {
+    /// The `type` of every backlog row.
+    static let messageType = "BacklogFiller.v1"
+    /// The queues the rows are spread over: the raw values of `EvenTicketContracts.Queue`.
+    static let queues = ["orchestrator", "inventory", "invoicing", "payment", "ordering"]
+    /// Rows per INSERT statement.
+    static let chunkSize = 100_000
+
+    let client: PostgresClient
+    let logger: Logger
+
+    /// The row counts of the INSERTs that queue `total` rows, `size` at a time.
+    static func chunks(total: Int, size: Int = chunkSize) -> [Int] {
+        guard total > 0, size > 0 else { return [] }
+        return stride(from: 0, to: total, by: size).map { min(size, total - $0) }
+    }
+
+    /// Queues `total` rows, then analyses the table so that the planner knows its new size.
+    /// `progress` receives the rows queued so far after each chunk.
+    func fill(_ total: Int, progress: (Int) -> Void) async throws {
+        guard total > 0 else { return }
+        var queued = 0
+        for count in Self.chunks(total: total) {
+            _ = try await client.query("""
+                INSERT INTO bus.messages (id, queue, type, saga_id, payload, visible_at)
+                SELECT gen_random_uuid(), (\(Self.queues)::text[])[1 + i % \(Self.queues.count)], \(Self.messageType),
+                       gen_random_uuid(), '{}'::jsonb, now() + interval '1 day'
+                  FROM generate_series(1, \(count)) AS i
+                """, logger: logger).collect()
+            queued += count
+            progress(queued)
+        }
+        _ = try await client.query("ANALYZE bus.messages", logger: logger).collect()
+    }
+
+    /// Deletes every backlog row; returns how many there were.
+    @discardableResult
+    func remove() async throws -> Int {
+        let rows = try await client.query("""
+            WITH gone AS (DELETE FROM bus.messages WHERE type = \(Self.messageType) RETURNING 1)
+            SELECT count(*)::int FROM gone
+            """, logger: logger)
+        var deleted = 0
+        for try await count in rows.decode(Int.self) { deleted = count }
+        return deleted
+    }
+}
