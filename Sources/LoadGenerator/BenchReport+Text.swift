@@ -56,6 +56,10 @@ extension BenchReport {
             let cores = window.seconds > 0 ? "   \(number(seconds / window.seconds, 2)) cores" : ""
             lines.append("  " + pad(name, 24, left: true) + pad(number(seconds, 2), 9) + cores + perSaga)
         }
+        if !tables.isEmpty {
+            lines.append("")
+            lines.append(contentsOf: tablesText)
+        }
         if let calibration {
             lines.append("")
             lines.append("Calibration: \(calibration.connections) connections × \(number(calibration.seconds, 0)) s of single-row INSERT commits: \(number(calibration.commitsPerSecond, 0)) commits/s; one connection: \(number(calibration.singleCommitMilliseconds, 2)) ms per commit")

@@ -126,6 +126,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var calibration: Calibration.Result?
     /// Completed sagas per second ÷ the calibrated commit ceiling.
     public var sagasPerCommitCeiling: Double?
+    /// The tables that churn, at the start of the window and after the settle time.
+    public var tables: [Table]
 
     /// The encoder for `report.json` (and `--json`).
     public static func makeEncoder() -> JSONEncoder {

@@ -120,7 +120,8 @@ public enum BenchRunner {
                     configuration: configuration, ledger: ledger,
                     driver: OrderDriver(http: http, api: api, target: target, mix: configuration.mix, ledger: ledger, load: configuration.load),
                     poller: CompletionPoller(client: client, ledger: ledger, logger: logger),
-                    statistics: statistics, system: system, postmasterPID: database.postmasterPID,
+                    statistics: statistics, tables: TableStatistics(client: client, logger: logger),
+                    system: system, postmasterPID: database.postmasterPID,
                     progressDescriptor: progressDescriptor, logger: logger)
                 let result = try await measurement.run()
                 let transitions = try await statistics.transitions(from: result.statisticsStart.serverTime, to: result.statisticsEnd.serverTime)

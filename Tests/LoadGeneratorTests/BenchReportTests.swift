@@ -4,7 +4,7 @@ import Testing
 
 @Suite("Bench report")
 struct BenchReportTests {
-    static func sample(calibrated: Bool = true, backlog: Int = 0) -> BenchReport {
+    static func sample(calibrated: Bool = true, backlog: Int = 0, tables: [BenchReport.Table] = []) -> BenchReport {
         let latency = BenchReport.Latency(
             count: 250, meanMilliseconds: 31.5, p50: 28.1, p90: 44.2, p99: 80.9, p999: 95.3, max: 101.7,
             distribution: [.init(percentile: 0, milliseconds: 12.3), .init(percentile: 50, milliseconds: 28.1), .init(percentile: 100, milliseconds: 101.7)])
@@ -24,7 +24,8 @@ struct BenchReportTests {
             cpu: .init(systemSeconds: 12.3, postgresSeconds: nil, benchSeconds: 0.41),
             calibration: calibrated ? .init(connections: 16, seconds: 5, commitsPerSecond: 9800, singleCommitMilliseconds: 3.3,
                                              sequentialCommits: 9, latencyFloorMilliseconds: 29.7) : nil,
-            sagasPerCommitCeiling: calibrated ? 29.48 / 9800 : nil)
+            sagasPerCommitCeiling: calibrated ? 29.48 / 9800 : nil,
+            tables: tables)
     }
 
     @Test("the JSON report decodes back to the same report", arguments: [true, false])
