@@ -67,7 +67,13 @@ public enum BenchRunner {
             try await removeIfExternal(backlog, configuration: configuration, logger: logger)
             return report
         } catch {
-            try? await removeIfExternal(backlog, configuration: configuration, logger: logger)
+            do {
+                try await removeIfExternal(backlog, configuration: configuration, logger: logger)
+            } catch let removal {
+                // After Ctrl-C the pool is cancelled with the run, so this is expected then.
+                logger.warning("could not delete the backlog; remove it with DELETE FROM bus.messages WHERE type = '\(Backlog.messageType)'",
+                               metadata: ["error": "\(removal.diagnosticDescription)"])
+            }
             throw error
         }
     }
