@@ -67,6 +67,10 @@ struct Bench: AsyncParsableCommand {
     var url: String?
     @Option(help: "Fail when no order is accepted or completes for this many seconds while some are in flight.")
     var stallTimeout: Double = 60
+    @Option(help: ArgumentHelp(
+        "Messages to queue before the load, due in a day so they stay queued all run (spread over the five queues; deleted afterwards from a --database-url).",
+        valueName: "n"))
+    var backlog = 0
 
     func validate() throws {
         func require(_ condition: Bool, _ message: String) throws {
@@ -87,6 +91,7 @@ struct Bench: AsyncParsableCommand {
         try require(consumerConcurrency.map { (1...64).contains($0) } ?? true, "--consumer-concurrency must be between 1 and 64")
         try require(batchSize.map { (1...1000).contains($0) } ?? true, "--batch-size must be between 1 and 1000")
         try require(stallTimeout >= 1, "--stall-timeout must be at least 1 second")
+        try require((0...10_000_000).contains(backlog), "--backlog must be between 0 and 10000000")
         try require(databaseURL == nil || keepData == nil, "--keep-data is for the embedded PostgreSQL; it cannot go with --database-url")
         if noSpawn {
             try require(databaseURL != nil, "--no-spawn needs --database-url: the database the running system uses")
@@ -127,7 +132,8 @@ struct Bench: AsyncParsableCommand {
             childLogLevel: logging.logLevel,
             childArguments: (consumerConcurrency.map { ["--consumer-concurrency", String($0)] } ?? [])
                 + (batchSize.map { ["--batch-size", String($0)] } ?? []),
-            stallTimeout: stallTimeout)
+            stallTimeout: stallTimeout,
+            backlog: backlog)
     }
 
     func run() async throws {

@@ -54,9 +54,12 @@ public struct BenchConfiguration: Sendable {
     public var childArguments: [String]
     /// Fail when no order is accepted or completes for this many seconds while some are expected.
     public var stallTimeout: Double
+    /// Messages queued before the load starts that stay queued for the whole run (due in a
+    /// day), spread over the five queues; deleted afterwards from an external database.
+    public var backlog: Int
 
     /// Defaults: closed loop of 16 clients, 3 s warm-up, 20 s measured, 30 s settle, the standard
-    /// mix, 2 s step timeout, one orchestrator and one worker, an embedded PostgreSQL.
+    /// mix, 2 s step timeout, one orchestrator and one worker, an embedded PostgreSQL, no backlog.
     public init(
         load: Load = .closed(concurrency: 16),
         duration: Double? = 20,
@@ -74,7 +77,8 @@ public struct BenchConfiguration: Sendable {
         existingSystem: String? = nil,
         childLogLevel: Logger.Level = .info,
         childArguments: [String] = [],
-        stallTimeout: Double = 60
+        stallTimeout: Double = 60,
+        backlog: Int = 0
     ) {
         self.load = load
         self.duration = duration
@@ -93,6 +97,7 @@ public struct BenchConfiguration: Sendable {
         self.childLogLevel = childLogLevel
         self.childArguments = childArguments
         self.stallTimeout = stallTimeout
+        self.backlog = backlog
     }
 
     /// `.eventicket/bench/<UTC timestamp>` under the current folder.

@@ -34,7 +34,9 @@ extension BenchReport {
             systemSeconds: result.cpuEnd.system.flatMap { end in result.cpuStart.system.map { end - $0 } },
             postgresSeconds: result.cpuEnd.postgres.flatMap { end in result.cpuStart.postgres.map { end - $0 } },
             benchSeconds: result.cpuEnd.bench - result.cpuStart.bench)
+        tables = TableStatistics.tables.map { Table(name: $0, before: result.tablesStart[$0], after: result.tablesEnd[$0]) }
         self.calibration = calibration
+        // Last: the closure reads `window`, so every stored property must be set by now.
         sagasPerCommitCeiling = calibration.flatMap { $0.commitsPerSecond > 0 ? window.completedSagasPerSecond / $0.commitsPerSecond : nil }
     }
 
@@ -77,6 +79,7 @@ extension BenchReport.Settings {
         orchestrators = configuration.orchestrators
         workers = configuration.workers
         existingSystem = configuration.existingSystem
+        backlog = configuration.backlog
         database = switch configuration.database {
         case .embedded: "embedded"
         case .external: "external"

@@ -13,6 +13,9 @@ extension BenchReport {
         let processes = s.existingSystem.map { "the running system at \($0)" }
             ?? "1 serve, \(s.orchestrators) orchestrator(s), \(s.workers) worker(s)"
         lines.append("  \(processes); \(s.database) \(postgres)")
+        if s.backlog > 0 {
+            lines.append("  backlog: \(s.backlog) messages queued for a day later, spread over the five queues, present for the whole run")
+        }
         lines.append("")
         lines.append("Throughput, measured window \(number(window.seconds, 1)) s (after \(number(s.warmupSeconds, 1)) s warm-up)")
         lines.append("  completed sagas     \(pad(String(window.sagasCompleted), 8))   \(number(window.completedSagasPerSecond, 1))/s")
@@ -52,6 +55,10 @@ extension BenchReport {
             let perSaga = window.sagasCompleted > 0 ? "   \(number(seconds * 1000 / Double(window.sagasCompleted), 2)) ms/saga" : ""
             let cores = window.seconds > 0 ? "   \(number(seconds / window.seconds, 2)) cores" : ""
             lines.append("  " + pad(name, 24, left: true) + pad(number(seconds, 2), 9) + cores + perSaga)
+        }
+        if !tables.isEmpty {
+            lines.append("")
+            lines.append(contentsOf: tablesText)
         }
         if let calibration {
             lines.append("")

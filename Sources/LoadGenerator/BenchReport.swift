@@ -22,6 +22,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var database: String
         /// `--no-spawn --url`: the running system that was driven (nil when the bench started its own).
         public var existingSystem: String?
+        /// `--backlog`: messages queued for a day later, present for the whole run.
+        public var backlog: Int
     }
 
     /// The measurement window: after the warm-up, until placing stopped.
@@ -124,6 +126,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var calibration: Calibration.Result?
     /// Completed sagas per second ÷ the calibrated commit ceiling.
     public var sagasPerCommitCeiling: Double?
+    /// The tables that churn, at the start of the window and after the settle time.
+    public var tables: [Table]
 
     /// The encoder for `report.json` (and `--json`).
     public static func makeEncoder() -> JSONEncoder {

@@ -5,11 +5,13 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// Runs a whole bench: database, migrations, tokens, optional calibration, the system under
-/// test, the measured load, and the report (written to the output folder as well).
+/// Runs a whole bench: database, migrations, tokens, optional calibration, the optional
+/// backlog, the system under test, the measured load, and the report (written to the output
+/// folder as well).
 ///
 /// Every path out, errors and cancellation (Ctrl-C) included, stops the child processes
-/// (SIGTERM, then SIGKILL after 15 s) and then the embedded PostgreSQL.
+/// (SIGTERM, then SIGKILL after 15 s) and then the embedded PostgreSQL. The backlog is deleted
+/// again from an external database (an embedded one is thrown away).
 public enum BenchRunner {
     /// Runs the bench; progress goes to `progressDescriptor` (a file descriptor).
     public static func run(_ configuration: BenchConfiguration, progressDescriptor: Int32, logger: Logger) async throws -> BenchReport {
@@ -55,7 +57,51 @@ public enum BenchRunner {
             logger.info("calibrating: single-row commits, 16 connections for 5 s, then one for 2 s")
             calibration = try await Calibration(client: client, logger: logger).run(sequentialCommits: configuration.sequentialCommits)
         }
+        let backlog = Backlog(client: client, logger: logger)
+        do {
+            try await fill(backlog, configuration: configuration, logger: logger)
+            let report = try await measure(
+                configuration, database: database, client: client, startedAt: startedAt, server: server,
+                statistics: statistics, calibration: calibration, tokens: (operatorToken, clientToken),
+                progressDescriptor: progressDescriptor, logger: logger)
+            try await removeIfExternal(backlog, configuration: configuration, logger: logger)
+            return report
+        } catch {
+            do {
+                try await removeIfExternal(backlog, configuration: configuration, logger: logger)
+            } catch let removal {
+                // After Ctrl-C the pool is cancelled with the run, so this is expected then.
+                logger.warning("could not delete the backlog; remove it with DELETE FROM bus.messages WHERE type = '\(Backlog.messageType)'",
+                               metadata: ["error": "\(removal.diagnosticDescription)"])
+            }
+            throw error
+        }
+    }
 
+    /// Queues the `--backlog` messages, with progress on standard error.
+    private static func fill(_ backlog: Backlog, configuration: BenchConfiguration, logger: Logger) async throws {
+        let total = configuration.backlog
+        guard total > 0 else { return }
+        logger.info("queueing the backlog", metadata: ["messages": "\(total)"])
+        try await backlog.fill(total) { queued in
+            FileHandle.standardError.write(Data("queued \(queued)/\(total) backlog messages\n".utf8))
+        }
+    }
+
+    /// Deletes the backlog from an external database; an embedded one is deleted whole.
+    private static func removeIfExternal(_ backlog: Backlog, configuration: BenchConfiguration, logger: Logger) async throws {
+        guard configuration.backlog > 0, case .external = configuration.database else { return }
+        let deleted = try await backlog.remove()
+        logger.info("deleted the backlog", metadata: ["messages": "\(deleted)"])
+    }
+
+    /// Starts the system under test (unless it runs already), places the load and measures it.
+    private static func measure(
+        _ configuration: BenchConfiguration, database: BenchDatabase, client: PostgresClient, startedAt: Date,
+        server: BenchReport.Server?, statistics: PostgresStatistics, calibration: Calibration.Result?,
+        tokens: (operator: String, client: String), progressDescriptor: Int32, logger: Logger
+    ) async throws -> BenchReport {
+        let (operatorToken, clientToken) = tokens
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.httpConnections)
         httpConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(30))
@@ -80,7 +126,8 @@ public enum BenchRunner {
                     configuration: configuration, ledger: ledger,
                     driver: OrderDriver(http: http, api: api, target: target, mix: configuration.mix, ledger: ledger, load: configuration.load),
                     poller: CompletionPoller(client: client, ledger: ledger, logger: logger),
-                    statistics: statistics, system: system, postmasterPID: database.postmasterPID,
+                    statistics: statistics, tables: TableStatistics(client: client, logger: logger),
+                    system: system, postmasterPID: database.postmasterPID,
                     progressDescriptor: progressDescriptor, logger: logger)
                 let result = try await measurement.run()
                 let transitions = try await statistics.transitions(from: result.statisticsStart.serverTime, to: result.statisticsEnd.serverTime)

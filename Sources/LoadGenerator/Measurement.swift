@@ -3,13 +3,15 @@ import Logging
 
 /// The measured part of a run: the drivers place orders, the poller finds their outcomes, and a
 /// supervisor moves through warm-up, window and settle, takes the snapshots at the window's
-/// edges, shows progress, and fails fast when a child dies or nothing moves any more.
+/// edges (and reads the churning tables at its start and after the settle time), shows
+/// progress, and fails fast when a child dies or nothing moves any more.
 struct Measurement: Sendable {
     let configuration: BenchConfiguration
     let ledger: OrderLedger
     let driver: OrderDriver
     let poller: CompletionPoller
     let statistics: PostgresStatistics
+    let tables: TableStatistics
     /// The processes the bench started; nil when it drives a system that was already running.
     let system: SystemUnderTest?
     /// The embedded server's postmaster, for its CPU; nil for an external server.
@@ -34,6 +36,9 @@ struct Measurement: Sendable {
         var cpuStart: CPUReading
         var cpuEnd: CPUReading
         var unfinished: Int
+        /// The churning tables at the window's start and after the settle time.
+        var tablesStart: [String: BenchReport.TableReading]
+        var tablesEnd: [String: BenchReport.TableReading] = [:]
     }
 
     func run() async throws -> Result {
@@ -75,7 +80,9 @@ struct Measurement: Sendable {
 
     private enum Phase {
         case warmup
-        case measuring(start: Date, cpu: CPUReading, statistics: PostgresStatistics.Snapshot, ownQueries: Int)
+        case measuring(
+            start: Date, cpu: CPUReading, statistics: PostgresStatistics.Snapshot, ownQueries: Int,
+            tables: [String: BenchReport.TableReading])
         case settling(deadline: Date, partial: Result)
     }
 
@@ -91,15 +98,17 @@ struct Measurement: Sendable {
             switch phase {
             case .warmup:
                 if now.timeIntervalSince(begin) >= configuration.warmup || ledger.limitReached {
+                    // Before the window's own counters, so that this query is not counted in them.
+                    let tablesStart = try await tables.read()
                     let ownQueries = ledger.ownQueries
                     let cpu = cpu(excluding: backendPID.value)
                     let snapshot = try await statistics.snapshot(ledger: ledger)
                     let start = Date()
                     ledger.startWindow(at: start)
-                    phase = .measuring(start: start, cpu: cpu, statistics: snapshot, ownQueries: ownQueries)
+                    phase = .measuring(start: start, cpu: cpu, statistics: snapshot, ownQueries: ownQueries, tables: tablesStart)
                     continue
                 }
-            case .measuring(let start, let cpuStart, let statisticsStart, let ownStart):
+            case .measuring(let start, let cpuStart, let statisticsStart, let ownStart, let tablesStart):
                 let timeUp = configuration.duration.map { now.timeIntervalSince(start) >= $0 } ?? false
                 if timeUp || ledger.limitReached {
                     ledger.stopPlacing()
@@ -109,7 +118,7 @@ struct Measurement: Sendable {
                     let statisticsEnd = try await statistics.snapshot(ledger: ledger)
                     let partial = Result(
                         windowStart: start, windowEnd: now, statisticsStart: statisticsStart, statisticsEnd: statisticsEnd,
-                        ownQueries: ownEnd - ownStart, cpuStart: cpuStart, cpuEnd: cpuEnd, unfinished: 0)
+                        ownQueries: ownEnd - ownStart, cpuStart: cpuStart, cpuEnd: cpuEnd, unfinished: 0, tablesStart: tablesStart)
                     phase = .settling(deadline: now.addingTimeInterval(configuration.settle), partial: partial)
                     continue
                 }
@@ -120,6 +129,7 @@ struct Measurement: Sendable {
                     if partial.unfinished > 0 {
                         logger.warning("orders still pending after the settle time", metadata: ["count": "\(partial.unfinished)"])
                     }
+                    partial.tablesEnd = try await tables.read()
                     return partial
                 }
             }

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("Bench report")
 struct BenchReportTests {
-    static func sample(calibrated: Bool = true) -> BenchReport {
+    static func sample(calibrated: Bool = true, backlog: Int = 0, tables: [BenchReport.Table] = []) -> BenchReport {
         let latency = BenchReport.Latency(
             count: 250, meanMilliseconds: 31.5, p50: 28.1, p90: 44.2, p99: 80.9, p999: 95.3, max: 101.7,
             distribution: [.init(percentile: 0, milliseconds: 12.3), .init(percentile: 50, milliseconds: 28.1), .init(percentile: 100, milliseconds: 101.7)])
@@ -13,7 +13,7 @@ struct BenchReportTests {
             outputDirectory: ".eventicket/bench/20270115T080000Z",
             settings: .init(mode: "closed", concurrency: 32, rate: nil, maxInFlight: nil, durationSeconds: 20, warmupSeconds: 3,
                             orders: nil, settleSeconds: 30, mix: "visa=90,declined=8,timeout=2", stepTimeoutSeconds: 2,
-                            orchestrators: 1, workers: 1, database: "embedded", existingSystem: nil),
+                            orchestrators: 1, workers: 1, database: "embedded", existingSystem: nil, backlog: backlog),
             server: .init(version: "15.18", fsync: "on", synchronousCommit: "on"),
             window: .init(seconds: 20.01, ordersPlaced: 600, sagasCompleted: 590, completedSagasPerSecond: 29.48,
                           transitions: 4720, transitionsPerSecond: 235.9),
@@ -24,7 +24,8 @@ struct BenchReportTests {
             cpu: .init(systemSeconds: 12.3, postgresSeconds: nil, benchSeconds: 0.41),
             calibration: calibrated ? .init(connections: 16, seconds: 5, commitsPerSecond: 9800, singleCommitMilliseconds: 3.3,
                                              sequentialCommits: 9, latencyFloorMilliseconds: 29.7) : nil,
-            sagasPerCommitCeiling: calibrated ? 29.48 / 9800 : nil)
+            sagasPerCommitCeiling: calibrated ? 29.48 / 9800 : nil,
+            tables: tables)
     }
 
     @Test("the JSON report decodes back to the same report", arguments: [true, false])
