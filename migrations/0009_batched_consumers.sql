@@ -5,9 +5,10 @@
 -- A claimed message is locked by its consumer's open transaction; there is no lease to store.
 ALTER TABLE bus.messages DROP COLUMN lease_token;
 -- Rows are inserted once and deleted once: vacuum early and often, without throttling.
+-- Never truncate its empty tail: that needs an exclusive lock, which every claim then waits on.
 ALTER TABLE bus.messages SET (autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 5000,
                               autovacuum_vacuum_insert_scale_factor = 0.0, autovacuum_vacuum_insert_threshold = 50000,
-                              autovacuum_vacuum_cost_delay = 0);
+                              autovacuum_vacuum_cost_delay = 0, vacuum_truncate = false);
 
 -- The processed-messages ledger is pruned by age (see LedgerPruner); BRIN fits an append-only
 -- timestamp and costs next to nothing on insert.
@@ -25,7 +26,7 @@ CREATE TABLE orchestrator.deadlines (
 );
 CREATE INDEX deadlines_due_idx ON orchestrator.deadlines (due_at);
 ALTER TABLE orchestrator.deadlines SET (autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 5000,
-                                        autovacuum_vacuum_cost_delay = 0);
+                                        autovacuum_vacuum_cost_delay = 0, vacuum_truncate = false);
 GRANT SELECT, INSERT, UPDATE, DELETE ON orchestrator.deadlines TO eventicket_orchestrator;
 GRANT SELECT, INSERT ON orchestrator.deadlines TO eventicket_api;
 

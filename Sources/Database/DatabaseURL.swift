@@ -83,7 +83,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// (the login user must be a member of it); role names are the program's own constants.
     /// With `idleInTransactionTimeout`, PostgreSQL ends a session that sits that long in an
     /// open transaction (a hung consumer's claimed messages then go back to the queue).
-    public func clientConfiguration(maximumConnections: Int = 20, role: String? = nil, idleInTransactionTimeout: Duration? = nil) -> PostgresClient.Configuration {
+    /// `settings` are further server settings for every connection (program constants only).
+    public func clientConfiguration(
+        maximumConnections: Int = 20, role: String? = nil, idleInTransactionTimeout: Duration? = nil,
+        settings: [(name: String, value: String)] = []
+    ) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         switch endpoint {
         case .tcp(let host, let port):
@@ -102,6 +106,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         if let idleInTransactionTimeout {
             options.append("-c idle_in_transaction_session_timeout=\(idleInTransactionTimeout.milliseconds)")
         }
+        options += settings.map { "-c \($0.name)=\($0.value)" }
         if !options.isEmpty {
             configuration.options.additionalStartupParameters = [("options", options.joined(separator: " "))]
         }

@@ -9,7 +9,8 @@ import ServiceLifecycle
 /// leave dead entries at exactly that end, and every claim walks over them. Autovacuum wakes at
 /// most once per `autovacuum_naptime` (a minute by default), by which time a busy queue has
 /// left tens of thousands behind. `VACUUM (SKIP_LOCKED)` on a table that is kept small takes a
-/// few milliseconds, and concurrent vacuums from several processes skip each other.
+/// few milliseconds, and concurrent vacuums from several processes skip each other. It never
+/// truncates the table's empty tail, which would take a lock that every claim waits on.
 /// It needs to run as the tables' owner (the login user that applied the migrations).
 public struct TableVacuum: Service {
     let client: PostgresClient
@@ -31,7 +32,7 @@ public struct TableVacuum: Service {
                 try? await Task.sleep(for: interval * Double.random(in: 0.8..<1.2))
                 do {
                     _ = try await client.query(
-                        PostgresQuery(unsafeSQL: "VACUUM (SKIP_LOCKED, PARALLEL 0) " + tables.joined(separator: ", ")), logger: logger
+                        PostgresQuery(unsafeSQL: "VACUUM (SKIP_LOCKED, PARALLEL 0, TRUNCATE false) " + tables.joined(separator: ", ")), logger: logger
                     ).collect()
                 } catch {
                     if Task.isCancelled { break }

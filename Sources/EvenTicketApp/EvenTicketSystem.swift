@@ -35,7 +35,7 @@ public enum EvenTicketSystem {
             let pool = PostgresClient(
                 configuration: url.clientConfiguration(
                     maximumConnections: configuration.consumerConcurrency + extraConnections, role: role.databaseRole,
-                    idleInTransactionTimeout: configuration.lease),
+                    idleInTransactionTimeout: configuration.lease, settings: servicePoolSettings),
                 backgroundLogger: poolLogger(logger))
             services.append(pool)
             return pool
@@ -75,6 +75,13 @@ public enum EvenTicketSystem {
         }
         return services
     }
+
+    /// Every statement a service runs finds its rows by key (or by a deadline or queue index).
+    /// A prepared statement's generic plan is made after a few runs and kept for the life of the
+    /// connection; made while a table was still empty (a fresh deployment), it would scan the
+    /// whole table on every run until the next ANALYZE. Sequential scans are therefore priced
+    /// out for the services' own connections; they still happen where no index applies.
+    static let servicePoolSettings: [(name: String, value: String)] = [("enable_seqscan", "off")]
 
     /// Runs `body` with a connection pool to `url`, after checking that the server answers and,
     /// when `migrate` is set, applying pending migrations. The pool is shut down afterwards.
