@@ -88,9 +88,10 @@ public struct ConsistencyAudit: Sendable {
         },
         Check(name: "saga_stuck") { _ in
             """
-            SELECT s.id::text, s.state || ' at ' || s.step || ' with nothing on the bus to move it' FROM orchestrator.sagas s
+            SELECT s.id::text, s.state || ' at ' || s.step || ' with nothing on the bus and no deadline to move it' FROM orchestrator.sagas s
              WHERE s.state IN ('running', 'compensating')
                AND NOT EXISTS (SELECT 1 FROM bus.messages m WHERE m.saga_id = s.id)
+               AND NOT EXISTS (SELECT 1 FROM orchestrator.deadlines d WHERE d.saga_id = s.id)
             """
         },
         Check(name: "capacity_mismatch") { _ in

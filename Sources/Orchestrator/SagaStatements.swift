@@ -4,16 +4,19 @@ import PostgresNIO
 /// The orchestrator's hot statements, prepared once per connection. Each writes several tables
 /// at once through data-modifying `WITH` clauses, so a batch of sagas costs one round trip.
 enum SagaStatements {
-    /// Column arrays of sagas, as `unnest` takes them.
+    /// Column arrays of sagas' progress, as `unnest` takes them.
     struct SagaColumns: Sendable {
         var ids: [UUID] = []
-        var orderIDs: [UUID] = []
         var states: [String] = []
         var steps: [String] = []
         /// Empty for none.
         var reasons: [String] = []
         var failures: [String] = []
-        var data: [String] = []
+        /// Step names joined by commas (unnest cannot take an array of arrays).
+        var finishedSteps: [String] = []
+        var compensationQueues: [String] = []
+        var tokens: [Int] = []
+        var compensationAttempts: [Int] = []
         var historyCounts: [Int] = []
     }
 
@@ -38,7 +41,7 @@ enum SagaStatements {
     static let historyInsert = """
         INSERT INTO orchestrator.saga_history (saga_id, seq, kind, message, message_id, detail)
         SELECT h.saga_id, h.seq, h.kind, h.message, NULLIF(h.message_id, '00000000-0000-0000-0000-000000000000'::uuid), h.detail::jsonb
-          FROM unnest($9::uuid[], $10::integer[], $11::text[], $12::text[], $13::uuid[], $14::text[])
+          FROM unnest($11::uuid[], $12::integer[], $13::text[], $14::text[], $15::uuid[], $16::text[])
                AS h(saga_id, seq, kind, message, message_id, detail)
         """
 
@@ -47,10 +50,13 @@ enum SagaStatements {
     struct Start: PostgresPreparedStatement {
         static let sql = """
             WITH new AS (
-                INSERT INTO orchestrator.sagas (id, order_id, state, step, reason, failure, data, history_seq)
-                SELECT u.id, u.order_id, u.state, u.step, NULLIF(u.reason, ''), NULLIF(u.failure, ''), u.data::jsonb, u.history_seq
-                  FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[])
-                       AS u(id, order_id, state, step, reason, failure, data, history_seq)
+                INSERT INTO orchestrator.sagas (id, state, step, reason, failure, finished_steps, compensation_queue, token,
+                                                compensation_attempts, history_seq, order_id, order_data)
+                SELECT u.id, u.state, u.step, NULLIF(u.reason, ''), NULLIF(u.failure, ''), string_to_array(u.finished, ','),
+                       string_to_array(u.queue, ','), u.token, u.attempts, u.history_seq, u.order_id, u.order_data::jsonb
+                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[],
+                              $9::integer[], $10::integer[], $17::uuid[], $18::text[])
+                       AS u(id, state, step, reason, failure, finished, queue, token, attempts, history_seq, order_id, order_data)
                 ON CONFLICT DO NOTHING
                 RETURNING id),
             history AS (
@@ -60,7 +66,7 @@ enum SagaStatements {
             deadlines AS (
                 INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
                 SELECT d.id, now() + d.delay_ms * interval '1 millisecond', d.token
-                  FROM unnest($15::uuid[], $16::bigint[], $17::integer[]) AS d(id, delay_ms, token)
+                  FROM unnest($19::uuid[], $20::bigint[], $21::integer[]) AS d(id, delay_ms, token)
                  WHERE d.id IN (SELECT id FROM new)
                 RETURNING 1)
             SELECT id FROM new
@@ -69,12 +75,17 @@ enum SagaStatements {
 
         var sagas: SagaColumns
         var history: HistoryColumns
+        var orderIDs: [UUID]
+        /// Each saga's order, as JSON.
+        var orders: [String]
         var deadlines: DeadlineColumns
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 17)
+            var bindings = PostgresBindings(capacity: 21)
             bindings.append(sagas)
             bindings.append(history)
+            bindings.append(orderIDs)
+            bindings.append(orders)
             bindings.append(deadlines)
             return bindings
         }
@@ -89,9 +100,12 @@ enum SagaStatements {
             WITH updated AS (
                 UPDATE orchestrator.sagas s
                    SET state = u.state, step = u.step, reason = NULLIF(u.reason, ''), failure = NULLIF(u.failure, ''),
-                       data = u.data::jsonb, history_seq = u.history_seq, version = s.version + 1, updated_at = now()
-                  FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[])
-                       AS u(id, order_id, state, step, reason, failure, data, history_seq)
+                       finished_steps = string_to_array(u.finished, ','), compensation_queue = string_to_array(u.queue, ','),
+                       token = u.token, compensation_attempts = u.attempts, history_seq = u.history_seq,
+                       version = s.version + 1, updated_at = now()
+                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[],
+                              $9::integer[], $10::integer[])
+                       AS u(id, state, step, reason, failure, finished, queue, token, attempts, history_seq)
                  WHERE s.id = u.id
                 RETURNING 1),
             history AS (
@@ -100,11 +114,11 @@ enum SagaStatements {
             set_deadlines AS (
                 INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
                 SELECT d.id, now() + d.delay_ms * interval '1 millisecond', d.token
-                  FROM unnest($15::uuid[], $16::bigint[], $17::integer[]) AS d(id, delay_ms, token)
+                  FROM unnest($17::uuid[], $18::bigint[], $19::integer[]) AS d(id, delay_ms, token)
                 ON CONFLICT (saga_id) DO UPDATE SET due_at = excluded.due_at, token = excluded.token
                 RETURNING 1),
             cleared_deadlines AS (
-                DELETE FROM orchestrator.deadlines WHERE saga_id = ANY($18::uuid[])
+                DELETE FROM orchestrator.deadlines WHERE saga_id = ANY($20::uuid[])
                 RETURNING 1)
             SELECT (SELECT count(*) FROM updated)::integer
             """
@@ -116,7 +130,7 @@ enum SagaStatements {
         var clearedDeadlines: [UUID]
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 18)
+            var bindings = PostgresBindings(capacity: 20)
             bindings.append(sagas)
             bindings.append(history)
             bindings.append(deadlines)
@@ -127,10 +141,18 @@ enum SagaStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
     }
 
+    static let lockColumns = """
+        id, state, step, reason, failure, array_to_string(finished_steps, ','), array_to_string(compensation_queue, ','),
+        token, compensation_attempts, history_seq, order_data::text
+        """
+
+    /// A saga row as ``Lock`` reads it.
+    typealias SagaRow = (UUID, String, String, String?, String?, String, String, Int, Int, Int, String)
+
     /// Loads sagas and locks them, in id order.
     struct Lock: PostgresPreparedStatement {
-        static let sql = "SELECT data::text, history_seq FROM orchestrator.sagas WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
-        typealias Row = (String, Int)
+        static let sql = "SELECT \(lockColumns) FROM orchestrator.sagas WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+        typealias Row = SagaRow
 
         var ids: [UUID]
 
@@ -147,12 +169,14 @@ enum SagaStatements {
 extension PostgresBindings {
     fileprivate mutating func append(_ sagas: SagaStatements.SagaColumns) {
         append(sagas.ids)
-        append(sagas.orderIDs)
         append(sagas.states)
         append(sagas.steps)
         append(sagas.reasons)
         append(sagas.failures)
-        append(sagas.data)
+        append(sagas.finishedSteps)
+        append(sagas.compensationQueues)
+        append(sagas.tokens)
+        append(sagas.compensationAttempts)
         append(sagas.historyCounts)
     }
 

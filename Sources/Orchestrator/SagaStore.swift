@@ -9,6 +9,8 @@ import PostgresNIO
 ///
 /// Every method works on many sagas in one statement, inside the caller's transaction.
 public struct SagaStore: Sendable {
+    let orders = OrderCache()
+
     public init() {}
 
     /// One line of a saga's history.
@@ -53,7 +55,10 @@ public struct SagaStore: Sendable {
         guard !changes.isEmpty else { return [] }
         let (history, deadlines, _) = Self.columns(of: changes)
         let rows = try await connection.execute(
-            SagaStatements.Start(sagas: Self.sagaColumns(changes), history: history, deadlines: deadlines), logger: logger)
+            SagaStatements.Start(
+                sagas: Self.sagaColumns(changes), history: history, orderIDs: changes.map(\.saga.order.orderID),
+                orders: changes.map { MessageCoding.encode($0.saga.order) }, deadlines: deadlines),
+            logger: logger)
         var created: Set<UUID> = []
         for try await id in rows { created.insert(id) }
         return created
@@ -66,21 +71,45 @@ public struct SagaStore: Sendable {
         guard !ids.isEmpty else { return [:] }
         let unique = Array(Set(ids))
         var sagas: [UUID: Stored] = [:]
-        func add(_ json: String, _ count: Int) throws {
-            let saga = try MessageCoding.decoder.decode(OrderSaga.self, from: Data(json.utf8))
-            sagas[saga.id] = Stored(saga: saga, historyCount: count)
+        func add(_ row: SagaStatements.SagaRow) throws {
+            let stored = try restore(row)
+            sagas[stored.saga.id] = stored
         }
         if skipLocked {
             let rows = try await connection.query(
-                "SELECT data::text, history_seq FROM orchestrator.sagas WHERE id = ANY(\(unique)::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED",
+                "SELECT \(unescaped: SagaStatements.lockColumns) FROM orchestrator.sagas WHERE id = ANY(\(unique)::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED",
                 logger: logger)
-            for try await (json, count) in rows.decode((String, Int).self) { try add(json, count) }
+            for try await row in rows.decode(SagaStatements.SagaRow.self) { try add(row) }
         } else {
-            for try await (json, count) in try await connection.execute(SagaStatements.Lock(ids: unique), logger: logger) {
-                try add(json, count)
-            }
+            for try await row in try await connection.execute(SagaStatements.Lock(ids: unique), logger: logger) { try add(row) }
         }
         return sagas
+    }
+
+    /// A saga from its row. Orders never change, so a decoded order is kept for the saga's next
+    /// transitions in this process.
+    private func restore(_ row: SagaStatements.SagaRow) throws -> Stored {
+        let (id, state, step, reason, failure, finished, queue, token, attempts, historyCount, orderJSON) = row
+        let order: OrderPlaced
+        if let known = orders.order(of: id) {
+            order = known
+        } else {
+            order = try MessageCoding.decoder.decode(OrderPlaced.self, from: Data(orderJSON.utf8))
+            orders.remember(order, of: id)
+        }
+        guard let state = SagaState(rawValue: state), let step = SagaStep(name: step) else {
+            throw SagaRowError(id: id, reason: "unknown state \(state) or step \(step)")
+        }
+        func steps(_ text: String) throws -> [ForwardStep] {
+            try text.split(separator: ",").map {
+                guard let step = ForwardStep(rawValue: String($0)) else { throw SagaRowError(id: id, reason: "unknown step \($0)") }
+                return step
+            }
+        }
+        let saga = OrderSaga.restoring(
+            id: id, order: order, state: state, step: step, finishedSteps: try steps(finished), compensationQueue: try steps(queue),
+            reason: reason, failure: failure, token: token, compensationAttempts: attempts)
+        return Stored(saga: saga, historyCount: historyCount)
     }
 
     /// Writes back sagas after their transitions (all their columns, also when only history was
@@ -99,12 +128,14 @@ public struct SagaStore: Sendable {
         for change in changes {
             let saga = change.saga
             columns.ids.append(saga.id)
-            columns.orderIDs.append(saga.order.orderID)
             columns.states.append(saga.state.rawValue)
             columns.steps.append(saga.step.name)
             columns.reasons.append(saga.reason ?? "")
             columns.failures.append(saga.failure ?? "")
-            columns.data.append(MessageCoding.encode(saga))
+            columns.finishedSteps.append(saga.finishedSteps.map(\.rawValue).joined(separator: ","))
+            columns.compensationQueues.append(saga.compensationQueue.map(\.rawValue).joined(separator: ","))
+            columns.tokens.append(saga.token)
+            columns.compensationAttempts.append(saga.compensationAttempts)
             columns.historyCounts.append(change.historyCount)
         }
         return columns
@@ -165,4 +196,11 @@ public struct SagaStore: Sendable {
 extension UUID {
     /// All zeros: stands for "none" in arrays bound to SQL.
     static let none = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+}
+
+/// A saga row that does not make a saga.
+struct SagaRowError: Error, CustomStringConvertible {
+    var id: UUID
+    var reason: String
+    var description: String { "saga \(id): \(reason)" }
 }

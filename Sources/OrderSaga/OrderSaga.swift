@@ -34,6 +34,16 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     /// Sends of the current compensation step.
     public private(set) var compensationAttempts: Int
 
+    /// A saga as it was stored: its immutable order and its progress.
+    public static func restoring(
+        id: UUID, order: OrderPlaced, state: SagaState, step: SagaStep, finishedSteps: [ForwardStep],
+        compensationQueue: [ForwardStep], reason: String?, failure: String?, token: Int, compensationAttempts: Int
+    ) -> OrderSaga {
+        OrderSaga(
+            id: id, order: order, state: state, step: step, finishedSteps: finishedSteps, compensationQueue: compensationQueue,
+            reason: reason, failure: failure, token: token, compensationAttempts: compensationAttempts)
+    }
+
     /// The saga of a newly placed order, and the actions that start it.
     public static func start(id: UUID, order: OrderPlaced) -> (OrderSaga, [SagaAction]) {
         var saga = OrderSaga(
