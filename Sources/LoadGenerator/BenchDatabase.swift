@@ -6,11 +6,16 @@ import Logging
 /// The PostgreSQL a bench run uses: an embedded server it starts (and stops), or a given URL.
 struct BenchDatabase: Sendable {
     /// Settings of the embedded server. fsync and synchronous_commit stay on: a benchmark with
-    /// them off measures something no deployment runs.
+    /// them off measures something no deployment runs. Checkpoints are spaced as a server with
+    /// this write rate would be configured (the default, a checkpoint per GB of WAL, means one
+    /// every half a minute here, each followed by a burst of full-page images).
     static let embeddedSettings = [
         "shared_preload_libraries": "pg_stat_statements",
         "max_connections": "300",
         "shared_buffers": "512MB",
+        "max_wal_size": "8GB",
+        "checkpoint_timeout": "15min",
+        "wal_compression": "lz4",
     ]
 
     let url: DatabaseURL

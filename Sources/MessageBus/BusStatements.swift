@@ -44,7 +44,10 @@ enum BusStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    /// Inserts messages (the transactional outbox); a message id already queued is skipped.
+    /// Inserts messages (the transactional outbox). Ids are new time-ordered UUIDs made by the
+    /// publisher, so a plain insert suffices: an `ON CONFLICT` clause would make every row a
+    /// speculative insertion (one more index probe and WAL record each) for a clash that cannot
+    /// happen; if it ever did, the publishing transaction would fail and be retried whole.
     struct Publish: PostgresPreparedStatement {
         static let sql = """
             INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, visible_at)
@@ -52,7 +55,6 @@ enum BusStatements {
                    m.payload::jsonb, m.headers::jsonb, now() + m.delay_ms * interval '1 millisecond'
               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::bigint[])
                    AS m(id, queue, type, saga_id, causation_id, payload, headers, delay_ms)
-            ON CONFLICT (id) DO NOTHING
             """
         typealias Row = ()
 

@@ -27,7 +27,6 @@ public enum MessagePublisher {
             insert.headers.append(message.envelope.headers.isEmpty ? "{}" : MessageCoding.encode(message.envelope.headers))
             insert.delays.append(message.delay.milliseconds)
         }
-        // A message id published twice is stored once: republishing is idempotent.
         _ = try await connection.execute(insert, logger: logger)
         let wake = BusNotifier.queuesToWake(messages).sorted()
         if notify, !wake.isEmpty {
