@@ -23,6 +23,14 @@ extension Error {
         return state.hasPrefix("08") || state.hasPrefix("57P")
     }
 
+    /// The statement lost a race or waited too long (serialization failure, deadlock, lock or
+    /// statement timeout): nothing is wrong with the work itself, and trying again later will do.
+    public var isTransientConflict: Bool {
+        guard let state = sqlState else { return false }
+        return [SQLState.serializationFailure, SQLState.deadlockDetected, SQLState.lockNotAvailable, SQLState.queryCanceled]
+            .contains(state)
+    }
+
     /// A description with the server's message, for logs and dead letters (never for clients).
     public var diagnosticDescription: String {
         let error = unwrappingTransaction
@@ -41,4 +49,7 @@ public enum SQLState {
     public static let uniqueViolation = "23505"
     public static let serializationFailure = "40001"
     public static let deadlockDetected = "40P01"
+    public static let lockNotAvailable = "55P03"
+    /// Also raised by `statement_timeout`.
+    public static let queryCanceled = "57014"
 }

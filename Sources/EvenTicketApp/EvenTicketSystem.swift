@@ -76,12 +76,19 @@ public enum EvenTicketSystem {
         return services
     }
 
-    /// Every statement a service runs finds its rows by key (or by a deadline or queue index).
-    /// A prepared statement's generic plan is made after a few runs and kept for the life of the
-    /// connection; made while a table was still empty (a fresh deployment), it would scan the
-    /// whole table on every run until the next ANALYZE. Sequential scans are therefore priced
-    /// out for the services' own connections; they still happen where no index applies.
-    static let servicePoolSettings: [(name: String, value: String)] = [("enable_seqscan", "off")]
+    /// Settings of the services' own connections.
+    ///
+    /// - Every statement a service runs finds its rows by key (or by a deadline or queue index).
+    ///   A prepared statement's generic plan is made after a few runs and kept for the life of
+    ///   the connection; made while a table was still empty (a fresh deployment), it would scan
+    ///   the whole table on every run until the next ANALYZE. Sequential scans are therefore
+    ///   priced out; they still happen where no index applies.
+    /// - No wait is unbounded: a lock not granted within 5 s, or a statement running 30 s, fails
+    ///   the batch, which rolls back and is retried. A task that is cancelled does not stop its
+    ///   statement on the server, so this is also what bounds a graceful shutdown.
+    static let servicePoolSettings: [(name: String, value: String)] = [
+        ("enable_seqscan", "off"), ("lock_timeout", "5s"), ("statement_timeout", "30s"),
+    ]
 
     /// Runs `body` with a connection pool to `url`, after checking that the server answers and,
     /// when `migrate` is set, applying pending migrations. The pool is shut down afterwards.

@@ -89,6 +89,37 @@ public enum MessageCoding {
         return encoder
     }()
 
+    /// A flat object of strings as JSON text, keys sorted, without a trip through `JSONEncoder`
+    /// (history details and headers are small and many).
+    public static func encode(_ object: [String: String]) -> String {
+        var text = "{"
+        for (index, key) in object.keys.sorted().enumerated() {
+            if index > 0 { text += "," }
+            appendQuoted(key, to: &text)
+            text += ":"
+            appendQuoted(object[key]!, to: &text)
+        }
+        return text + "}"
+    }
+
+    private static func appendQuoted(_ string: String, to text: inout String) {
+        text += "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\""
+    }
+
     public static func encode<T: Encodable>(_ value: T) -> String {
         // Encoding plain value types with string keys cannot fail.
         let data = try! encoder.encode(value)

@@ -138,21 +138,12 @@ final class OrderIntake: Service, Sendable {
 
     /// One transaction for all of `placements`; then the replays are looked up.
     private func store(_ placements: [Placement]) async throws -> [OrderStore.Placement] {
+        let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
+        let (orders, engine, notifier, logger) = (self.orders, self.engine, self.notifier, self.logger)
         let (stored, messages) = try await client.withTransaction(logger: logger) { connection in
-            let stored = try await orders.placeBatch(placements.map(\.order), on: connection, logger: logger)
-            let starts = zip(placements, stored).compactMap { placement, order in
-                order.map { order in
-                    SagaEngine.Start(
-                        order: OrderPlaced(
-                            orderID: order.orderId, customerID: order.customerId, eventID: order.eventId,
-                            lines: order.lines.map { OrderLine(ticketTypeID: $0.ticketTypeId, quantity: $0.quantity) },
-                            totalCents: order.totalCents, currency: order.currency, paymentToken: placement.paymentToken),
-                        sagaID: order.sagaId)
-                }
+            try await watchdog.run(on: connection, "an order batch") {
+                try await Self.write(placements, orders: orders, engine: engine, notify: notifier == nil, on: connection, logger: logger)
             }
-            let messages = try await engine.start(starts, on: connection, logger: logger)
-            try await MessagePublisher.publish(messages, on: connection, notify: notifier == nil, logger: logger)
-            return (stored, messages)
         }
         notifier?.wake(BusNotifier.queuesToWake(messages))
         var results: [OrderStore.Placement] = []
@@ -166,5 +157,25 @@ final class OrderIntake: Service, Sendable {
             }
         }
         return results
+    }
+
+    /// Stores the orders, starts their sagas and publishes the sagas' first commands.
+    private static func write(
+        _ placements: [Placement], orders: OrderStore, engine: SagaEngine, notify: Bool, on connection: PostgresConnection, logger: Logger
+    ) async throws -> ([Order?], [OutgoingMessage]) {
+        let stored = try await orders.placeBatch(placements.map(\.order), on: connection, logger: logger)
+        let starts = zip(placements, stored).compactMap { placement, order in
+            order.map { order in
+                SagaEngine.Start(
+                    order: OrderPlaced(
+                        orderID: order.orderId, customerID: order.customerId, eventID: order.eventId,
+                        lines: order.lines.map { OrderLine(ticketTypeID: $0.ticketTypeId, quantity: $0.quantity) },
+                        totalCents: order.totalCents, currency: order.currency, paymentToken: placement.paymentToken),
+                    sagaID: order.sagaId)
+            }
+        }
+        let messages = try await engine.start(starts, on: connection, logger: logger)
+        try await MessagePublisher.publish(messages, on: connection, notify: notify, logger: logger)
+        return (stored, messages)
     }
 }

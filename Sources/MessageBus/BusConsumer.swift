@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// A competing consumer of one queue.
 ///
@@ -24,6 +25,11 @@ public struct BusConsumer: Service {
     let wakeups: Wakeups
     let notifier: BusNotifier?
     let logger: Logger
+    /// What each claim loop is doing, for the log when a shutdown drain times out.
+    private let activity = LoopActivity()
+    private var watchdog: ConnectionWatchdog {
+        ConnectionWatchdog(timeout: configuration.batchTimeout, drain: configuration.drainTimeout, logger: logger)
+    }
 
     /// Without a `notifier`, published messages are notified inside their transaction.
     public init(
@@ -45,8 +51,8 @@ public struct BusConsumer: Service {
             group.addTask {
                 await withGracefulShutdownHandler {
                     await withDiscardingTaskGroup { loops in
-                        for _ in 0..<max(configuration.concurrency, 1) {
-                            loops.addTask { await self.claimLoop() }
+                        for index in 0..<max(configuration.concurrency, 1) {
+                            loops.addTask { await self.claimLoop(index) }
                         }
                     }
                 } onGracefulShutdown: {
@@ -59,7 +65,9 @@ public struct BusConsumer: Service {
             group.addTask {
                 guard (try? await gracefulShutdown()) != nil else { return }
                 guard (try? await Task.sleep(for: configuration.drainTimeout)) != nil else { return }
-                logger.warning("batches still busy after the drain timeout; cancelling them", metadata: ["timeout": "\(configuration.drainTimeout)"])
+                logger.warning("batches still busy after the drain timeout; cancelling them", metadata: [
+                    "timeout": "\(configuration.drainTimeout)", "loops": "\(activity.describe())",
+                ])
             }
             await group.next()
             group.cancelAll()
@@ -68,34 +76,43 @@ public struct BusConsumer: Service {
 
     private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 
-    private func claimLoop() async {
+    private func claimLoop(_ index: Int) async {
         var failures = Backoff(base: .milliseconds(100), maximum: .seconds(5))
         let queue = configuration.queue.rawValue
+        defer { activity.set(index, "stopped") }
         while !stopping {
             let generation = wakeups.generation(of: queue)
             let claimed: Int
             do {
+                activity.set(index, "waiting for a connection")
                 claimed = try await client.withConnection { connection in
-                    try await self.consumeBatch(on: connection)
+                    activity.set(index, "in a batch")
+                    return try await watchdog.run(on: connection, "a batch of \(queue)") {
+                        try await self.consumeBatch(on: connection)
+                    }
                 }
                 failures.reset()
             } catch {
                 logger.warning("consuming failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
+                activity.set(index, "backing off")
                 try? await Task.sleep(for: failures.next())
                 continue
             }
+            activity.set(index, "between batches")
             if claimed == configuration.batchSize {
                 // More may be waiting: let another loop help.
                 wakeups.signal(queue)
             } else if claimed == 0 {
                 let jitter = configuration.pollInterval * Double.random(in: 0.8..<1.2)
+                activity.set(index, "waiting for work")
                 await wakeups.wait(for: queue, since: generation, upTo: jitter)
             }
         }
     }
 
-    /// Claims and handles one batch; returns how many messages it claimed. Throws only when
-    /// the connection failed, in which case the claimed messages are back on the queue.
+    /// Claims and handles one batch; returns how many messages it claimed. Throws only when the
+    /// connection failed or a wait timed out, in which case the claimed messages are back on the
+    /// queue.
     func consumeBatch(on connection: PostgresConnection) async throws -> Int {
         let batch = try await inTransaction(on: connection) {
             try await store.claim(queue: configuration.queue, consumer: configuration.name, limit: configuration.batchSize,
@@ -153,7 +170,9 @@ public struct BusConsumer: Service {
                 outgoing = try await handler.handleBatch(fresh, connection: connection, logger: logger)
                 try await MessagePublisher.publish(outgoing, on: connection, notify: notifier == nil, logger: logger)
             } catch {
-                if error.isConnectionFailure { throw error }
+                // A lost connection, or a wait that timed out: the work is fine and is simply
+                // tried again after the caller's backoff (the rollback puts the messages back).
+                if error.isConnectionFailure || error.isTransientConflict { throw error }
                 claimed.outcome = .failed(error)
                 outgoing = []
                 guard fresh.count == 1 else {
@@ -195,5 +214,25 @@ public struct BusConsumer: Service {
 
     private func execute(_ sql: String, on connection: PostgresConnection) async throws {
         _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+    }
+}
+
+/// What each claim loop of a consumer is doing.
+private final class LoopActivity: Sendable {
+    private let states = Mutex<[Int: (String, ContinuousClock.Instant)]>([:])
+
+    func set(_ loop: Int, _ state: String) {
+        let now = ContinuousClock.now
+        states.withLock { $0[loop] = (state, now) }
+    }
+
+    func describe() -> String {
+        let now = ContinuousClock.now
+        return states.withLock { states in
+            states.keys.sorted().map { loop in
+                let (state, since) = states[loop]!
+                return "loop \(loop): \(state) for \(now - since)"
+            }.joined(separator: "; ")
+        }
     }
 }

@@ -17,8 +17,11 @@ public struct ConsumerConfiguration: Sendable {
     public var pollInterval: Duration
     /// Claim loops run side by side in this process.
     public var concurrency: Int
-    /// How long a graceful shutdown waits for the batches in hand before cancelling them.
+    /// How long a graceful shutdown waits for the batches in hand before cancelling them (and
+    /// closing their connections).
     public var drainTimeout: Duration
+    /// A batch still running this long has its connection closed (it rolls back).
+    public var batchTimeout: Duration
 
     public init(
         queue: Queue,
@@ -29,7 +32,8 @@ public struct ConsumerConfiguration: Sendable {
         retryMaximum: Duration = .seconds(30),
         pollInterval: Duration = .milliseconds(500),
         concurrency: Int = 2,
-        drainTimeout: Duration = .seconds(10)
+        drainTimeout: Duration = .seconds(8),
+        batchTimeout: Duration = .seconds(60)
     ) {
         self.queue = queue
         self.name = name ?? queue.rawValue
@@ -40,5 +44,6 @@ public struct ConsumerConfiguration: Sendable {
         self.pollInterval = pollInterval
         self.concurrency = concurrency
         self.drainTimeout = drainTimeout
+        self.batchTimeout = batchTimeout
     }
 }

@@ -172,3 +172,21 @@ struct PaymentTokenTests {
         #expect(!PaymentToken.isWellFormed(token))
     }
 }
+
+@Suite("Flat JSON objects")
+struct FlatJSONTests {
+    @Test(arguments: [
+        [:],
+        ["queue": "inventory"],
+        ["why": "duplicate \"reserveTickets\" reply", "from": "running", "to": "compensating"],
+        ["path": "a\\b/c", "lines": "one\ntwo\r\tthree", "control": "\u{1}\u{1f}", "unicode": "Zürich 東京 🎟"],
+    ])
+    func encodesWhatJSONDecoderReadsBack(object: [String: String]) throws {
+        let text = MessageCoding.encode(object)
+        #expect(try JSONDecoder().decode([String: String].self, from: Data(text.utf8)) == object)
+    }
+
+    @Test func sortsItsKeys() {
+        #expect(MessageCoding.encode(["b": "2", "a": "1"]) == #"{"a":"1","b":"2"}"#)
+    }
+}
