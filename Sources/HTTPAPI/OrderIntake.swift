@@ -140,7 +140,7 @@ final class OrderIntake: Service, Sendable {
     private func store(_ placements: [Placement]) async throws -> [OrderStore.Placement] {
         let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
         let (orders, engine, notifier, logger) = (self.orders, self.engine, self.notifier, self.logger)
-        let (stored, messages) = try await client.withTransaction(logger: logger) { connection in
+        let (stored, messages) = try await client.transaction(logger: logger) { connection in
             try await watchdog.run(on: connection, "an order batch") {
                 try await Self.write(placements, orders: orders, engine: engine, notify: notifier == nil, on: connection, logger: logger)
             }

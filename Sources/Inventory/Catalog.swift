@@ -41,7 +41,7 @@ public struct Catalog: Sendable {
     public func createEvent(name: String, ticketTypes: [NewTicketType], logger: Logger) async throws -> Event {
         let eventID = UUID()
         let created = ticketTypes.map { _ in UUID() }
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
             _ = try await connection.query(
                 "INSERT INTO inventory.events (id, name) VALUES (\(eventID), \(name))", logger: logger).collect()
             _ = try await connection.query(

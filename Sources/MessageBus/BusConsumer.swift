@@ -52,7 +52,7 @@ public struct BusConsumer: Service {
                 await withGracefulShutdownHandler {
                     await withDiscardingTaskGroup { loops in
                         for index in 0..<max(configuration.concurrency, 1) {
-                            loops.addTask { await self.claimLoop(index) }
+                            loops.addTask { await ClaimLoop.$index.withValue(index) { await self.claimLoop(index) } }
                         }
                     }
                 } onGracefulShutdown: {
@@ -86,7 +86,7 @@ public struct BusConsumer: Service {
             do {
                 activity.set(index, "waiting for a connection")
                 claimed = try await client.withConnection { connection in
-                    activity.set(index, "in a batch")
+                    activity.set(index, "leased a connection")
                     return try await watchdog.run(on: connection, "a batch of \(queue)") {
                         try await self.consumeBatch(on: connection)
                     }
@@ -150,8 +150,10 @@ public struct BusConsumer: Service {
     /// dead letters; when it fails on several, everything rolls back and the caller retries
     /// them one by one.
     private func inTransaction(on connection: PostgresConnection, claim: () async throws -> [ClaimedMessage]) async throws -> Claimed {
+        mark("BEGIN")
         try await execute("BEGIN", on: connection)
         do {
+            mark("claiming")
             let batch = try await claim()
             let fresh = batch.filter(\.isFirstDelivery).map(\.envelope)
             var claimed = Claimed(count: batch.count, firstDeliveries: fresh.map(\.messageID), outcome: .committed)
@@ -167,7 +169,9 @@ public struct BusConsumer: Service {
             if fresh.count == 1 { try await execute("SAVEPOINT handler", on: connection) }
             var outgoing: [OutgoingMessage] = []
             do {
+                mark("handling \(fresh.count)")
                 outgoing = try await handler.handleBatch(fresh, connection: connection, logger: logger)
+                mark("publishing \(outgoing.count)")
                 try await MessagePublisher.publish(outgoing, on: connection, notify: notifier == nil, logger: logger)
             } catch {
                 // A lost connection, or a wait that timed out: the work is fine and is simply
@@ -182,11 +186,19 @@ public struct BusConsumer: Service {
                 try await execute("ROLLBACK TO SAVEPOINT handler", on: connection)
                 try await recordFailure(fresh[0], error: error, on: connection)
             }
+            mark("COMMIT")
             try await execute("COMMIT", on: connection)
+            mark("committed")
             notifier?.wake(BusNotifier.queuesToWake(outgoing))
             return claimed
         } catch {
-            try? await execute("ROLLBACK", on: connection)
+            // A connection that failed is not asked for anything more: the server rolls back on
+            // its own, and a statement sent into a connection being torn down may never be
+            // answered.
+            if !error.isConnectionFailure {
+                mark("ROLLBACK")
+                try? await execute("ROLLBACK", on: connection)
+            }
             throw error
         }
     }
@@ -212,9 +224,19 @@ public struct BusConsumer: Service {
                                 on: connection, logger: logger)
     }
 
+    /// Records what the current claim loop is doing.
+    private func mark(_ state: String) {
+        if let index = ClaimLoop.index { activity.set(index, state) }
+    }
+
     private func execute(_ sql: String, on connection: PostgresConnection) async throws {
         _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
     }
+}
+
+/// The claim loop a task belongs to.
+private enum ClaimLoop {
+    @TaskLocal static var index: Int?
 }
 
 /// What each claim loop of a consumer is doing.

@@ -45,7 +45,7 @@ public struct DeadlineSweeper: Service {
 
     /// Fires one batch of due deadlines; returns how many sagas it looked at.
     func sweep() async throws -> Int {
-        let (messages, count) = try await client.withTransaction(logger: logger) { connection in
+        let (messages, count) = try await client.transaction(logger: logger) { connection in
             let fired = try await engine.fireDeadlines(limit: batchSize, on: connection, logger: logger)
             try await MessagePublisher.publish(fired.messages, on: connection, notify: notifier == nil, logger: logger)
             return fired
