@@ -23,12 +23,13 @@ func runRoles(
         let services = EvenTicketSystem.services(
             roles: roles, configuration: configuration, url: url, client: client, logger: logger, onServerRunning: onServerRunning)
         var groupConfiguration = ServiceGroupConfiguration(
-            services: services.map { .init(service: $0) },
+            services: ([ShutdownDeadline(limit: .seconds(15), logger: logger)] + services).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger)
         // A bounded drain: what has not finished 20 s after SIGTERM is cancelled, and a process
-        // that still has not stopped 5 s later ends with a fatal error rather than hang.
+        // that still has not stopped 5 s later ends with a fatal error rather than hang. Before
+        // that, ShutdownDeadline ends it 15 s after the signal, with exit status 75.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         groupConfiguration.maximumCancellationDuration = .seconds(5)
         let group = ServiceGroup(configuration: groupConfiguration)

@@ -5,7 +5,8 @@ Starts PostgreSQL (deployment/local/start-postgres.sh), then 1 `serve`, 2 `orche
 2 `worker` processes of EvenTicket on it, and places ORDERS orders (mixed payment tokens) through
 the HTTP API. Meanwhile it:
   - stops a random process every 1-3 s and starts it again: half the time with SIGKILL, half with
-    SIGTERM, after which the process must finish or give back its work and exit 0 within 20 s;
+    SIGTERM, after which the process must finish or give back its work and exit within 20 s: 0
+    when its shutdown finished, 75 when its own 15 s deadline ended it (counted apart);
   - stops PostgreSQL once with an immediate shutdown for --outage seconds: meanwhile every
     process must stay up and GET /health must answer 503; then work must resume;
   - terminates random backend connections (pg_terminate_backend);
@@ -104,7 +105,11 @@ class Topology:
             process.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
             try:
                 code = process.wait(timeout=20)
-                outcome = "clean" if code == 0 or not graceful else f"exit {code}"
+                # 75: the process's shutdown deadline ended it (its open transactions roll back).
+                # -15: the signal arrived before the process had installed its handlers (it was
+                # still starting and held no work), so it died of it, as it should.
+                outcome = ("clean" if code in (0, -signal.SIGTERM) or not graceful
+                           else "forced" if code == 75 else f"exit {code}")
             except subprocess.TimeoutExpired:
                 self.dump_threads(name, process.pid)
                 process.kill()
@@ -196,7 +201,7 @@ def main():
     global AUTHORIZATION
     AUTHORIZATION = "Bearer " + json.loads(created.stdout)["token"]
     topology = Topology(binary, postgres.url, http_port, args.state_dir, args.step_timeout)
-    faults = {"sigkill": 0, "sigterm": 0, "postgres_outage_seconds": 0, "backends_terminated": 0,
+    faults = {"sigkill": 0, "sigterm": 0, "sigterm_forced_exit": 0, "postgres_outage_seconds": 0, "backends_terminated": 0,
               "duplicates_same_id": 0, "duplicates_new_id": 0, "delayed": 0}
     outage = {"health_503": 0, "health_other": 0, "processes_died": 0}
     sigterm_problems = []
@@ -263,7 +268,9 @@ def main():
                     name, outcome = topology.stop_random(graceful)
                     log(f"{'SIGTERM' if graceful else 'SIGKILL'} {name}" + (f": {outcome}" if graceful else ""))
                     faults["sigterm" if graceful else "sigkill"] += 1
-                    if graceful and outcome != "clean":
+                    if graceful and outcome == "forced":
+                        faults["sigterm_forced_exit"] += 1
+                    elif graceful and outcome != "clean":
                         sigterm_problems.append(f"{name}: {outcome}")
                     next_kill = time.time() + random.uniform(1, 3)
                 if faults["postgres_outage_seconds"] == 0 and args.outage > 0 and now >= outage_at:

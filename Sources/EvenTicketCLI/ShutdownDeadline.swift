@@ -1,0 +1,29 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Ends the process when a graceful shutdown has not finished `limit` after SIGTERM or SIGINT.
+///
+/// Every service drains within a few seconds (consumers cancel batches still busy after 8 s, and
+/// a stalled connection is closed). Rarely, under connection terminations, an await on
+/// postgres-nio stays pending even after its connection was closed, and a task cannot be made to
+/// give it up. Exiting is then safe: whatever the process held is in open transactions, which
+/// PostgreSQL rolls back, so its messages go back to the queue. The exit status, 75, tells a
+/// supervisor that the process stopped without finishing its shutdown.
+struct ShutdownDeadline: Service {
+    static let exitStatus: Int32 = 75
+    let limit: Duration
+    let logger: Logger
+
+    func run() async throws {
+        // Its own graceful shutdown comes last (it is the first service), once everything else
+        // has stopped: then there is nothing left to wait for.
+        await cancelWhenGracefulShutdown {
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { break }
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            logger.critical("shutdown did not finish in time; exiting", metadata: ["limit": "\(limit)"])
+            exit(Self.exitStatus)
+        }
+    }
+}
