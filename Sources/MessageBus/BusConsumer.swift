@@ -102,11 +102,14 @@ public struct BusConsumer: Service {
             if claimed == configuration.batchSize {
                 // More may be waiting: let another loop help.
                 wakeups.signal(queue)
-            } else if claimed == 0 {
-                let jitter = configuration.pollInterval * Double.random(in: 0.8..<1.2)
-                activity.set(index, "waiting for work")
-                await wakeups.wait(for: queue, since: generation, upTo: jitter)
+                continue
             }
+            // The queue had no more than this batch: claim again once something new is
+            // published (returns at once if that happened while this batch ran), instead of
+            // paying for an empty claim now.
+            let jitter = configuration.pollInterval * Double.random(in: 0.8..<1.2)
+            activity.set(index, "waiting for work")
+            await wakeups.wait(for: queue, since: generation, upTo: jitter)
         }
     }
 

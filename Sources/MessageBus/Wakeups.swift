@@ -50,13 +50,23 @@ public final class Wakeups: Sendable {
         woken.forEach { $0.resume() }
     }
 
-    /// Waits until `queue` is signalled after `generation`, or `timeout` passes, or the task is cancelled.
-    public func wait(for queue: String, since generation: Int, upTo timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.waitForSignal(queue, since: generation) }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
+    /// Waits until `queue` is signalled after `generation`, or `timeout` passes, or the task is
+    /// cancelled; true when a signal ended the wait.
+    @discardableResult
+    public func wait(for queue: String, since generation: Int, upTo timeout: Duration) async -> Bool {
+        if self.generation(of: queue) != generation { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.waitForSignal(queue, since: generation)
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let signalled = await group.next() ?? false
             group.cancelAll()
+            return signalled
         }
     }
 
