@@ -2,10 +2,9 @@ import Logging
 import PostgresNIO
 
 extension PostgresClient {
-    /// Runs `body` in a transaction on a pooled connection: BEGIN, the body, COMMIT; ROLLBACK
-    /// when the body throws. Unlike `withTransaction`, it sends nothing more on a connection that
-    /// failed (the server rolls back by itself there), since a statement queued on a connection
-    /// that is being torn down may never be answered. Errors are thrown as they are, unwrapped.
+    /// Runs `body` in a transaction on a pooled connection: BEGIN, the body, COMMIT; when the
+    /// body throws, ``PostgresConnection/endTransaction(after:logger:)`` rolls back. Unlike
+    /// `withTransaction`, errors are thrown as they are, unwrapped.
     public func transaction<T: Sendable>(
         logger: Logger, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
@@ -15,13 +14,33 @@ extension PostgresClient {
             do {
                 result = try await body(connection)
             } catch {
-                if !error.isConnectionFailure {
-                    _ = try? await connection.query("ROLLBACK", logger: logger).collect()
-                }
+                await connection.endTransaction(after: error, logger: logger)
                 throw error
             }
             _ = try await connection.query("COMMIT", logger: logger).collect()
             return result
         }
+    }
+}
+
+extension PostgresConnection {
+    /// Ends the transaction that `error` interrupted, leaving the connection fit for reuse:
+    ///
+    /// - after a connection failure, nothing: the server rolls back by itself, and a statement
+    ///   queued on a connection being torn down may never be answered;
+    /// - after a lock or statement timeout, a serialization failure or a deadlock, the connection
+    ///   is closed (the server rolls back, the pool opens a new one): the statement that failed
+    ///   may have been a prepared statement's first use, and postgres-nio answers every later
+    ///   use of a statement whose preparation failed with that same error, on that connection,
+    ///   for good;
+    /// - otherwise ROLLBACK.
+    public func endTransaction(after error: any Error, logger: Logger) async {
+        if error.isConnectionFailure { return }
+        if error.isTransientConflict {
+            logger.debug("closing the connection after a transient failure", metadata: ["error": "\(error.diagnosticDescription)"])
+            try? await close()
+            return
+        }
+        _ = try? await query("ROLLBACK", logger: logger).collect()
     }
 }

@@ -23,6 +23,12 @@ extension Error {
         return state.hasPrefix("08") || state.hasPrefix("57P")
     }
 
+    /// PostgreSQL cannot serve the work right now: the connection failed, the server has no
+    /// connection slot left, or the statement lost a race or timed out. Nothing was committed.
+    public var isDatabaseUnavailable: Bool {
+        isConnectionFailure || isTransientConflict || sqlState == SQLState.tooManyConnections
+    }
+
     /// The statement lost a race or waited too long (serialization failure, deadlock, lock or
     /// statement timeout): nothing is wrong with the work itself, and trying again later will do.
     public var isTransientConflict: Bool {
@@ -52,4 +58,5 @@ public enum SQLState {
     public static let lockNotAvailable = "55P03"
     /// Also raised by `statement_timeout`.
     public static let queryCanceled = "57014"
+    public static let tooManyConnections = "53300"
 }

@@ -86,7 +86,7 @@ public enum EvenTicketSystem {
     /// - No wait is unbounded: a lock not granted within 5 s, or a statement running 30 s, fails
     ///   the batch, which rolls back and is retried. A task that is cancelled does not stop its
     ///   statement on the server, so this is also what bounds a graceful shutdown.
-    static let servicePoolSettings: [(name: String, value: String)] = [
+    public static let servicePoolSettings: [(name: String, value: String)] = [
         ("enable_seqscan", "off"), ("lock_timeout", "5s"), ("statement_timeout", "30s"),
     ]
 

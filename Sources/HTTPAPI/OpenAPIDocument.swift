@@ -36,7 +36,8 @@ enum OpenAPIDocument {
               "401": {"$ref": "#/components/responses/Problem"},
               "403": {"$ref": "#/components/responses/Problem"},
               "413": {"$ref": "#/components/responses/Problem"},
-              "422": {"$ref": "#/components/responses/Problem"}
+              "422": {"$ref": "#/components/responses/Problem"},
+              "503": {"$ref": "#/components/responses/Problem"}
             }
           }
         },
@@ -48,7 +49,8 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "The event", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
               "401": {"$ref": "#/components/responses/Problem"},
-              "404": {"$ref": "#/components/responses/Problem"}
+              "404": {"$ref": "#/components/responses/Problem"},
+              "503": {"$ref": "#/components/responses/Problem"}
             }
           }
         },
@@ -65,7 +67,8 @@ enum OpenAPIDocument {
               "401": {"$ref": "#/components/responses/Problem"},
               "409": {"$ref": "#/components/responses/Problem"},
               "413": {"$ref": "#/components/responses/Problem"},
-              "422": {"$ref": "#/components/responses/Problem"}
+              "422": {"$ref": "#/components/responses/Problem"},
+              "503": {"$ref": "#/components/responses/Problem"}
             }
           }
         },
@@ -77,7 +80,8 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "The order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}},
               "401": {"$ref": "#/components/responses/Problem"},
-              "404": {"$ref": "#/components/responses/Problem"}
+              "404": {"$ref": "#/components/responses/Problem"},
+              "503": {"$ref": "#/components/responses/Problem"}
             }
           }
         },
@@ -94,7 +98,8 @@ enum OpenAPIDocument {
               "200": {"description": "A page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SagaPage"}}}},
               "400": {"$ref": "#/components/responses/Problem"},
               "401": {"$ref": "#/components/responses/Problem"},
-              "403": {"$ref": "#/components/responses/Problem"}
+              "403": {"$ref": "#/components/responses/Problem"},
+              "503": {"$ref": "#/components/responses/Problem"}
             }
           }
         },
@@ -106,7 +111,8 @@ enum OpenAPIDocument {
             "responses": {
               "200": {"description": "The saga", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Saga"}}}},
               "401": {"$ref": "#/components/responses/Problem"},
-              "404": {"$ref": "#/components/responses/Problem"}
+              "404": {"$ref": "#/components/responses/Problem"},
+              "503": {"$ref": "#/components/responses/Problem"}
             }
           }
         },

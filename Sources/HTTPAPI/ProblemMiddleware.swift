@@ -1,3 +1,4 @@
+import Database
 import Hummingbird
 import Logging
 
@@ -21,6 +22,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw Problem(error.status, title, detail: error.body ?? "\(request.method) \(request.uri.path)")
         } catch let error as any HTTPResponseError {
             throw Problem(error.status, error.status.reasonPhrase)
+        } catch where error.isDatabaseUnavailable {
+            // Nothing was accepted (the transaction did not commit): the client may try again.
+            logger.warning("database unavailable", metadata: ["http.path": "\(request.uri.path)", "error": "\(error.diagnosticDescription)"])
+            throw ServiceUnavailable()
         } catch {
             logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
             throw Problem(.internalServerError, "Internal server error")
@@ -34,6 +39,20 @@ protocol ProblemResponse: HTTPResponseError {}
 extension Problem: ProblemResponse {}
 extension MethodNotAllowed: ProblemResponse {}
 extension Unauthorized: ProblemResponse {}
+extension ServiceUnavailable: ProblemResponse {}
+
+/// 503 with `Retry-After`: PostgreSQL is unreachable, out of connections, or the request's
+/// statement lost a race or timed out; the request did nothing and may be sent again.
+struct ServiceUnavailable: HTTPResponseError {
+    var status: HTTPResponse.Status { .serviceUnavailable }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = try Problem(.serviceUnavailable, "Service unavailable", detail: "The database is unavailable or busy; try again shortly.")
+            .response(from: request, context: context)
+        response.headers[.retryAfter] = "1"
+        return response
+    }
+}
 
 /// 405, naming the methods the path does answer in `Allow`.
 struct MethodNotAllowed: HTTPResponseError {

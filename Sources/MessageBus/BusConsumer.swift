@@ -195,13 +195,8 @@ public struct BusConsumer: Service {
             notifier?.wake(BusNotifier.queuesToWake(outgoing))
             return claimed
         } catch {
-            // A connection that failed is not asked for anything more: the server rolls back on
-            // its own, and a statement sent into a connection being torn down may never be
-            // answered.
-            if !error.isConnectionFailure {
-                mark("ROLLBACK")
-                try? await execute("ROLLBACK", on: connection)
-            }
+            mark("ending the transaction after \(error.diagnosticDescription)")
+            await connection.endTransaction(after: error, logger: logger)
             throw error
         }
     }

@@ -5,7 +5,7 @@ import Hummingbird
 import Testing
 
 /// The HTTP API's contract: status codes, problem bodies, idempotency and listing.
-@Suite("HTTP API")
+@Suite("HTTP API", .timeLimit(.minutes(3)))
 struct HTTPAPITests {
     static func expectProblem(_ result: TestSystem.HTTPResult, _ status: HTTPResponse.Status, field: String? = nil,
                               sourceLocation: SourceLocation = #_sourceLocation) {
@@ -76,6 +76,28 @@ struct HTTPAPITests {
             for (body, field) in cases {
                 Self.expectProblem(try await system.request(.post, "/events", json: body), .unprocessableContent, field: field)
             }
+        }
+    }
+
+    @Test func aBusyDatabaseAnswers503AndTheRetryPlacesTheOrderOnce() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let (event, type) = try await system.createEvent(capacity: 50)
+            let body = system.orderJSON(event: event, ticketType: type)
+            let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "busy-1"]
+            // The orders table is locked past the API's 5 s lock timeout.
+            try await system.client.withTransaction(logger: system.logger) { connection in
+                try await connection.query("LOCK TABLE ordering.orders IN ACCESS EXCLUSIVE MODE", logger: system.logger)
+                let busy = try await system.request(.post, "/orders", json: body, headers: key)
+                Self.expectProblem(busy, .serviceUnavailable)
+                #expect(busy.headers[.retryAfter] == "1")
+            }
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 0)
+            // Sent again once the database is free, the order is placed, once.
+            for _ in 0..<2 {
+                let placed = try await system.request(.post, "/orders", json: body, headers: key)
+                #expect(placed.status == .accepted, "\(placed.text)")
+            }
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 1)
         }
     }
 
