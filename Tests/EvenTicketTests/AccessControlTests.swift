@@ -5,7 +5,7 @@ import HTTPTypes
 import Testing
 
 /// Bearer tokens with roles guard the HTTP API.
-@Suite("Access control")
+@Suite("Access control", .timeLimit(.minutes(3)))
 struct AccessControlTests {
     @Test func requestsWithoutAValidTokenAreUnauthorized() async throws {
         try await TestSystem.run(roles: [.api]) { system in

@@ -3,7 +3,7 @@ import EvenTicketTesting
 import Foundation
 import Testing
 
-@Suite("Consistency audit")
+@Suite("Consistency audit", .timeLimit(.minutes(3)))
 struct ConsistencyAuditTests {
     @Test func tamperingWithAnyServiceIsReported() async throws {
         try await TestSystem.run { system in

@@ -26,7 +26,7 @@ final class RecordingHandler: MessageHandler {
     struct TestFailure: Error, CustomStringConvertible { var description: String }
 }
 
-@Suite("Message bus")
+@Suite("Message bus", .timeLimit(.minutes(3)))
 struct MessageBusTests {
     static func message(_ n: Int = 0) -> OutgoingMessage {
         OutgoingMessage(ReleaseTickets(orderID: UUID()), sagaID: UUID())

@@ -4,7 +4,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite("Migrations")
+@Suite("Migrations", .timeLimit(.minutes(3)))
 struct MigrationTests {
     @Test func appliesEveryFileOnceAndThenNothing() async throws {
         try await TestSystem.withDatabase { client, logger in

@@ -8,7 +8,7 @@ import Testing
 
 /// The served OpenAPI document stays true to the router. CI also fuzzes the running API
 /// against it (`.ci/fuzz.sh`).
-@Suite("OpenAPI document")
+@Suite("OpenAPI document", .timeLimit(.minutes(3)))
 struct OpenAPITests {
     static func document() throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])

@@ -24,7 +24,7 @@ final class BreakableInvoicing: MessageHandler {
     }
 }
 
-@Suite("Operator recovery")
+@Suite("Operator recovery", .timeLimit(.minutes(3)))
 struct OperatorRecoveryTests {
     @Test func aCompensationThatKeepsFailingFailsTheSagaVisiblyAndAnOperatorCanResumeIt() async throws {
         let invoicing = BreakableInvoicing()

@@ -6,7 +6,7 @@ import PostgresNIO
 import Testing
 
 /// Orders through the HTTP API with the orchestrator and every participant running.
-@Suite("Order sagas end to end")
+@Suite("Order sagas end to end", .timeLimit(.minutes(3)))
 struct OrderSagaEndToEndTests {
     /// Checks the participants' own records for one saga.
     struct Effects: Equatable {

@@ -35,7 +35,7 @@ final class CapturingLogHandler: LogHandler, Sendable {
     }
 }
 
-@Suite("Secrets stay out of logs")
+@Suite("Secrets stay out of logs", .timeLimit(.minutes(3)))
 struct SecretsInLogsTests {
     @Test func paymentTokensAndBearerTokensNeverAppearInLogsEvenAtTrace() async throws {
         let handler = CapturingLogHandler(label: "eventicket.test")

@@ -6,12 +6,12 @@ import PostgresNIO
 import Testing
 
 /// Each service acts as a PostgreSQL role that reaches only its own schema and the bus.
-@Suite("Service roles")
+@Suite("Service roles", .timeLimit(.minutes(3)))
 struct ServiceRoleTests {
     /// Runs `query` as `role` and returns the SQLSTATE it failed with, or nil when it succeeded.
     static func sqlState(of query: PostgresQuery, as role: Role, url: DatabaseURL, logger: Logger) async throws -> String? {
         let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 1, role: role.databaseRole), backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
+        return await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
             do {

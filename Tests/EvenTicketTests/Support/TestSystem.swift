@@ -40,20 +40,39 @@ struct TestSystem: Sendable {
         logger: Logger = TestLogger.make(),
         _ body: @Sendable @escaping (TestSystem) async throws -> Void
     ) async throws {
+        try await slots.run {
+            try await runAlone(configuration: configuration, roles: roles, extraServices: extraServices, logger: logger, body)
+        }
+    }
+
+    /// Whole systems (or bare databases) in use at once; each holds dozens of connections.
+    static let slots = ConcurrencyLimit(width: 4)
+
+    private static func runAlone(
+        configuration: SystemConfiguration, roles: Set<Role>,
+        extraServices: @Sendable @escaping (PostgresClient, Logger) -> [any Service],
+        logger: Logger, _ body: @Sendable @escaping (TestSystem) async throws -> Void
+    ) async throws {
         let url = try await TestDatabases.shared.makeDatabase()
         try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: 40) { client in
             let services = EvenTicketSystem.services(
                 roles: roles, configuration: configuration, url: url, client: client, logger: logger, http: false)
                 + extraServices(client, logger)
-            // The HTTP API acts as its service role, as `serve` does.
+            // The HTTP API acts as its service role with its settings, as `serve` does.
             let apiClient = PostgresClient(
-                configuration: url.clientConfiguration(maximumConnections: 20, role: configuration.serviceRoles ? Role.api.databaseRole : nil),
+                configuration: url.clientConfiguration(
+                    maximumConnections: 20, role: configuration.serviceRoles ? Role.api.databaseRole : nil,
+                    settings: EvenTicketSystem.servicePoolSettings),
                 backgroundLogger: logger)
             // One service group, as in a process: services stop in reverse order on graceful
             // shutdown, so consumers finish before the pools they use.
-            let group = ServiceGroup(configuration: .init(
+            var groupConfiguration = ServiceGroupConfiguration(
                 services: ([apiClient] + services).map { .init(service: $0) }, gracefulShutdownSignals: [], cancellationSignals: [],
-                logger: logger))
+                logger: logger)
+            // As in a process (`Run`): a service that does not stop is cancelled, not waited on forever.
+            groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+            groupConfiguration.maximumCancellationDuration = .seconds(5)
+            let group = ServiceGroup(configuration: groupConfiguration)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 do {
@@ -80,10 +99,12 @@ struct TestSystem: Sendable {
 
     /// Runs `body` with a pool on a fresh migrated database and nothing else running.
     static func withDatabase(_ body: @Sendable @escaping (PostgresClient, Logger) async throws -> Void) async throws {
-        let url = try await TestDatabases.shared.makeDatabase()
-        let logger = TestLogger.make()
-        try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, maximumConnections: 20) { client in
-            try await body(client, logger)
+        try await slots.run {
+            let url = try await TestDatabases.shared.makeDatabase()
+            let logger = TestLogger.make()
+            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, maximumConnections: 20) { client in
+                try await body(client, logger)
+            }
         }
     }
 
