@@ -84,13 +84,18 @@ struct MessageBusTests {
         try await TestSystem.withDatabase { client, logger in
             let messages = (0..<10).map(Self.message)
             try await Self.publish(messages, client: client, logger: logger)
-            // A consumer claims the batch in its transaction and dies (its session ends) before committing.
+            // A consumer claims the batch in its transaction and dies (its session is killed)
+            // before committing. It is killed from another session, while it waits: a query
+            // on a connection whose backend ends under it may never be answered by postgres-nio.
             let claimed = try await client.withConnection { connection in
                 _ = try await connection.query("BEGIN", logger: logger).collect()
                 let batch = try await QueueStore().claim(queue: .inventory, consumer: "inventory", limit: 10, on: connection, logger: logger)
                 #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE id IN (SELECT id FROM bus.messages FOR UPDATE SKIP LOCKED)", client: client, logger: logger) == 0,
                         "claimed messages are invisible to other consumers")
-                _ = try? await connection.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: logger).collect()
+                var pid: Int32 = 0
+                for try await value in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) { pid = value }
+                #expect(try await TestSystem.scalar("SELECT pg_terminate_backend(\(pid), 10000)::int", client: client, logger: logger) == 1,
+                        "the consumer's session is gone")
                 return batch.count
             }
             #expect(claimed == 10)
