@@ -59,5 +59,8 @@ curl -sf "$base/health" >/dev/null
 kill -INT "$pid"
 wait "$pid" || { cat "$log"; echo "eventicket dev did not stop cleanly" >&2; exit 1; }
 trap - EXIT
-if pgrep -f "postgres -D .*eventicket-pg-" >/dev/null; then echo "PostgreSQL left running" >&2; exit 1; fi
+# Its own server, found by its port: other PostgreSQL servers may run on this machine.
+pgport=$(grep -o 'PostgreSQL: postgres://[^ ]*' "$log" | head -1 | sed -E 's|.*:([0-9]+)/.*|\1|')
+[ -n "$pgport" ] || { cat "$log"; echo "eventicket dev did not print its PostgreSQL URL" >&2; exit 1; }
+if pgrep -f "postgres -D .*eventicket-pg-.* -p $pgport( |\$)" >/dev/null; then echo "PostgreSQL left running" >&2; exit 1; fi
 echo "walk-through passed"
