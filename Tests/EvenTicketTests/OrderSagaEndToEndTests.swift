@@ -93,8 +93,13 @@ struct OrderSagaEndToEndTests {
             }
             #expect(settled, "late charge not refunded: \(effects)")
             #expect(effects.invoiceStatus == "void")
+            // Which refund takes the money back depends on timing: usually the orchestrator's
+            // answer to the late PaymentCharged (a second RefundPayment, after OrderRejected);
+            // on a loaded machine the compensation's own refund may reach the gateway after
+            // the late charge and take it back itself. Either way, exactly once.
+            try await system.awaitQuiet()
+            #expect(try await Self.effects(of: saga, in: system) == Effects(moneyKept: 0, charges: 1, invoiceStatus: "void"))
             let history = try await system.request(.get, "/sagas/\(saga)").body
-            #expect(Self.sent(history).last == "RefundPayment")
             #expect(history["state"]?.string == "compensated")
             try await system.expectAuditClean()
         }
