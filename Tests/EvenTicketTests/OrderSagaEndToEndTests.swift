@@ -99,6 +99,9 @@ struct OrderSagaEndToEndTests {
             // the late charge and take it back itself. Either way, exactly once.
             try await system.awaitQuiet()
             #expect(try await Self.effects(of: saga, in: system) == Effects(moneyKept: 0, charges: 1, invoiceStatus: "void"))
+            #expect(try await system.scalar(
+                "SELECT count(*)::int FROM payment.gateway_ledger WHERE saga_id = \(UUID(uuidString: saga)!) AND kind = 'refund' AND amount_cents <> 0") == 1,
+                "refunded exactly once")
             let history = try await system.request(.get, "/sagas/\(saga)").body
             #expect(history["state"]?.string == "compensated")
             try await system.expectAuditClean()
