@@ -1,3 +1,4 @@
+import Database
 import Foundation
 import PostgresNIO
 
@@ -150,19 +151,13 @@ enum SagaStatements {
     typealias SagaRow = (UUID, String, String, String?, String?, String, String, Int, Int, Int, String)
 
     /// Loads sagas and locks them, in id order.
-    struct Lock: PostgresPreparedStatement {
+    enum Lock: PreparedSQL {
         static let sql = "SELECT \(lockColumns) FROM orchestrator.sagas WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
-        typealias Row = SagaRow
+    }
 
-        var ids: [UUID]
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(ids)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    /// As ``Lock``, leaving out sagas another transaction holds instead of waiting for them.
+    enum LockSkippingLocked: PreparedSQL {
+        static let sql = Lock.sql + " SKIP LOCKED"
     }
 }
 

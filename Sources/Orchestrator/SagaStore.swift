@@ -70,18 +70,15 @@ public struct SagaStore: Sendable {
     func lock(_ ids: [UUID], skipLocked: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Stored] {
         guard !ids.isEmpty else { return [:] }
         let unique = Array(Set(ids))
+        let bindings = PostgresBindings(unique)
+        let decode: @Sendable (PostgresRow) throws -> SagaStatements.SagaRow = { try $0.decode(SagaStatements.SagaRow.self) }
+        let rows = skipLocked
+            ? try await connection.execute(Prepared<SagaStatements.LockSkippingLocked, SagaStatements.SagaRow>(bindings, decode: decode), logger: logger)
+            : try await connection.execute(Prepared<SagaStatements.Lock, SagaStatements.SagaRow>(bindings, decode: decode), logger: logger)
         var sagas: [UUID: Stored] = [:]
-        func add(_ row: SagaStatements.SagaRow) throws {
+        for try await row in rows {
             let stored = try restore(row)
             sagas[stored.saga.id] = stored
-        }
-        if skipLocked {
-            let rows = try await connection.query(
-                "SELECT \(unescaped: SagaStatements.lockColumns) FROM orchestrator.sagas WHERE id = ANY(\(unique)::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED",
-                logger: logger)
-            for try await row in rows.decode(SagaStatements.SagaRow.self) { try add(row) }
-        } else {
-            for try await row in try await connection.execute(SagaStatements.Lock(ids: unique), logger: logger) { try add(row) }
         }
         return sagas
     }
