@@ -102,6 +102,13 @@ public enum MessageCoding {
         return text + "}"
     }
 
+    /// A string as a JSON string literal.
+    public static func quoted(_ string: String) -> String {
+        var text = ""
+        appendQuoted(string, to: &text)
+        return text
+    }
+
     private static func appendQuoted(_ string: String, to text: inout String) {
         text += "\""
         for scalar in string.unicodeScalars {

@@ -34,7 +34,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
         /// Orders that became terminal during the window, whenever they were placed.
         public var sagasCompleted: Int
         public var completedSagasPerSecond: Double
-        /// `orchestrator.saga_history` rows of kind started or received stamped in the window.
+        /// `orchestrator.saga_transitions` rows that started a saga or applied an input stamped in the window.
         public var transitions: Int64
         public var transitionsPerSecond: Double
     }

@@ -88,11 +88,12 @@ struct PostgresStatistics: Sendable {
         return nil
     }
 
-    /// Saga transitions (history rows of kind started or received) stamped between two server times.
+    /// Saga transitions (rows of history that started a saga or applied an input, not those
+    /// that ignored one) stamped between two server times.
     func transitions(from start: Date, to end: Date) async throws -> Int64 {
         let rows = try await client.query("""
-            SELECT count(*) FROM orchestrator.saga_history
-            WHERE kind IN ('started', 'received') AND at >= \(start) AND at < \(end)
+            SELECT count(*) FROM orchestrator.saga_transitions
+            WHERE entries -> 0 ->> 'kind' IN ('started', 'received') AND at >= \(start) AND at < \(end)
             """, logger: logger)
         for try await count in rows.decode(Int64.self) { return count }
         return 0

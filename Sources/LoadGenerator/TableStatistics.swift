@@ -10,7 +10,7 @@ struct TableStatistics: Sendable {
     /// The tables reported, in this order: the queue, the consumers' ledger, the saga tables, the orders.
     static let tables = [
         "bus.messages", "bus.processed_messages", "orchestrator.deadlines",
-        "orchestrator.sagas", "orchestrator.saga_history", "ordering.orders",
+        "orchestrator.sagas", "orchestrator.saga_transitions", "ordering.orders",
     ]
 
     let client: PostgresClient

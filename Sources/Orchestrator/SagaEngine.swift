@@ -62,7 +62,9 @@ public struct SagaEngine: Sendable {
             var history = [SagaStore.HistoryEntry(kind: "started", message: OrderPlaced.name, messageID: start.causationID,
                                                   detail: ["orderId": start.order.orderID.uuidString])]
             history += first.map(sentEntry)
-            changes.append(.init(saga: saga, newHistory: history, historyCount: history.count, deadline: deadline))
+            var change = SagaStore.Change(saga: saga, transitionCount: 0, deadline: deadline)
+            change.record(history)
+            changes.append(change)
             messages[start.sagaID] = first
         }
         let created = try await store.start(changes, on: connection, logger: logger)
@@ -81,7 +83,7 @@ public struct SagaEngine: Sendable {
                 throw PermanentFailure("no saga \(item.sagaID) for \(item.input.kind)")
             }
             var change = changed[item.sagaID]
-                ?? SagaStore.Change(saga: current.saga, newHistory: [], historyCount: current.historyCount, deadline: .keep)
+                ?? SagaStore.Change(saga: current.saga, transitionCount: current.transitionCount, deadline: .keep)
             if changed[item.sagaID] == nil { order.append(item.sagaID) }
             outgoing += transition(&change, item.input, messageID: item.messageID)
             changed[item.sagaID] = change
@@ -103,7 +105,7 @@ public struct SagaEngine: Sendable {
         var changes: [SagaStore.Change] = []
         var outgoing: [OutgoingMessage] = []
         for (stored, token) in due {
-            var change = SagaStore.Change(saga: stored.saga, newHistory: [], historyCount: stored.historyCount, deadline: .keep)
+            var change = SagaStore.Change(saga: stored.saga, transitionCount: stored.transitionCount, deadline: .keep)
             let deadline = StepDeadlineReached(step: stored.saga.step.name, token: token)
             outgoing += transition(&change, .deadlineReached(deadline), messageID: nil)
             // A deadline that changed nothing must not fire again.
@@ -114,13 +116,13 @@ public struct SagaEngine: Sendable {
         return (outgoing, due.count)
     }
 
-    /// Runs the state machine for one input, recording history and the deadline it implies.
+    /// Runs the state machine for one input, recording the transition (one row of history) and
+    /// the deadline it implies.
     private func transition(_ change: inout SagaStore.Change, _ input: SagaInput, messageID: UUID?) -> [OutgoingMessage] {
         let before = change.saga
         let decision = change.saga.handle(input)
         if let why = decision.ignoredBecause {
-            change.newHistory.append(.init(kind: "ignored", message: input.kind, messageID: messageID, detail: ["why": why]))
-            change.historyCount += 1
+            change.record([.init(kind: "ignored", message: input.kind, messageID: messageID, detail: ["why": why])])
             return []
         }
         let (outgoing, deadline) = effects(of: decision.actions, saga: change.saga, causationID: messageID)
@@ -132,8 +134,7 @@ public struct SagaEngine: Sendable {
             history.append(.init(kind: "state", message: change.saga.state.rawValue, detail: detail))
         }
         history += outgoing.map(sentEntry)
-        change.newHistory += history
-        change.historyCount += history.count
+        change.record(history)
         if deadline != .keep { change.deadline = deadline }
         return outgoing
     }

@@ -47,10 +47,14 @@ public struct SagaQueries: Sendable {
                              createdAt: created, updatedAt: updated, history: [])
         }
         guard var saga = found else { return nil }
+        // Each transition's entries, in order: the rows by seq, the entries of a row in array order.
         let history = try await client.query(
             """
-            SELECT at, kind, message, message_id, detail::text FROM orchestrator.saga_history
-             WHERE saga_id = \(id) ORDER BY seq
+            SELECT t.at, e.entry ->> 'kind', e.entry ->> 'message', (e.entry ->> 'messageId')::uuid,
+                   coalesce(e.entry -> 'detail', '{}')::text
+              FROM orchestrator.saga_transitions t, json_array_elements(t.entries) WITH ORDINALITY AS e(entry, n)
+             WHERE t.saga_id = \(id)
+             ORDER BY t.seq, e.n
             """, logger: logger)
         for try await (at, kind, message, messageID, detail) in history.decode((Date, String, String, UUID?, String).self) {
             let values = (try? JSONDecoder().decode([String: String].self, from: Data(detail.utf8))) ?? [:]

@@ -18,18 +18,15 @@ enum SagaStatements {
         var compensationQueues: [String] = []
         var tokens: [Int] = []
         var compensationAttempts: [Int] = []
-        var historyCounts: [Int] = []
+        var transitionCounts: [Int] = []
     }
 
-    /// Column arrays of history entries.
-    struct HistoryColumns: Sendable {
+    /// Column arrays of transitions (rows of history).
+    struct TransitionColumns: Sendable {
         var sagaIDs: [UUID] = []
         var seqs: [Int] = []
-        var kinds: [String] = []
-        var messages: [String] = []
-        /// The zero UUID for none.
-        var messageIDs: [UUID] = []
-        var details: [String] = []
+        /// Each transition's entries, as a JSON array.
+        var entries: [String] = []
     }
 
     /// Column arrays of deadlines to set.
@@ -40,10 +37,9 @@ enum SagaStatements {
     }
 
     static let historyInsert = """
-        INSERT INTO orchestrator.saga_history (saga_id, seq, kind, message, message_id, detail)
-        SELECT h.saga_id, h.seq, h.kind, h.message, NULLIF(h.message_id, '00000000-0000-0000-0000-000000000000'::uuid), h.detail::jsonb
-          FROM unnest($11::uuid[], $12::integer[], $13::text[], $14::text[], $15::uuid[], $16::text[])
-               AS h(saga_id, seq, kind, message, message_id, detail)
+        INSERT INTO orchestrator.saga_transitions (saga_id, seq, entries)
+        SELECT h.saga_id, h.seq, h.entries::json
+          FROM unnest($11::uuid[], $12::integer[], $13::text[]) AS h(saga_id, seq, entries)
         """
 
     /// Creates sagas with their first history and deadlines; an id that exists is skipped (and
@@ -56,18 +52,17 @@ enum SagaStatements {
                 SELECT u.id, u.state, u.step, NULLIF(u.reason, ''), NULLIF(u.failure, ''), string_to_array(u.finished, ','),
                        string_to_array(u.queue, ','), u.token, u.attempts, u.history_seq, u.order_id, u.order_data::jsonb
                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[],
-                              $9::integer[], $10::integer[], $17::uuid[], $18::text[])
+                              $9::integer[], $10::integer[], $14::uuid[], $15::text[])
                        AS u(id, state, step, reason, failure, finished, queue, token, attempts, history_seq, order_id, order_data)
                 ON CONFLICT DO NOTHING
                 RETURNING id),
             history AS (
-                \(historyInsert.replacingOccurrences(of: "AS h(saga_id, seq, kind, message, message_id, detail)",
-                                                     with: "AS h(saga_id, seq, kind, message, message_id, detail) WHERE h.saga_id IN (SELECT id FROM new)"))
+                \(historyInsert) WHERE h.saga_id IN (SELECT id FROM new)
                 RETURNING 1),
             deadlines AS (
                 INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
                 SELECT d.id, now() + d.delay_ms * interval '1 millisecond', d.token
-                  FROM unnest($19::uuid[], $20::bigint[], $21::integer[]) AS d(id, delay_ms, token)
+                  FROM unnest($16::uuid[], $17::bigint[], $18::integer[]) AS d(id, delay_ms, token)
                  WHERE d.id IN (SELECT id FROM new)
                 RETURNING 1)
             SELECT id FROM new
@@ -75,14 +70,14 @@ enum SagaStatements {
         typealias Row = UUID
 
         var sagas: SagaColumns
-        var history: HistoryColumns
+        var history: TransitionColumns
         var orderIDs: [UUID]
         /// Each saga's order, as JSON.
         var orders: [String]
         var deadlines: DeadlineColumns
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 21)
+            var bindings = PostgresBindings(capacity: 18)
             bindings.append(sagas)
             bindings.append(history)
             bindings.append(orderIDs)
@@ -115,23 +110,23 @@ enum SagaStatements {
             set_deadlines AS (
                 INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
                 SELECT d.id, now() + d.delay_ms * interval '1 millisecond', d.token
-                  FROM unnest($17::uuid[], $18::bigint[], $19::integer[]) AS d(id, delay_ms, token)
+                  FROM unnest($14::uuid[], $15::bigint[], $16::integer[]) AS d(id, delay_ms, token)
                 ON CONFLICT (saga_id) DO UPDATE SET due_at = excluded.due_at, token = excluded.token
                 RETURNING 1),
             cleared_deadlines AS (
-                DELETE FROM orchestrator.deadlines WHERE saga_id = ANY($20::uuid[])
+                DELETE FROM orchestrator.deadlines WHERE saga_id = ANY($17::uuid[])
                 RETURNING 1)
             SELECT (SELECT count(*) FROM updated)::integer
             """
         typealias Row = Int
 
         var sagas: SagaColumns
-        var history: HistoryColumns
+        var history: TransitionColumns
         var deadlines: DeadlineColumns
         var clearedDeadlines: [UUID]
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 20)
+            var bindings = PostgresBindings(capacity: 17)
             bindings.append(sagas)
             bindings.append(history)
             bindings.append(deadlines)
@@ -172,16 +167,13 @@ extension PostgresBindings {
         append(sagas.compensationQueues)
         append(sagas.tokens)
         append(sagas.compensationAttempts)
-        append(sagas.historyCounts)
+        append(sagas.transitionCounts)
     }
 
-    fileprivate mutating func append(_ history: SagaStatements.HistoryColumns) {
+    fileprivate mutating func append(_ history: SagaStatements.TransitionColumns) {
         append(history.sagaIDs)
         append(history.seqs)
-        append(history.kinds)
-        append(history.messages)
-        append(history.messageIDs)
-        append(history.details)
+        append(history.entries)
     }
 
     fileprivate mutating func append(_ deadlines: SagaStatements.DeadlineColumns) {

@@ -5,7 +5,8 @@ import Logging
 import OrderSaga
 import PostgresNIO
 
-/// The orchestrator's own tables: one row per saga, its history and its deadline.
+/// The orchestrator's own tables: one row per saga, its transitions (the history) and its
+/// deadline.
 ///
 /// Every method works on many sagas in one statement, inside the caller's transaction.
 public struct SagaStore: Sendable {
@@ -35,18 +36,33 @@ public struct SagaStore: Sendable {
         case clear
     }
 
-    /// A saga as stored, with the number of history entries it has.
+    /// A saga as stored, with the number of transitions it has recorded.
     struct Stored: Sendable {
         var saga: OrderSaga
-        var historyCount: Int
+        var transitionCount: Int
     }
 
     /// A saga to write back after its transitions.
     struct Change: Sendable {
         var saga: OrderSaga
-        var newHistory: [HistoryEntry]
-        var historyCount: Int
+        /// The history entries of each new transition, one row of history each.
+        var newTransitions: [[HistoryEntry]]
+        /// Transitions recorded, the new ones included.
+        var transitionCount: Int
         var deadline: DeadlineChange
+
+        init(saga: OrderSaga, transitionCount: Int, deadline: DeadlineChange) {
+            self.saga = saga
+            self.newTransitions = []
+            self.transitionCount = transitionCount
+            self.deadline = deadline
+        }
+
+        /// Records one transition's entries.
+        mutating func record(_ entries: [HistoryEntry]) {
+            newTransitions.append(entries)
+            transitionCount += 1
+        }
     }
 
     /// Stores new sagas with their first history and deadlines, skipping ids that exist
@@ -86,7 +102,7 @@ public struct SagaStore: Sendable {
     /// A saga from its row. Orders never change, so a decoded order is kept for the saga's next
     /// transitions in this process.
     private func restore(_ row: SagaStatements.SagaRow) throws -> Stored {
-        let (id, state, step, reason, failure, finished, queue, token, attempts, historyCount, orderJSON) = row
+        let (id, state, step, reason, failure, finished, queue, token, attempts, transitionCount, orderJSON) = row
         let order: OrderPlaced
         if let known = orders.order(of: id) {
             order = known
@@ -106,7 +122,7 @@ public struct SagaStore: Sendable {
         let saga = OrderSaga.restoring(
             id: id, order: order, state: state, step: step, finishedSteps: try steps(finished), compensationQueue: try steps(queue),
             reason: reason, failure: failure, token: token, compensationAttempts: attempts)
-        return Stored(saga: saga, historyCount: historyCount)
+        return Stored(saga: saga, transitionCount: transitionCount)
     }
 
     /// Writes back sagas after their transitions (all their columns, also when only history was
@@ -133,24 +149,21 @@ public struct SagaStore: Sendable {
             columns.compensationQueues.append(saga.compensationQueue.map(\.rawValue).joined(separator: ","))
             columns.tokens.append(saga.token)
             columns.compensationAttempts.append(saga.compensationAttempts)
-            columns.historyCounts.append(change.historyCount)
+            columns.transitionCounts.append(change.transitionCount)
         }
         return columns
     }
 
-    private static func columns(of changes: [Change]) -> (SagaStatements.HistoryColumns, SagaStatements.DeadlineColumns, [UUID]) {
-        var history = SagaStatements.HistoryColumns()
+    private static func columns(of changes: [Change]) -> (SagaStatements.TransitionColumns, SagaStatements.DeadlineColumns, [UUID]) {
+        var history = SagaStatements.TransitionColumns()
         var deadlines = SagaStatements.DeadlineColumns()
         var cleared: [UUID] = []
         for change in changes {
-            let first = change.historyCount - change.newHistory.count
-            for (offset, entry) in change.newHistory.enumerated() {
+            let first = change.transitionCount - change.newTransitions.count
+            for (offset, entries) in change.newTransitions.enumerated() {
                 history.sagaIDs.append(change.saga.id)
                 history.seqs.append(first + offset + 1)
-                history.kinds.append(entry.kind)
-                history.messages.append(entry.message)
-                history.messageIDs.append(entry.messageID ?? .none)
-                history.details.append(entry.detail.isEmpty ? "{}" : MessageCoding.encode(entry.detail))
+                history.entries.append(json(entries))
             }
             switch change.deadline {
             case .keep: break
@@ -163,6 +176,25 @@ public struct SagaStore: Sendable {
             }
         }
         return (history, deadlines, cleared)
+    }
+
+    /// A transition's entries as the JSON array `orchestrator.saga_transitions.entries` holds,
+    /// keys sorted, written directly (this runs for every transition).
+    static func json(_ entries: [HistoryEntry]) -> String {
+        var text = "["
+        for (index, entry) in entries.enumerated() {
+            if index > 0 { text += "," }
+            text += "{\"detail\":"
+            text += MessageCoding.encode(entry.detail)
+            text += ",\"kind\":"
+            text += MessageCoding.quoted(entry.kind)
+            text += ",\"message\":"
+            text += MessageCoding.quoted(entry.message)
+            text += ",\"messageId\":"
+            text += entry.messageID.map { "\"\($0.uuidString)\"" } ?? "null"
+            text += "}"
+        }
+        return text + "]"
     }
 
     /// Sagas whose deadline has passed, oldest first, locked (skipping sagas another

@@ -1,6 +1,7 @@
 import Database
 import EvenTicketTesting
 import Foundation
+import Orchestrator
 import PostgresNIO
 import Testing
 
@@ -66,6 +67,49 @@ struct MigrationTests {
             #expect(try await migrator.pending(on: client, logger: logger).map(\.name) == ["0099_extra.sql"])
             #expect(try await migrator.migrate(on: client, logger: logger).map(\.version) == [99])
             #expect(try await TestSystem.scalar("SELECT count(*)::int FROM public.extra", client: client, logger: logger) == 1)
+        }
+    }
+
+    @Test func historyWrittenAsOneRowPerEntryReadsTheSameAfterTheMoveToOneRowPerTransition() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // Back to the schema before 0011: drop everything, apply the files up to 0010.
+            var schemas: [String] = []
+            for try await name in try await client.query(
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('public', 'information_schema')",
+                logger: logger).decode(String.self) {
+                schemas.append(name)
+            }
+            for statement in ["DROP SCHEMA \(schemas.joined(separator: ", ")) CASCADE", "DROP TABLE public.eventicket_migrations"] {
+                _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+            }
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            for migration in try Migrator().migrations where migration.version <= 10 {
+                try migration.sql.write(to: folder.appendingPathComponent(migration.name), atomically: true, encoding: .utf8)
+            }
+            _ = try await Migrator(directory: folder).migrate(on: client, logger: logger)
+
+            let saga = UUID()
+            let sent = UUID()
+            _ = try await client.query("""
+                INSERT INTO orchestrator.sagas (id, order_id, state, step, order_data, history_seq)
+                VALUES (\(saga), \(UUID()), 'running', 'createInvoice', '{}', 3)
+                """, logger: logger).collect()
+            _ = try await client.query("""
+                INSERT INTO orchestrator.saga_history (saga_id, seq, kind, message, message_id, detail)
+                VALUES (\(saga), 1, 'started', 'OrderPlaced', NULL, '{"orderId": "o-1"}'),
+                       (\(saga), 2, 'sent', 'ReserveTickets', \(sent), '{"queue": "inventory"}'),
+                       (\(saga), 3, 'received', 'TicketsReserved', NULL, '{}')
+                """, logger: logger).collect()
+
+            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == [11])
+            let history = try #require(try await SagaQueries(client: client).saga(saga, logger: logger)?.history)
+            #expect(history.map(\.kind) == ["started", "sent", "received"])
+            #expect(history.map(\.message) == ["OrderPlaced", "ReserveTickets", "TicketsReserved"])
+            #expect(history.map(\.messageId) == [nil, sent, nil])
+            #expect(history.map(\.detail) == [["orderId": "o-1"], ["queue": "inventory"], [:]])
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM orchestrator.saga_transitions", client: client, logger: logger) == 3)
         }
     }
 }
