@@ -81,16 +81,8 @@ public enum MessageCoding {
         return decoder
     }()
 
-    /// Sorted keys make the text canonical: equal values encode to equal text.
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-
-    /// A flat object of strings as JSON text, keys sorted, without a trip through `JSONEncoder`
-    /// (history details and headers are small and many).
+    /// A flat object of strings as JSON text, keys sorted (the same text as the generic encode),
+    /// written directly: history details and headers are small and many.
     public static func encode(_ object: [String: String]) -> String {
         var text = "{"
         for (index, key) in object.keys.sorted().enumerated() {
@@ -111,25 +103,15 @@ public enum MessageCoding {
 
     private static func appendQuoted(_ string: String, to text: inout String) {
         text += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
+        CanonicalJSONEncoder.appendEscaped(string, to: &text)
         text += "\""
     }
 
+    /// `value` as JSON text, as `JSONEncoder` writes it with sorted keys and ISO 8601 dates
+    /// (``CanonicalJSONEncoder``). Sorted keys make the text canonical: equal values encode to
+    /// equal text.
     public static func encode<T: Encodable>(_ value: T) -> String {
         // Encoding plain value types with string keys cannot fail.
-        let data = try! encoder.encode(value)
-        return String(decoding: data, as: UTF8.self)
+        try! CanonicalJSONEncoder.encode(value)
     }
 }
