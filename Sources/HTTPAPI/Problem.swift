@@ -1,3 +1,4 @@
+import EvenTicketContracts
 import Foundation
 import Hummingbird
 
@@ -39,19 +40,12 @@ public struct Problem: HTTPResponseError, Sendable {
     }
 }
 
-/// JSON response bodies.
+/// JSON response bodies: keys sorted, dates in ISO 8601, written by ``MessageCoding`` (the same
+/// text as `JSONEncoder` with those settings, at a fraction of the cost).
 enum JSONResponse {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-
     static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], contentType: String = "application/json") -> Response {
         var headers = headers
         headers[.contentType] = contentType
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: MessageCoding.encode(value))))
     }
 }
