@@ -59,7 +59,7 @@ public struct Envelope: Sendable, Hashable, Codable {
             throw MessageDecodingError(typeName: typeName, reason: "expected \(M.typeName)")
         }
         do {
-            return try MessageCoding.decoder.decode(M.self, from: Data(payload.utf8))
+            return try MessageCoding.decode(M.self, from: payload)
         } catch {
             throw MessageDecodingError(typeName: typeName, reason: "\(error)")
         }
@@ -75,11 +75,10 @@ public struct MessageDecodingError: Error, CustomStringConvertible, Sendable {
 
 /// The one JSON configuration used for message payloads.
 public enum MessageCoding {
-    public static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
+    /// Reads JSON text as `JSONDecoder` with ISO 8601 dates does (``CanonicalJSONDecoder``).
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+        try CanonicalJSONDecoder.decode(type, from: text)
+    }
 
     /// A flat object of strings as JSON text, keys sorted (the same text as the generic encode),
     /// written directly: history details and headers are small and many.

@@ -70,7 +70,7 @@ struct ReservationStore: Sendable {
             logger: logger)
         var reservations: [UUID: Reservation] = [:]
         for try await (saga, order, status, lines, quantity) in rows {
-            let decoded = try MessageCoding.decoder.decode([OrderLine].self, from: Data(lines.utf8))
+            let decoded = try MessageCoding.decode([OrderLine].self, from: lines)
             reservations[saga] = Reservation(sagaID: saga, orderID: order, status: status, lines: decoded, quantity: quantity)
         }
         return reservations

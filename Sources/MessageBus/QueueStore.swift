@@ -59,7 +59,7 @@ public struct QueueStore: Sendable {
 
     private static func claimed(_ row: BusStatements.Claim.Row) -> ClaimedMessage {
         let (id, saga, causation, type, created, attempt, headers, payload, first) = row
-        let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decoder.decode([String: String].self, from: Data(headers.utf8))) ?? [:]
+        let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decode([String: String].self, from: headers)) ?? [:]
         return ClaimedMessage(
             envelope: Envelope(
                 messageID: id, sagaID: saga, causationID: causation, typeName: type,

@@ -107,7 +107,7 @@ public struct SagaStore: Sendable {
         if let known = orders.order(of: id) {
             order = known
         } else {
-            order = try MessageCoding.decoder.decode(OrderPlaced.self, from: Data(orderJSON.utf8))
+            order = try MessageCoding.decode(OrderPlaced.self, from: orderJSON)
             orders.remember(order, of: id)
         }
         guard let state = SagaState(rawValue: state), let step = SagaStep(name: step) else {

@@ -91,7 +91,7 @@ public struct OrderStore: Sendable {
             return Order(
                 orderId: id, sagaId: saga, customerId: customer, eventId: event,
                 status: Order.Status(rawValue: status) ?? .pending, reason: reason, totalCents: total, currency: currency,
-                lines: try MessageCoding.decoder.decode([Order.Line].self, from: Data(lines.utf8)),
+                lines: try MessageCoding.decode([Order.Line].self, from: lines),
                 createdAt: created, updatedAt: updated)
         }
         return nil

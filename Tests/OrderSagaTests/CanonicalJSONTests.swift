@@ -83,4 +83,99 @@ struct CanonicalJSONTests {
         #expect(MessageCoding.encode(["x", "y"]) == (try Self.foundation(["x", "y"])))
         #expect(MessageCoding.encode(42) == "42")
     }
+
+    struct Decoded: Decodable, Equatable {
+        struct Line: Decodable, Equatable {
+            var id: UUID
+            var quantity: Int
+        }
+
+        var text: String
+        var number: Int
+        var fraction: Double
+        var flag: Bool
+        var when: Date
+        var id: UUID
+        var lines: [Line]
+        var optional: String?
+        var absent: Int?
+        var map: [String: String]
+        var nested: [[Int]]
+    }
+
+    static let goodDocuments = [
+        #"{"text":"plain","number":1,"fraction":0.5,"flag":true,"when":"2025-11-25T14:00:00Z","id":"e621e1f8-c36c-495a-93fc-0c247a3e6e5f","lines":[{"id":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":2}],"optional":null,"map":{},"nested":[]}"#,
+        // As PostgreSQL prints jsonb: spaces after colons and commas, keys in its own order.
+        #"{"id": "E621E1F8-C36C-495A-93FC-0C247A3E6E5F", "map": {"a": "1", "b": "\/"}, "flag": false, "text": "esc \" \\ \/ \b\f\n\r\t \u00e9 \ud83d\ude00 é", "when": "1970-01-01T00:00:00Z", "lines": [], "number": -42, "nested": [[1, 2], [], [3]], "absent": 7, "fraction": 1e3, "optional": "set"}"#,
+        " \n\t{ \"text\" : \"\" , \"number\" : 0 , \"fraction\" : -0.25E-2 , \"flag\" : true , \"when\" : \"2000-02-29T23:59:59Z\" , \"id\" : \"00000000-0000-0000-0000-000000000000\" , \"lines\" : [ ] , \"map\" : { \"k\" : \"v\" } , \"nested\" : [ [ 9 ] ] } \n",
+        // A repeated key: the first one counts, as in JSONDecoder.
+        #"{"text":"first","text":"second","number":1,"fraction":0,"flag":true,"when":"2025-11-25T14:00:00Z","id":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","lines":[],"map":{},"nested":[]}"#,
+    ]
+
+    @Test(arguments: goodDocuments)
+    func decodesWhatJSONDecoderDecodes(document: String) throws {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let expected = try decoder.decode(Decoded.self, from: Data(document.utf8))
+        #expect(try MessageCoding.decode(Decoded.self, from: document) == expected)
+    }
+
+    enum Failure: Equatable {
+        case typeMismatch, valueNotFound, keyNotFound, dataCorrupted, other
+
+        init(_ error: any Error) {
+            switch error {
+            case DecodingError.typeMismatch: self = .typeMismatch
+            case DecodingError.valueNotFound: self = .valueNotFound
+            case DecodingError.keyNotFound: self = .keyNotFound
+            case DecodingError.dataCorrupted: self = .dataCorrupted
+            default: self = .other
+            }
+        }
+    }
+
+    /// Not JSON by RFC 8259. (`JSONDecoder` lets some pass, such as `[1,]`, `01` and raw control
+    /// characters in strings, and fails later on the shape; either way it is an error.)
+    static let malformedDocuments = [
+        "", "{", "}", "[1,]", #"{"quantity":1,}"#, #"{"quantity" 1}"#, #"{"quantity":01}"#, #"{"quantity":1.}"#,
+        #"{"quantity":-}"#, #"{"quantity":tru}"#, #"{"quantity":1} x"#, "{\"quantity\":\"a\u{1}\"}", #"{"id":"\q"}"#,
+        #"{"id":"\ud800"}"#, #"{"id":"abc"#,
+    ]
+
+    @Test(arguments: malformedDocuments)
+    func malformedTextIsDataCorrupted(document: String) throws {
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(Decoded.Line.self, from: Data(document.utf8)) }
+        do {
+            _ = try MessageCoding.decode(Decoded.Line.self, from: document)
+            Issue.record("decoded \(document)")
+        } catch {
+            #expect(Failure(error) == .dataCorrupted)
+        }
+    }
+
+    /// JSON of the wrong shape.
+    static let mistypedDocuments = [
+        #"{"quantity":1}"#, #"{"id":null,"quantity":1}"#,
+        #"{"id":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":"1"}"#, #"{"id":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":1.5}"#,
+        #"{"id":"not-a-uuid","quantity":1}"#, #"{"id":7,"quantity":1}"#, #"{"id":true,"quantity":1}"#, "[]", "null", "1", #""text""#,
+    ]
+
+    @Test(arguments: mistypedDocuments)
+    func mistypedJSONFailsAsJSONDecoderFails(document: String) throws {
+        var foundation: Failure?
+        do { _ = try JSONDecoder().decode(Decoded.Line.self, from: Data(document.utf8)) } catch { foundation = Failure(error) }
+        var ours: Failure?
+        do { _ = try MessageCoding.decode(Decoded.Line.self, from: document) } catch { ours = Failure(error) }
+        #expect(foundation != nil)
+        #expect(ours == foundation)
+    }
+
+    @Test func readsUUIDsInEitherCaseAndNothingElse() throws {
+        let id = UUID(uuidString: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F")!
+        #expect(try MessageCoding.decode(UUID.self, from: #""e621e1f8-c36c-495a-93fc-0c247a3e6e5f""#) == id)
+        for bad in ["E621E1F8C36C495A93FC0C247A3E6E5F", "E621E1F8-C36C-495A-93FC-0C247A3E6E5", "E621E1F8-C36C-495A-93FC_0C247A3E6E5F",
+                    "G621E1F8-C36C-495A-93FC-0C247A3E6E5F", "E621E1F8-C36C-495A-93FC-0C247A3E6E5FF"] {
+            #expect(throws: DecodingError.self) { try MessageCoding.decode(UUID.self, from: "\"\(bad)\"") }
+        }
+    }
 }

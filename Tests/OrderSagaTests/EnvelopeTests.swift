@@ -75,7 +75,7 @@ struct EnvelopeTests {
         let value = Stamped(at: Date(timeIntervalSince1970: 0))
         let text = MessageCoding.encode(value)
         #expect(text == #"{"at":"1970-01-01T00:00:00Z"}"#)
-        #expect(try MessageCoding.decoder.decode(Stamped.self, from: Data(text.utf8)) == value)
+        #expect(try MessageCoding.decode(Stamped.self, from: text) == value)
     }
 
     @Test func typeNamesVersionsAndDestinations() {
