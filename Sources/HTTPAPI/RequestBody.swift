@@ -1,3 +1,4 @@
+import EvenTicketContracts
 import Foundation
 import Hummingbird
 
@@ -13,7 +14,7 @@ enum RequestBody {
             throw Problem(.contentTooLarge, "Request body too large", detail: "the limit is \(maximumSize) bytes")
         }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try MessageCoding.decode(T.self, from: String(buffer: buffer))
         } catch let DecodingError.typeMismatch(expected, context) {
             throw Problem.invalid(path(context.codingPath), "expected \(describe(expected))")
         } catch let DecodingError.valueNotFound(expected, context) {
