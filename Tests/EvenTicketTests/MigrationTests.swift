@@ -1,6 +1,7 @@
 import Database
 import EvenTicketTesting
 import Foundation
+import Logging
 import Orchestrator
 import PostgresNIO
 import Testing
@@ -30,17 +31,7 @@ struct MigrationTests {
     @Test func concurrentMigratorsApplyEachFileOnce() async throws {
         try await TestSystem.withDatabase { client, logger in
             // Forget the ledger and the schemas, then let four migrators race.
-            var schemas: [String] = []
-            for try await name in try await client.query(
-                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('public', 'information_schema')",
-                logger: logger).decode(String.self) {
-                schemas.append(name)
-            }
-            #expect(schemas.count >= 6)
-            // Schema names come from the database itself, not from input.
-            for statement in ["DROP SCHEMA \(schemas.joined(separator: ", ")) CASCADE", "DROP TABLE public.eventicket_migrations"] {
-                _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
-            }
+            #expect(try await Self.dropEverything(client: client, logger: logger) >= 6)
             let applied = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<4 {
                     group.addTask { try await Migrator().migrate(on: client, logger: logger).count }
@@ -73,15 +64,7 @@ struct MigrationTests {
     @Test func historyWrittenAsOneRowPerEntryReadsTheSameAfterTheMoveToOneRowPerTransition() async throws {
         try await TestSystem.withDatabase { client, logger in
             // Back to the schema before 0011: drop everything, apply the files up to 0010.
-            var schemas: [String] = []
-            for try await name in try await client.query(
-                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('public', 'information_schema')",
-                logger: logger).decode(String.self) {
-                schemas.append(name)
-            }
-            for statement in ["DROP SCHEMA \(schemas.joined(separator: ", ")) CASCADE", "DROP TABLE public.eventicket_migrations"] {
-                _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
-            }
+            try await Self.dropEverything(client: client, logger: logger)
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: folder) }
@@ -111,5 +94,21 @@ struct MigrationTests {
             #expect(history.map(\.detail) == [["orderId": "o-1"], ["queue": "inventory"], [:]])
             #expect(try await TestSystem.scalar("SELECT count(*)::int FROM orchestrator.saga_transitions", client: client, logger: logger) == 3)
         }
+    }
+
+    /// Drops every schema the migrations made and the migration ledger; returns how many schemas.
+    @discardableResult
+    static func dropEverything(client: PostgresClient, logger: Logger) async throws -> Int {
+        var schemas: [String] = []
+        for try await name in try await client.query(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('public', 'information_schema')",
+            logger: logger).decode(String.self) {
+            schemas.append(name)
+        }
+        // Schema names come from the database itself, not from input.
+        for statement in ["DROP SCHEMA \(schemas.joined(separator: ", ")) CASCADE", "DROP TABLE public.eventicket_migrations"] {
+            _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+        }
+        return schemas.count
     }
 }
