@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import PostgresNIO
 import ServiceLifecycle
 
@@ -21,22 +22,38 @@ public struct ConnectionWatchdog: Sendable {
     }
 
     /// Runs `work` on `connection` under the watchdog.
+    ///
+    /// If `work` still has not returned `abandonAfter` after its connection was closed (a
+    /// postgres-nio await can stay pending after its connection died), it is abandoned: this
+    /// throws ``StalledConnectionError`` and the caller carries on with a new connection, while the
+    /// stuck task, which holds nothing of the pool any more, is left to itself.
     public func run<T: Sendable>(
-        on connection: PostgresConnection, _ what: String, _ work: @escaping @Sendable () async throws -> T
+        on connection: PostgresConnection, _ what: String, abandonAfter grace: Duration = .seconds(5),
+        _ work: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                try await expiry()
-                logger.warning("closing a stalled connection", metadata: ["work": "\(what)", "after": "\(timeout)"])
-                try? await connection.close()
-                return nil
+        let race = Race<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                race.start(continuation)
+                let worker = Task {
+                    do { race.finish(.success(try await work())) } catch { race.finish(.failure(error)) }
+                }
+                let timer = Task {
+                    guard (try? await expiry()) != nil, !race.isFinished else { return }
+                    logger.warning("closing a stalled connection", metadata: ["work": "\(what)", "after": "\(timeout)"])
+                    try? await connection.close()
+                    guard (try? await Task.sleep(for: grace)) != nil else { return }
+                    if race.finish(.failure(StalledConnectionError(work: what))) {
+                        logger.error("abandoning work that did not end after its connection was closed", metadata: [
+                            "work": "\(what)", "grace": "\(grace)",
+                        ])
+                        worker.cancel()
+                    }
+                }
+                race.register(stopAll: { worker.cancel(); timer.cancel() }, stopWork: { worker.cancel() })
             }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let value = result { return value }
-            }
-            throw CancellationError()
+        } onCancel: {
+            race.cancel()
         }
     }
 
@@ -52,5 +69,70 @@ public struct ConnectionWatchdog: Sendable {
             defer { group.cancelAll() }
             try await group.next()
         }
+    }
+}
+
+/// Work that did not end after the watchdog closed its connection; nothing it did was committed
+/// (its transaction died with the connection).
+public struct StalledConnectionError: Error, CustomStringConvertible, Sendable {
+    public var work: String
+    public var description: String { "\(work) did not end after its stalled connection was closed" }
+
+    public init(work: String) { self.work = work }
+}
+
+/// One outcome of several racers (the work, the watchdog, the caller's cancellation) resumes the
+/// caller, once; finishing also cancels the racers still running.
+private final class Race<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var result: Result<T, any Error>?
+        var stopAll: (@Sendable () -> Void)?
+        var stopWork: (@Sendable () -> Void)?
+        var cancelled = false
+    }
+
+    private let state = Mutex(State())
+
+    var isFinished: Bool { state.withLock { $0.result != nil } }
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    /// Registers how to stop the racers (all of them once the race is over; the work alone when
+    /// the caller is cancelled, so that the watchdog still bounds it), and applies what already
+    /// happened.
+    func register(stopAll: @escaping @Sendable () -> Void, stopWork: @escaping @Sendable () -> Void) {
+        let (finished, cancelled) = state.withLock { state -> (Bool, Bool) in
+            state.stopAll = stopAll
+            state.stopWork = stopWork
+            return (state.result != nil, state.cancelled)
+        }
+        if finished { stopAll() } else if cancelled { stopWork() }
+    }
+
+    /// The first result resumes the caller; true if this one did.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let (continuation, cancel) = state.withLock { state -> (CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?) in
+            guard state.result == nil else { return (nil, nil) }
+            state.result = result
+            defer { state.continuation = nil; state.stopAll = nil; state.stopWork = nil }
+            return (state.continuation, state.stopAll)
+        }
+        guard let continuation else { return false }
+        continuation.resume(with: result)
+        cancel?()
+        return true
+    }
+
+    /// The caller was cancelled: pass it on to the work (which then usually ends by itself).
+    func cancel() {
+        let stopWork = state.withLock { state -> (@Sendable () -> Void)? in
+            state.cancelled = true
+            return state.result == nil ? state.stopWork : nil
+        }
+        stopWork?()
     }
 }

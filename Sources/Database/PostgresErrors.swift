@@ -18,6 +18,7 @@ extension Error {
     /// worth retrying on a new connection. Client-side postgres-nio errors count as such.
     public var isConnectionFailure: Bool {
         let error = unwrappingTransaction
+        if error is StalledConnectionError { return true }
         guard let psql = error as? PSQLError else { return false }
         guard let state = psql.serverInfo?[.sqlState] else { return true }
         return state.hasPrefix("08") || state.hasPrefix("57P")
