@@ -86,24 +86,16 @@ public enum MessageCoding {
         var text = "{"
         for (index, key) in object.keys.sorted().enumerated() {
             if index > 0 { text += "," }
-            appendQuoted(key, to: &text)
+            text += CanonicalJSONEncoder.quoted(key)
             text += ":"
-            appendQuoted(object[key]!, to: &text)
+            text += CanonicalJSONEncoder.quoted(object[key]!)
         }
         return text + "}"
     }
 
     /// A string as a JSON string literal.
     public static func quoted(_ string: String) -> String {
-        var text = ""
-        appendQuoted(string, to: &text)
-        return text
-    }
-
-    private static func appendQuoted(_ string: String, to text: inout String) {
-        text += "\""
-        CanonicalJSONEncoder.appendEscaped(string, to: &text)
-        text += "\""
+        CanonicalJSONEncoder.quoted(string)
     }
 
     /// `value` as JSON text, as `JSONEncoder` writes it with sorted keys and ISO 8601 dates

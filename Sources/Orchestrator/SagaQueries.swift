@@ -1,4 +1,5 @@
 import Database
+import EvenTicketContracts
 import Foundation
 import Logging
 import OrderSaga
@@ -57,7 +58,7 @@ public struct SagaQueries: Sendable {
              ORDER BY t.seq, e.n
             """, logger: logger)
         for try await (at, kind, message, messageID, detail) in history.decode((Date, String, String, UUID?, String).self) {
-            let values = (try? JSONDecoder().decode([String: String].self, from: Data(detail.utf8))) ?? [:]
+            let values = (try? MessageCoding.decode([String: String].self, from: detail)) ?? [:]
             saga.history?.append(HistoryItem(at: at, kind: kind, message: message, messageId: messageID, detail: values))
         }
         return saga
