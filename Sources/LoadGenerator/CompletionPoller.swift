@@ -1,9 +1,10 @@
+import Database
 import Foundation
 import Logging
 import PostgresNIO
 
 /// Finds the in-flight orders that became terminal: every ~20 ms, one query for the ids the
-/// ledger holds, on a connection of its own. An order's `updated_at` is when the ordering
+/// ledger says are due (see ``OrderLedger/idsToPoll(now:interval:)``), on a connection of its own. An order's `updated_at` is when the ordering
 /// service recorded its outcome, so the latency does not depend on how often this polls.
 struct CompletionPoller: Sendable {
     let client: PostgresClient
@@ -28,7 +29,7 @@ struct CompletionPoller: Sendable {
             let clock = ContinuousClock()
             var next = clock.now
             while !Task.isCancelled {
-                let ids = ledger.idsToPoll()
+                let ids = ledger.idsToPoll(interval: interval.seconds)
                 if !ids.isEmpty {
                     ledger.ownQuery()
                     let rows = try await connection.query(

@@ -28,8 +28,8 @@ struct OrderLedgerTests {
         ledger.accepted(inside, sentAt: t0.addingTimeInterval(2), slow: false)
         ledger.accepted(slow, sentAt: t0.addingTimeInterval(2), slow: true)
         // The slow order cannot have ended 1 s after it was sent: it is not polled yet.
-        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(3))) == [before, inside])
-        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(4))) == [before, inside, slow])
+        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(3), interval: 0.02)) == [before, inside])
+        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(4), interval: 0.02)) == [before, inside, slow])
         ledger.completed([
             .init(id: before, status: "confirmed", reason: nil, updatedAt: t0.addingTimeInterval(1.5)),
             .init(id: inside, status: "rejected", reason: "payment_declined", updatedAt: t0.addingTimeInterval(2.25)),
@@ -45,6 +45,23 @@ struct OrderLedgerTests {
         #expect(state.slowClass.totalCount == 1)
         #expect(ledger.inFlight.orders == 0)
         #expect(ledger.inFlight.requests == 0)
+    }
+
+    @Test("an order is asked about again after the poll interval, or after a quarter of its age if that is longer")
+    func pollSchedule() {
+        let ledger = OrderLedger(limit: nil, stepTimeout: 2)
+        let t0 = Date(timeIntervalSince1970: 1_000)
+        let young = UUID(), old = UUID()
+        for _ in 0..<2 { _ = ledger.permit() }
+        ledger.accepted(old, sentAt: t0, slow: false)
+        ledger.accepted(young, sentAt: t0.addingTimeInterval(1.99), slow: false)
+        // At 2 s: the young order is 10 ms old (next poll after the 20 ms interval), the old one
+        // 2 s old (next poll after 500 ms).
+        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(2), interval: 0.02)) == [young, old])
+        #expect(ledger.idsToPoll(now: t0.addingTimeInterval(2.01), interval: 0.02).isEmpty)
+        #expect(ledger.idsToPoll(now: t0.addingTimeInterval(2.021), interval: 0.02) == [young])
+        #expect(ledger.idsToPoll(now: t0.addingTimeInterval(2.49), interval: 0.02) == [young])
+        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(2.5), interval: 0.02)) == [old])
     }
 
     @Test("draining wakes closed-loop clients and stops later ones from waiting")
