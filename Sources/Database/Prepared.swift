@@ -1,4 +1,5 @@
 import PostgresNIO
+import Synchronization
 
 /// The text of a prepared statement, named by the type that holds it.
 public protocol PreparedSQL {
@@ -14,7 +15,7 @@ public protocol PreparedSQL {
 ///     for try await (id, count) in try await connection.execute(
 ///         Prepared<LockStock, (UUID, Int)>(bindings) { try $0.decode((UUID, Int).self) }, logger: logger) { … }
 public struct Prepared<Text: PreparedSQL, Row>: PostgresPreparedStatement {
-    public static var name: String { String(reflecting: Text.self) }
+    public static var name: String { StatementName.of(Text.self) }
     public static var sql: String { Text.sql }
 
     let bindings: PostgresBindings
@@ -48,5 +49,23 @@ extension PostgresBindings {
     public init(_ values: any PostgresNonThrowingEncodable...) {
         self.init(capacity: values.count)
         for value in values { append(value) }
+    }
+}
+
+/// Names of prepared statements, one per statement type.
+///
+/// postgres-nio asks a statement type for its name on every execution, and its default
+/// (`String(reflecting:)`) renders the type's name anew each time; a statement's name never
+/// changes, so it is rendered once per type and looked up after that.
+public enum StatementName {
+    private static let names = Mutex<[ObjectIdentifier: String]>([:])
+
+    /// The name of the prepared statement that `type` stands for.
+    public static func of(_ type: Any.Type) -> String {
+        let key = ObjectIdentifier(type)
+        if let name = names.withLock({ $0[key] }) { return name }
+        let name = String(reflecting: type)
+        names.withLock { $0[key] = name }
+        return name
     }
 }

@@ -20,7 +20,7 @@ enum CanonicalJSONEncoder {
     fileprivate static func node<T: Encodable>(of value: T, codingPath: [any CodingKey]) throws -> Node {
         switch value {
         case let string as String: return .text(quoted(string))
-        case let uuid as UUID: return .text("\"" + uuid.uuidString + "\"")
+        case let uuid as UUID: return .text("\"" + uuid.text + "\"")
         case let date as Date: return .text(quoted(date.formatted(.iso8601)))
         case let int as Int: return .text(String(int))
         case let bool as Bool: return .text(bool ? "true" : "false")

@@ -1,3 +1,4 @@
+import Database
 import Foundation
 import PostgresNIO
 
@@ -8,6 +9,7 @@ enum BusStatements {
     /// ``QueueStore/claim(queue:consumer:limit:on:logger:)``. The locked rows are deleted by
     /// their physical address (a TID scan, whatever the plan), which the lock keeps stable.
     struct Claim: PostgresPreparedStatement {
+        static var name: String { StatementName.of(Self.self) }
         static let sql = """
             WITH claimed AS (
                 DELETE FROM bus.messages

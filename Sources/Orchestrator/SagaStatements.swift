@@ -92,6 +92,7 @@ enum SagaStatements {
     /// Writes back sagas after their transitions, appends their history, and sets or clears
     /// their deadlines.
     struct Save: PostgresPreparedStatement {
+        static var name: String { StatementName.of(Self.self) }
         static let sql = """
             WITH updated AS (
                 UPDATE orchestrator.sagas s

@@ -191,7 +191,7 @@ public struct SagaStore: Sendable {
             text += ",\"message\":"
             text += MessageCoding.quoted(entry.message)
             text += ",\"messageId\":"
-            text += entry.messageID.map { "\"\($0.uuidString)\"" } ?? "null"
+            text += entry.messageID.map { "\"" + $0.text + "\"" } ?? "null"
             text += "}"
         }
         return text + "]"

@@ -170,6 +170,15 @@ struct CanonicalJSONTests {
         #expect(ours == foundation)
     }
 
+    @Test func writesUUIDsAsUUIDStringDoes() {
+        let edges = [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+                     UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))]
+        for id in edges + (0..<100).map({ _ in UUID() }) + [UUID.timeOrdered()] {
+            #expect(id.text == id.uuidString)
+            #expect(UUID(text: id.text) == id)
+        }
+    }
+
     @Test func readsUUIDsInEitherCaseAndNothingElse() throws {
         let id = UUID(uuidString: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F")!
         #expect(try MessageCoding.decode(UUID.self, from: #""e621e1f8-c36c-495a-93fc-0c247a3e6e5f""#) == id)
