@@ -1,18 +1,21 @@
 import Logging
+import NIOCore
 import PostgresNIO
 
 extension PostgresClient {
-    /// Runs `body` in a transaction on a pooled connection: BEGIN, the body, COMMIT; when the
-    /// body throws, ``PostgresConnection/endTransaction(after:logger:)`` rolls back. Unlike
+    /// Runs `body` in a transaction on a pooled connection: BEGIN (see
+    /// ``PostgresConnection/beginTransaction(logger:)``), the body, COMMIT; when the body throws,
+    /// ``PostgresConnection/endTransaction(after:logger:)`` rolls back. Unlike
     /// `withTransaction`, errors are thrown as they are, unwrapped.
     public func transaction<T: Sendable>(
         logger: Logger, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await withConnection { connection in
-            _ = try await connection.query("BEGIN", logger: logger).collect()
+            let begun = connection.beginTransaction(logger: logger)
             let result: T
             do {
                 result = try await body(connection)
+                try await begun.get()
             } catch {
                 await connection.endTransaction(after: error, logger: logger)
                 throw error
@@ -24,6 +27,24 @@ extension PostgresClient {
 }
 
 extension PostgresConnection {
+    /// Sends `BEGIN` without waiting for its answer, and returns its outcome to await later.
+    ///
+    /// The statements sent after it on this connection are queued behind it and run inside the
+    /// transaction, so the first of them costs no round trip of its own. `BEGIN` fails only on a
+    /// connection that is gone, or that sits in an aborted transaction; either way, the
+    /// statements queued behind it fail too, so none of them runs outside the transaction.
+    public func beginTransaction(logger: Logger) -> EventLoopFuture<Void> {
+        send("BEGIN", logger: logger)
+    }
+
+    /// Sends a statement without waiting for its answer, and returns its outcome to await later;
+    /// the statements sent after it on this connection run after it. For statements whose
+    /// failure fails the ones queued behind them too (`BEGIN`, `SAVEPOINT`).
+    public func send(_ statement: PostgresQuery, logger: Logger) -> EventLoopFuture<Void> {
+        let sent: EventLoopFuture<PostgresQueryResult> = query(statement, logger: logger)
+        return sent.map { _ in }
+    }
+
     /// Ends the transaction that `error` interrupted, leaving the connection fit for reuse:
     ///
     /// - after a connection failure, nothing: the server rolls back by itself, and a statement

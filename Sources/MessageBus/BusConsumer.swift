@@ -2,6 +2,7 @@ import Database
 import EvenTicketContracts
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
@@ -154,10 +155,13 @@ public struct BusConsumer: Service {
     /// them one by one.
     private func inTransaction(on connection: PostgresConnection, claim: () async throws -> [ClaimedMessage]) async throws -> Claimed {
         mark("BEGIN")
-        try await execute("BEGIN", on: connection)
+        // BEGIN goes out without waiting for its answer: the claim is queued behind it on this
+        // connection and runs inside the transaction (see `beginTransaction`).
+        let begun = connection.beginTransaction(logger: logger)
         do {
             mark("claiming")
             let batch = try await claim()
+            try await begun.get()
             let fresh = batch.filter(\.isFirstDelivery).map(\.envelope)
             var claimed = Claimed(count: batch.count, firstDeliveries: fresh.map(\.messageID), outcome: .committed)
             if fresh.count < batch.count {
@@ -168,24 +172,27 @@ public struct BusConsumer: Service {
                 return claimed
             }
             // Only a lone message's failure is recorded in this transaction; a batch that fails
-            // rolls back entirely, so it needs no savepoint (one round trip less).
-            if fresh.count == 1 { try await execute("SAVEPOINT handler", on: connection) }
+            // rolls back entirely, so it needs no savepoint. The savepoint, too, goes out
+            // without waiting: the handler's first statement is queued behind it.
+            let savepoint = fresh.count == 1 ? connection.send("SAVEPOINT handler", logger: logger) : nil
             var outgoing: [OutgoingMessage] = []
             do {
                 mark("handling \(fresh.count)")
                 outgoing = try await handler.handleBatch(fresh, connection: connection, logger: logger)
                 mark("publishing \(outgoing.count)")
                 try await MessagePublisher.publish(outgoing, on: connection, notify: notifier == nil, logger: logger)
+                try await savepoint?.get()
             } catch {
                 // A lost connection, or a wait that timed out: the work is fine and is simply
                 // tried again after the caller's backoff (the rollback puts the messages back).
                 if error.isConnectionFailure || error.isTransientConflict { throw error }
                 claimed.outcome = .failed(error)
                 outgoing = []
-                guard fresh.count == 1 else {
+                guard let savepoint else {
                     try await execute("ROLLBACK", on: connection)
                     return claimed
                 }
+                try await savepoint.get()
                 try await execute("ROLLBACK TO SAVEPOINT handler", on: connection)
                 try await recordFailure(fresh[0], error: error, on: connection)
             }
