@@ -57,11 +57,18 @@ extension PostgresConnection {
     /// - otherwise ROLLBACK.
     public func endTransaction(after error: any Error, logger: Logger) async {
         if error.isConnectionFailure { return }
-        if error.isTransientConflict {
-            logger.debug("closing the connection after a transient failure", metadata: ["error": "\(error.diagnosticDescription)"])
-            try? await close()
-            return
-        }
+        if await closeAfterTransientConflict(error, logger: logger) { return }
         _ = try? await query("ROLLBACK", logger: logger).collect()
+    }
+
+    /// Closes the connection after a lock or statement timeout, a serialization failure or a
+    /// deadlock (see ``endTransaction(after:logger:)`` for why); true if it did. For a statement
+    /// that ran alone, outside a transaction, this is all there is to clean up.
+    @discardableResult
+    public func closeAfterTransientConflict(_ error: any Error, logger: Logger) async -> Bool {
+        guard !error.isConnectionFailure, error.isTransientConflict else { return false }
+        logger.debug("closing the connection after a transient failure", metadata: ["error": "\(error.diagnosticDescription)"])
+        try? await close()
+        return true
     }
 }

@@ -10,12 +10,13 @@ import ServiceLifecycle
 import Synchronization
 
 /// Places orders in batches: the requests that arrive while a batch is being written share the
-/// next transaction, so one commit (one WAL flush) accepts many orders.
+/// next one, so one commit (one WAL flush) accepts many orders.
 ///
 /// A batch stores the orders, creates their sagas and publishes the sagas' first commands in
-/// one transaction; each request is answered only after that commit. If a batch fails, its
-/// orders are placed one by one, so that one bad request fails alone. Nothing waits on purpose:
-/// a lone request is written at once, and batches grow only with concurrency.
+/// one statement (``PlaceOrders``: one round trip, one transaction); each request is answered
+/// only after that commit. If a batch fails, its orders are placed one by one, so that one bad
+/// request fails alone. Nothing waits on purpose: a lone request is written at once, and
+/// batches grow only with concurrency.
 final class OrderIntake: Service, Sendable {
     /// An order to place and the saga to start for it.
     struct Placement: Sendable {
@@ -136,18 +137,43 @@ final class OrderIntake: Service, Sendable {
         }
     }
 
-    /// One transaction for all of `placements`; then the replays are looked up.
+    /// One statement for all of `placements` (see ``PlaceOrders``); then the replays are looked up.
     private func store(_ placements: [Placement]) async throws -> [OrderStore.Placement] {
         let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
-        let (orders, engine, notifier, logger) = (self.orders, self.engine, self.notifier, self.logger)
-        let (stored, messages) = try await client.transaction(logger: logger) { connection in
+        let insert = OrderInsert(placements.map(\.order))
+        let plan = engine.plan(placements.indices.map { index in
+            let new = placements[index].order
+            return SagaEngine.Start(
+                order: OrderPlaced(
+                    orderID: insert.orderIDs[index], customerID: new.customerID, eventID: new.eventID,
+                    lines: new.lines.map { OrderLine(ticketTypeID: $0.ticketTypeId, quantity: $0.quantity) },
+                    totalCents: new.totalCents, currency: new.currency, paymentToken: placements[index].paymentToken),
+                sagaID: insert.sagaIDs[index])
+        })
+        let statement = PlaceOrders(orders: insert, sagas: SagaStartInsert(plan), messages: MessageInsert(plan.allMessages))
+        let logger = self.logger
+        let stored = try await client.withConnection { connection in
             try await watchdog.run(on: connection, "an order batch") {
-                try await Self.write(placements, orders: orders, engine: engine, notify: notifier == nil, on: connection, logger: logger)
+                do {
+                    var stored: [UUID: Date] = [:]
+                    for try await (id, createdAt) in try await connection.execute(statement, logger: logger) { stored[id] = createdAt }
+                    return stored
+                } catch {
+                    await connection.closeAfterTransientConflict(error, logger: logger)
+                    throw error
+                }
             }
         }
-        notifier?.wake(BusNotifier.queuesToWake(messages))
+        let created = insert.orders(stored: stored)
+        let queues = BusNotifier.queuesToWake(plan.messages(of: created.compactMap { $0?.sagaId }))
+        if let notifier {
+            notifier.wake(queues)
+        } else {
+            // Nobody to hand the wake-up to: notify now (the orders are committed; a wake-up is a hint).
+            try? await client.withConnection { try await MessagePublisher.notify(queues, on: $0, logger: logger) }
+        }
         var results: [OrderStore.Placement] = []
-        for (placement, order) in zip(placements, stored) {
+        for (placement, order) in zip(placements, created) {
             if let order {
                 results.append(.created(order))
             } else {
@@ -157,25 +183,5 @@ final class OrderIntake: Service, Sendable {
             }
         }
         return results
-    }
-
-    /// Stores the orders, starts their sagas and publishes the sagas' first commands.
-    private static func write(
-        _ placements: [Placement], orders: OrderStore, engine: SagaEngine, notify: Bool, on connection: PostgresConnection, logger: Logger
-    ) async throws -> ([Order?], [OutgoingMessage]) {
-        let stored = try await orders.placeBatch(placements.map(\.order), on: connection, logger: logger)
-        let starts = zip(placements, stored).compactMap { placement, order in
-            order.map { order in
-                SagaEngine.Start(
-                    order: OrderPlaced(
-                        orderID: order.orderId, customerID: order.customerId, eventID: order.eventId,
-                        lines: order.lines.map { OrderLine(ticketTypeID: $0.ticketTypeId, quantity: $0.quantity) },
-                        totalCents: order.totalCents, currency: order.currency, paymentToken: placement.paymentToken),
-                    sagaID: order.sagaId)
-            }
-        }
-        let messages = try await engine.start(starts, on: connection, logger: logger)
-        try await MessagePublisher.publish(messages, on: connection, notify: notify, logger: logger)
-        return (stored, messages)
     }
 }

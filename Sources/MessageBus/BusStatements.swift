@@ -46,40 +46,17 @@ enum BusStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    /// Inserts messages (the transactional outbox). Ids are new time-ordered UUIDs made by the
-    /// publisher, so a plain insert suffices: an `ON CONFLICT` clause would make every row a
-    /// speculative insertion (one more index probe and WAL record each) for a clash that cannot
-    /// happen; if it ever did, the publishing transaction would fail and be retried whole.
+    /// Inserts messages (the transactional outbox); see ``MessageInsert``.
     struct Publish: PostgresPreparedStatement {
-        static let sql = """
-            INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, visible_at)
-            SELECT m.id, m.queue, m.type, m.saga_id, NULLIF(m.causation_id, '00000000-0000-0000-0000-000000000000'::uuid),
-                   m.payload::jsonb, m.headers::jsonb, now() + m.delay_ms * interval '1 millisecond'
-              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::bigint[])
-                   AS m(id, queue, type, saga_id, causation_id, payload, headers, delay_ms)
-            """
+        static var name: String { StatementName.of(Self.self) }
+        static let sql = MessageInsert.sql()
         typealias Row = ()
 
-        var ids: [UUID] = []
-        var queues: [String] = []
-        var types: [String] = []
-        var sagas: [UUID] = []
-        /// The zero UUID stands for none.
-        var causations: [UUID] = []
-        var payloads: [String] = []
-        var headers: [String] = []
-        var delays: [Int64] = []
+        var insert: MessageInsert
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 8)
-            bindings.append(ids)
-            bindings.append(queues)
-            bindings.append(types)
-            bindings.append(sagas)
-            bindings.append(causations)
-            bindings.append(payloads)
-            bindings.append(headers)
-            bindings.append(delays)
+            var bindings = PostgresBindings(capacity: MessageInsert.parameterCount)
+            insert.appendBindings(to: &bindings)
             return bindings
         }
 

@@ -16,24 +16,18 @@ public enum MessagePublisher {
 
     public static func publish(_ messages: [OutgoingMessage], on connection: PostgresConnection, notify: Bool = true, logger: Logger) async throws {
         guard !messages.isEmpty else { return }
-        var insert = BusStatements.Publish()
-        for message in messages {
-            insert.ids.append(message.envelope.messageID)
-            insert.queues.append(message.queue.rawValue)
-            insert.types.append(message.envelope.typeName)
-            insert.sagas.append(message.envelope.sagaID)
-            insert.causations.append(message.envelope.causationID ?? .none)
-            insert.payloads.append(message.envelope.payload)
-            insert.headers.append(message.envelope.headers.isEmpty ? "{}" : MessageCoding.encode(message.envelope.headers))
-            insert.delays.append(message.delay.milliseconds)
+        _ = try await connection.execute(BusStatements.Publish(insert: MessageInsert(messages)), logger: logger)
+        if notify {
+            try await self.notify(BusNotifier.queuesToWake(messages), on: connection, logger: logger)
         }
-        _ = try await connection.execute(insert, logger: logger)
-        let wake = BusNotifier.queuesToWake(messages).sorted()
-        if notify, !wake.isEmpty {
-            _ = try await connection.query(
-                "SELECT pg_notify(\(channel), q) FROM unnest(\(wake)::text[]) AS q",
-                logger: logger
-            ).collect()
-        }
+    }
+
+    /// Notifies the consumers of `queues` (inside a transaction, at its commit).
+    public static func notify(_ queues: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
+        guard !queues.isEmpty else { return }
+        _ = try await connection.query(
+            "SELECT pg_notify(\(channel), q) FROM unnest(\(queues.sorted())::text[]) AS q",
+            logger: logger
+        ).collect()
     }
 }

@@ -51,24 +51,47 @@ public struct SagaEngine: Sendable {
         }
     }
 
-    /// Creates the sagas of placed orders and returns their first messages. Starting a saga
-    /// that exists already does nothing.
-    public func start(_ starts: [Start], on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+    /// Sagas to start, worked out without the database: each saga's first state, history,
+    /// deadline and messages.
+    public struct StartPlan: Sendable {
+        let changes: [SagaStore.Change]
+        let messages: [UUID: [OutgoingMessage]]
+
+        /// The first messages of the given sagas, saga by saga.
+        public func messages(of sagaIDs: some Sequence<UUID>) -> [OutgoingMessage] {
+            sagaIDs.flatMap { messages[$0] ?? [] }
+        }
+
+        /// The first messages of every saga of the plan.
+        public var allMessages: [OutgoingMessage] {
+            messages(of: changes.map(\.saga.id))
+        }
+    }
+
+    /// Plans the sagas of placed orders (a saga id given twice is planned once).
+    public func plan(_ starts: [Start]) -> StartPlan {
         var changes: [SagaStore.Change] = []
         var messages: [UUID: [OutgoingMessage]] = [:]
         for start in starts where messages[start.sagaID] == nil {
             let (saga, actions) = OrderSaga.start(id: start.sagaID, order: start.order)
             let (first, deadline) = effects(of: actions, saga: saga, causationID: start.causationID)
             var history = [SagaStore.HistoryEntry(kind: "started", message: OrderPlaced.name, messageID: start.causationID,
-                                                  detail: ["orderId": start.order.orderID.uuidString])]
+                                                  detail: ["orderId": start.order.orderID.text])]
             history += first.map(sentEntry)
             var change = SagaStore.Change(saga: saga, transitionCount: 0, deadline: deadline)
             change.record(history)
             changes.append(change)
             messages[start.sagaID] = first
         }
-        let created = try await store.start(changes, on: connection, logger: logger)
-        return changes.filter { created.contains($0.saga.id) }.flatMap { messages[$0.saga.id] ?? [] }
+        return StartPlan(changes: changes, messages: messages)
+    }
+
+    /// Creates the sagas of placed orders and returns their first messages. Starting a saga
+    /// that exists already does nothing.
+    public func start(_ starts: [Start], on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        let plan = plan(starts)
+        let created = try await store.start(plan.changes, on: connection, logger: logger)
+        return plan.messages(of: plan.changes.map(\.saga.id).filter(created.contains))
     }
 
     /// Applies inputs in order and returns the messages to publish. An input for a saga that

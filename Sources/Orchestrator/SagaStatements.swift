@@ -43,46 +43,17 @@ enum SagaStatements {
         """
 
     /// Creates sagas with their first history and deadlines; an id that exists is skipped (and
-    /// so are its history and deadline). Returns the ids it created.
+    /// so are its history and deadline). Returns the ids it created. See ``SagaStartInsert``.
     struct Start: PostgresPreparedStatement {
-        static let sql = """
-            WITH new AS (
-                INSERT INTO orchestrator.sagas (id, state, step, reason, failure, finished_steps, compensation_queue, token,
-                                                compensation_attempts, history_seq, order_id, order_data)
-                SELECT u.id, u.state, u.step, NULLIF(u.reason, ''), NULLIF(u.failure, ''), string_to_array(u.finished, ','),
-                       string_to_array(u.queue, ','), u.token, u.attempts, u.history_seq, u.order_id, u.order_data::jsonb
-                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[],
-                              $9::integer[], $10::integer[], $14::uuid[], $15::text[])
-                       AS u(id, state, step, reason, failure, finished, queue, token, attempts, history_seq, order_id, order_data)
-                ON CONFLICT DO NOTHING
-                RETURNING id),
-            history AS (
-                \(historyInsert) WHERE h.saga_id IN (SELECT id FROM new)
-                RETURNING 1),
-            deadlines AS (
-                INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
-                SELECT d.id, now() + d.delay_ms * interval '1 millisecond', d.token
-                  FROM unnest($16::uuid[], $17::bigint[], $18::integer[]) AS d(id, delay_ms, token)
-                 WHERE d.id IN (SELECT id FROM new)
-                RETURNING 1)
-            SELECT id FROM new
-            """
+        static var name: String { StatementName.of(Self.self) }
+        static let sql = "WITH \(SagaStartInsert.ctes()) SELECT id FROM started"
         typealias Row = UUID
 
-        var sagas: SagaColumns
-        var history: TransitionColumns
-        var orderIDs: [UUID]
-        /// Each saga's order, as JSON.
-        var orders: [String]
-        var deadlines: DeadlineColumns
+        var insert: SagaStartInsert
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 18)
-            bindings.append(sagas)
-            bindings.append(history)
-            bindings.append(orderIDs)
-            bindings.append(orders)
-            bindings.append(deadlines)
+            var bindings = PostgresBindings(capacity: SagaStartInsert.parameterCount)
+            insert.appendBindings(to: &bindings)
             return bindings
         }
 
@@ -158,7 +129,7 @@ enum SagaStatements {
 }
 
 extension PostgresBindings {
-    fileprivate mutating func append(_ sagas: SagaStatements.SagaColumns) {
+    mutating func append(_ sagas: SagaStatements.SagaColumns) {
         append(sagas.ids)
         append(sagas.states)
         append(sagas.steps)
@@ -171,13 +142,13 @@ extension PostgresBindings {
         append(sagas.transitionCounts)
     }
 
-    fileprivate mutating func append(_ history: SagaStatements.TransitionColumns) {
+    mutating func append(_ history: SagaStatements.TransitionColumns) {
         append(history.sagaIDs)
         append(history.seqs)
         append(history.entries)
     }
 
-    fileprivate mutating func append(_ deadlines: SagaStatements.DeadlineColumns) {
+    mutating func append(_ deadlines: SagaStatements.DeadlineColumns) {
         append(deadlines.sagaIDs)
         append(deadlines.delays)
         append(deadlines.tokens)

@@ -69,12 +69,7 @@ public struct SagaStore: Sendable {
     /// already; returns the ids it created.
     func start(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
         guard !changes.isEmpty else { return [] }
-        let (history, deadlines, _) = Self.columns(of: changes)
-        let rows = try await connection.execute(
-            SagaStatements.Start(
-                sagas: Self.sagaColumns(changes), history: history, orderIDs: changes.map(\.saga.order.orderID),
-                orders: changes.map { MessageCoding.encode($0.saga.order) }, deadlines: deadlines),
-            logger: logger)
+        let rows = try await connection.execute(SagaStatements.Start(insert: SagaStartInsert(changes)), logger: logger)
         var created: Set<UUID> = []
         for try await id in rows { created.insert(id) }
         return created
@@ -136,7 +131,7 @@ public struct SagaStore: Sendable {
         for try await _ in rows {}
     }
 
-    private static func sagaColumns(_ changes: [Change]) -> SagaStatements.SagaColumns {
+    static func sagaColumns(_ changes: [Change]) -> SagaStatements.SagaColumns {
         var columns = SagaStatements.SagaColumns()
         for change in changes {
             let saga = change.saga
@@ -154,7 +149,7 @@ public struct SagaStore: Sendable {
         return columns
     }
 
-    private static func columns(of changes: [Change]) -> (SagaStatements.TransitionColumns, SagaStatements.DeadlineColumns, [UUID]) {
+    static func columns(of changes: [Change]) -> (SagaStatements.TransitionColumns, SagaStatements.DeadlineColumns, [UUID]) {
         var history = SagaStatements.TransitionColumns()
         var deadlines = SagaStatements.DeadlineColumns()
         var cleared: [UUID] = []

@@ -10,7 +10,7 @@ public struct OrderStore: Sendable {
 
     /// What placing an order came to.
     public enum Placement: Sendable {
-        /// A new order; start its saga in the same transaction.
+        /// A new order, stored with its saga.
         case created(Order)
         /// The same idempotency key and the same request: the order placed before.
         case replayed(Order)
@@ -37,30 +37,6 @@ public struct OrderStore: Sendable {
             self.currency = currency
             self.request = request
             self.idempotencyKey = idempotencyKey
-        }
-    }
-
-    /// Stores new orders in one statement. Returns, in input order, the stored order, or nil
-    /// where an order with the same idempotency key exists already (then ``existing(_:on:logger:)``
-    /// tells a replay from a reused key). Concurrent inserts of one key serialise on its unique
-    /// index; two requests with one key in the same batch store one order.
-    public func placeBatch(_ news: [NewOrder], on connection: PostgresConnection, logger: Logger) async throws -> [Order?] {
-        guard !news.isEmpty else { return [] }
-        let orderIDs = news.map { _ in UUID.timeOrdered() }
-        let sagaIDs = news.map { _ in UUID.timeOrdered() }
-        let bindings = PostgresBindings(
-            orderIDs, sagaIDs, news.map(\.customerID), news.map(\.eventID), news.map { MessageCoding.encode($0.lines) },
-            news.map(\.totalCents), news.map(\.currency), news.map { $0.idempotencyKey ?? "" }, news.map(\.request))
-        let rows = try await connection.execute(Prepared<Place, (UUID, Date)>(bindings) { try $0.decode((UUID, Date).self) }, logger: logger)
-        var created: [UUID: Date] = [:]
-        for try await (id, at) in rows { created[id] = at }
-        return news.indices.map { index in
-            guard let at = created[orderIDs[index]] else { return nil }
-            let new = news[index]
-            return Order(
-                orderId: orderIDs[index], sagaId: sagaIDs[index], customerId: new.customerID, eventId: new.eventID,
-                status: .pending, reason: nil, totalCents: new.totalCents, currency: new.currency, lines: new.lines,
-                createdAt: at, updatedAt: at)
         }
     }
 
@@ -118,18 +94,6 @@ public struct OrderStore: Sendable {
             UPDATE ordering.orders o SET status = u.status, reason = NULLIF(u.reason, ''), updated_at = now()
               FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, status, reason)
              WHERE o.id = u.id AND o.status = 'pending'
-            """
-    }
-
-    enum Place: PreparedSQL {
-        static let sql = """
-            INSERT INTO ordering.orders (id, saga_id, customer_id, event_id, lines, total_cents, currency, status, idempotency_key, request)
-            SELECT o.id, o.saga_id, o.customer_id, o.event_id, o.lines::jsonb, o.total_cents, o.currency, 'pending',
-                   NULLIF(o.idempotency_key, ''), o.request::jsonb
-              FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[])
-                   AS o(id, saga_id, customer_id, event_id, lines, total_cents, currency, idempotency_key, request)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id, created_at
             """
     }
 }

@@ -122,6 +122,10 @@ struct HTTPAPITests {
             #expect(ids.first! != nil)
             #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 1)
             #expect(try await system.scalar("SELECT count(*)::int FROM orchestrator.sagas") == 1)
+            // The replays started no saga of their own: one history row, one deadline, one first command.
+            #expect(try await system.scalar("SELECT count(*)::int FROM orchestrator.saga_transitions") == 1)
+            #expect(try await system.scalar("SELECT count(*)::int FROM orchestrator.deadlines") == 1)
+            #expect(try await system.scalar("SELECT count(*)::int FROM bus.messages WHERE type = 'ReserveTickets.v1'") == 1)
             // A different body under the same key is a conflict.
             let other = system.orderJSON(event: event, ticketType: type, quantity: 3)
             Self.expectProblem(try await system.request(.post, "/orders", json: other, headers: key), .conflict)

@@ -1,0 +1,66 @@
+import Database
+import EvenTicketContracts
+import Foundation
+import PostgresNIO
+
+/// The insert behind publishing: messages as rows of `bus.messages`, bound as column arrays.
+///
+/// ``MessagePublisher`` runs it as a prepared statement of its own. A caller that writes other
+/// tables in the same round trip composes ``sql(onlySagasIn:)`` into its own statement (see
+/// ``StatementPart``) and binds ``appendBindings(to:)`` where its parameters start.
+///
+/// Ids are new time-ordered UUIDs made by the publisher, so a plain insert suffices: an
+/// `ON CONFLICT` clause would make every row a speculative insertion (one more index probe and
+/// WAL record each) for a clash that cannot happen; if it ever did, the publishing transaction
+/// would fail and be retried whole.
+public struct MessageInsert: Sendable {
+    /// Parameters `$1` to `$8`.
+    public static let parameterCount = 8
+
+    /// The insert. With `onlySagasIn` (a subquery that yields saga ids), only the messages of
+    /// those sagas are inserted.
+    public static func sql(onlySagasIn sagas: String? = nil) -> String {
+        """
+        INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, visible_at)
+        SELECT m.id, m.queue, m.type, m.saga_id, NULLIF(m.causation_id, '00000000-0000-0000-0000-000000000000'::uuid),
+               m.payload::jsonb, m.headers::jsonb, now() + m.delay_ms * interval '1 millisecond'
+          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::bigint[])
+               AS m(id, queue, type, saga_id, causation_id, payload, headers, delay_ms)
+        """ + (sagas.map { "\n WHERE m.saga_id IN (\($0))" } ?? "")
+    }
+
+    var ids: [UUID] = []
+    var queues: [String] = []
+    var types: [String] = []
+    var sagas: [UUID] = []
+    /// The zero UUID stands for none.
+    var causations: [UUID] = []
+    var payloads: [String] = []
+    var headers: [String] = []
+    var delays: [Int64] = []
+
+    public init(_ messages: [OutgoingMessage]) {
+        for message in messages {
+            ids.append(message.envelope.messageID)
+            queues.append(message.queue.rawValue)
+            types.append(message.envelope.typeName)
+            sagas.append(message.envelope.sagaID)
+            causations.append(message.envelope.causationID ?? .none)
+            payloads.append(message.envelope.payload)
+            headers.append(message.envelope.headers.isEmpty ? "{}" : MessageCoding.encode(message.envelope.headers))
+            delays.append(message.delay.milliseconds)
+        }
+    }
+
+    /// Appends the values of `$1` to `$8`, in order.
+    public func appendBindings(to bindings: inout PostgresBindings) {
+        bindings.append(ids)
+        bindings.append(queues)
+        bindings.append(types)
+        bindings.append(sagas)
+        bindings.append(causations)
+        bindings.append(payloads)
+        bindings.append(headers)
+        bindings.append(delays)
+    }
+}
