@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "EvenTicketApp",
             dependencies: [
-                "HTTPAPI", "Orchestrator", "Inventory", "Invoicing", "Payment", "Ordering", "MessageBus", "Database",
+                "EvenTicketContracts", "HTTPAPI", "Orchestrator", "Inventory", "Invoicing", "Payment", "Ordering", "MessageBus", "Database",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

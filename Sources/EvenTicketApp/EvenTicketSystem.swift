@@ -28,8 +28,8 @@ public enum EvenTicketSystem {
     ) -> [any Service] {
         let loginClient = client
         let wakeups = Wakeups()
-        let notifier = BusNotifier(client: client, wakeups: wakeups, logger: logger)
-        var services: [any Service] = [BusListener(client: client, wakeups: wakeups, logger: logger), notifier]
+        let queues = roles.map { $0.queue.rawValue }
+        var services: [any Service] = [BusListener(client: client, queues: queues, wakeups: wakeups, logger: logger)]
         func pool(for role: Role, extraConnections: Int) -> PostgresClient {
             guard configuration.serviceRoles else { return client }
             let pool = PostgresClient(
@@ -45,7 +45,7 @@ public enum EvenTicketSystem {
                 configuration: ConsumerConfiguration(
                     queue: queue, batchSize: configuration.batchSize, maxAttempts: configuration.maxAttempts,
                     retryBase: configuration.retryBase, concurrency: configuration.consumerConcurrency),
-                client: client, wakeups: wakeups, notifier: notifier, handler: handler, logger: logger)
+                client: client, wakeups: wakeups, handler: handler, logger: logger)
         }
         let engine = configuration.sagaEngine
         for role in Role.allCases where roles.contains(role) {
@@ -55,13 +55,13 @@ public enum EvenTicketSystem {
                 services.append(consumer(.ordering, OrderingHandler(), client: client))
                 if http {
                     services.append(buildApplication(
-                        configuration: configuration.api, client: client, engine: engine, notifier: notifier, logger: logger,
+                        configuration: configuration.api, client: client, engine: engine, wakeups: wakeups, logger: logger,
                         onServerRunning: onServerRunning))
                 }
             case .orchestrator:
                 let client = pool(for: role, extraConnections: 3)
                 services.append(consumer(.orchestrator, OrchestratorHandler(engine: engine), client: client))
-                services.append(DeadlineSweeper(client: client, engine: engine, notifier: notifier, logger: logger))
+                services.append(DeadlineSweeper(client: client, engine: engine, wakeups: wakeups, logger: logger))
                 services.append(LedgerPruner(client: client, retention: configuration.ledgerRetention, logger: logger))
                 // As the login user, who owns the tables.
                 services.append(TableVacuum(client: loginClient, tables: ["bus.messages", "orchestrator.deadlines"], logger: logger))

@@ -24,17 +24,18 @@ public struct APIConfiguration: Sendable {
 
 /// Builds the public HTTP API. The executable and the tests both call this.
 ///
-/// The caller runs `client` (and any consumers) itself. With a `notifier`, the consumers of
-/// the sagas' first commands are woken through it after each commit (see ``BusNotifier``).
+/// The caller runs `client` (and any consumers) itself. With `wakeups`, this process's consumers
+/// of the sagas' first commands are woken after each commit; other processes hear the `NOTIFY`
+/// sent with the commands.
 public func buildApplication(
     configuration: APIConfiguration,
     client: PostgresClient,
     engine: SagaEngine,
-    notifier: BusNotifier? = nil,
+    wakeups: Wakeups? = nil,
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let intake = OrderIntake(client: client, engine: engine, notifier: notifier, logger: logger)
+    let intake = OrderIntake(client: client, engine: engine, wakeups: wakeups, logger: logger)
     return Application(
         router: buildRouter(configuration: configuration, client: client, intake: intake, logger: logger),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "EvenTicket"),

@@ -37,16 +37,16 @@ final class OrderIntake: Service, Sendable {
     private let state = Mutex(State())
     private let client: PostgresClient
     private let engine: SagaEngine
-    private let notifier: BusNotifier?
+    private let wakeups: Wakeups?
     private let orders = OrderStore()
     private let maximumBatch: Int
     private let writers: Int
     private let logger: Logger
 
-    init(client: PostgresClient, engine: SagaEngine, notifier: BusNotifier?, maximumBatch: Int = 200, writers: Int = 2, logger: Logger) {
+    init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, maximumBatch: Int = 200, writers: Int = 2, logger: Logger) {
         self.client = client
         self.engine = engine
-        self.notifier = notifier
+        self.wakeups = wakeups
         self.maximumBatch = maximumBatch
         self.writers = writers
         self.logger = logger
@@ -165,13 +165,7 @@ final class OrderIntake: Service, Sendable {
             }
         }
         let created = insert.orders(stored: stored)
-        let queues = BusNotifier.queuesToWake(plan.messages(of: created.compactMap { $0?.sagaId }))
-        if let notifier {
-            notifier.wake(queues)
-        } else {
-            // Nobody to hand the wake-up to: notify now (the orders are committed; a wake-up is a hint).
-            try? await client.withConnection { try await MessagePublisher.notify(queues, on: $0, logger: logger) }
-        }
+        wakeups?.signal(MessagePublisher.queuesToWake(plan.messages(of: created.compactMap { $0?.sagaId })))
         var results: [OrderStore.Placement] = []
         for (placement, order) in zip(placements, created) {
             if let order {

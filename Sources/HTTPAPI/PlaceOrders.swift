@@ -7,8 +7,9 @@ import PostgresNIO
 
 /// Places a batch of orders in one statement: stores the orders (ordering), creates their sagas
 /// with their first history and deadlines (orchestrator) and publishes the sagas' first commands
-/// (bus). One statement is one transaction, so this is one round trip, without `BEGIN` and
-/// `COMMIT`: either everything is written or nothing is.
+/// (bus), with the `NOTIFY` that wakes their consumers at commit. One statement is one
+/// transaction, so this is one round trip, without `BEGIN` and `COMMIT`: either everything is
+/// written or nothing is.
 ///
 /// Each module owns its part (``OrderInsert``, ``SagaStartInsert``, ``MessageInsert``); this
 /// statement only chains them. A saga is created only for an order that was stored (not for one
@@ -20,9 +21,8 @@ struct PlaceOrders: PostgresPreparedStatement {
         WITH placed AS (
         \(OrderInsert.sql)),
         \(StatementPart.renumbering(SagaStartInsert.ctes(onlySagasIn: "SELECT saga_id FROM placed"), by: sagaParameters)),
-        published AS (
-        \(StatementPart.renumbering(MessageInsert.sql(onlySagasIn: "SELECT id FROM started"), by: messageParameters)))
-        SELECT id, created_at FROM placed
+        \(StatementPart.renumbering(MessageInsert.ctes(onlySagasIn: "SELECT id FROM started"), by: messageParameters))
+        SELECT id, created_at FROM placed WHERE \(MessageInsert.notifiedCount) >= 0
         """
     /// Where each part's parameters start (after the previous parts').
     static let sagaParameters = OrderInsert.parameterCount

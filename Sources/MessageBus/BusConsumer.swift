@@ -24,7 +24,6 @@ public struct BusConsumer: Service {
     let store = QueueStore()
     let handler: any MessageHandler
     let wakeups: Wakeups
-    let notifier: BusNotifier?
     let logger: Logger
     /// What each claim loop is doing, for the log when a shutdown drain times out.
     private let activity = LoopActivity()
@@ -32,16 +31,15 @@ public struct BusConsumer: Service {
         ConnectionWatchdog(timeout: configuration.batchTimeout, drain: configuration.drainTimeout, logger: logger)
     }
 
-    /// Without a `notifier`, published messages are notified inside their transaction.
+    /// `wakeups` wakes this consumer's loops, and after each commit the consumers in this
+    /// process of the queues it published to (other processes hear the `NOTIFY` sent with them).
     public init(
-        configuration: ConsumerConfiguration, client: PostgresClient, wakeups: Wakeups, notifier: BusNotifier? = nil,
-        handler: any MessageHandler, logger: Logger
+        configuration: ConsumerConfiguration, client: PostgresClient, wakeups: Wakeups, handler: any MessageHandler, logger: Logger
     ) {
         self.configuration = configuration
         self.client = client
         self.handler = handler
         self.wakeups = wakeups
-        self.notifier = notifier
         var logger = logger
         logger[metadataKey: "consumer"] = "\(configuration.name)"
         self.logger = logger
@@ -180,7 +178,7 @@ public struct BusConsumer: Service {
                 mark("handling \(fresh.count)")
                 outgoing = try await handler.handleBatch(fresh, connection: connection, logger: logger)
                 mark("publishing \(outgoing.count)")
-                try await MessagePublisher.publish(outgoing, on: connection, notify: notifier == nil, logger: logger)
+                try await MessagePublisher.publish(outgoing, on: connection, logger: logger)
                 try await savepoint?.get()
             } catch {
                 // A lost connection, or a wait that timed out: the work is fine and is simply
@@ -199,7 +197,7 @@ public struct BusConsumer: Service {
             mark("COMMIT")
             try await execute("COMMIT", on: connection)
             mark("committed")
-            notifier?.wake(BusNotifier.queuesToWake(outgoing))
+            wakeups.signal(MessagePublisher.queuesToWake(outgoing))
             return claimed
         } catch {
             mark("ending the transaction after \(error.diagnosticDescription)")

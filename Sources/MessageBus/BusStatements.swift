@@ -46,11 +46,13 @@ enum BusStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    /// Inserts messages (the transactional outbox); see ``MessageInsert``.
+    /// Inserts messages (the transactional outbox) and notifies their queues' consumers; see
+    /// ``MessageInsert``.
     struct Publish: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
-        static let sql = MessageInsert.sql()
-        typealias Row = ()
+        static let sql = "WITH \(MessageInsert.ctes()) SELECT \(MessageInsert.notifiedCount)"
+        /// How many queues were notified.
+        typealias Row = Int
 
         var insert: MessageInsert
 
@@ -60,7 +62,7 @@ enum BusStatements {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row {}
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
     }
 }
 

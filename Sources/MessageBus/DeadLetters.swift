@@ -65,11 +65,7 @@ public struct DeadLetters: Sendable {
                 queues.insert(queue)
                 moved += 1
             }
-            if !queues.isEmpty {
-                _ = try await connection.query(
-                    "SELECT pg_notify(\(MessagePublisher.channel), q) FROM unnest(\(Array(queues))::text[]) AS q",
-                    logger: logger).collect()
-            }
+            try await MessagePublisher.notify(queues, on: connection, logger: logger)
             return moved
         }
     }

@@ -3,11 +3,13 @@ import EvenTicketContracts
 import Foundation
 import PostgresNIO
 
-/// The insert behind publishing: messages as rows of `bus.messages`, bound as column arrays.
+/// The insert behind publishing: messages as rows of `bus.messages`, bound as column arrays,
+/// and the `NOTIFY` that wakes their consumers when the transaction commits.
 ///
 /// ``MessagePublisher`` runs it as a prepared statement of its own. A caller that writes other
-/// tables in the same round trip composes ``sql(onlySagasIn:)`` into its own statement (see
-/// ``StatementPart``) and binds ``appendBindings(to:)`` where its parameters start.
+/// tables in the same round trip composes ``ctes(onlySagasIn:)`` into its own statement (see
+/// ``StatementPart``), binds ``appendBindings(to:)`` where its parameters start, and makes its
+/// statement read ``notifiedCount`` (a `WITH` member that nothing reads is not run).
 ///
 /// Ids are new time-ordered UUIDs made by the publisher, so a plain insert suffices: an
 /// `ON CONFLICT` clause would make every row a speculative insertion (one more index probe and
@@ -17,17 +19,28 @@ public struct MessageInsert: Sendable {
     /// Parameters `$1` to `$8`.
     public static let parameterCount = 8
 
-    /// The insert. With `onlySagasIn` (a subquery that yields saga ids), only the messages of
-    /// those sagas are inserted.
-    public static func sql(onlySagasIn sagas: String? = nil) -> String {
+    /// The `WITH` members `published` (the rows inserted) and `notified`: one `NOTIFY` on
+    /// ``MessagePublisher/channel(for:)`` per queue that received a message due now (a delayed
+    /// message wakes nobody; consumers poll for it). With `onlySagasIn` (a subquery that yields
+    /// saga ids), only the messages of those sagas are inserted.
+    public static func ctes(onlySagasIn sagas: String? = nil) -> String {
         """
-        INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, visible_at)
-        SELECT m.id, m.queue, m.type, m.saga_id, NULLIF(m.causation_id, '00000000-0000-0000-0000-000000000000'::uuid),
-               m.payload::jsonb, m.headers::jsonb, now() + m.delay_ms * interval '1 millisecond'
-          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::bigint[])
-               AS m(id, queue, type, saga_id, causation_id, payload, headers, delay_ms)
-        """ + (sagas.map { "\n WHERE m.saga_id IN (\($0))" } ?? "")
+        published AS (
+            INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, visible_at)
+            SELECT m.id, m.queue, m.type, m.saga_id, NULLIF(m.causation_id, '00000000-0000-0000-0000-000000000000'::uuid),
+                   m.payload::jsonb, m.headers::jsonb, now() + m.delay_ms * interval '1 millisecond'
+              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::bigint[])
+                   AS m(id, queue, type, saga_id, causation_id, payload, headers, delay_ms)
+            \(sagas.map { "WHERE m.saga_id IN (\($0))" } ?? "")
+            RETURNING queue, visible_at),
+        notified AS (
+            SELECT pg_notify('\(MessagePublisher.channelPrefix)' || queue, '')
+              FROM (SELECT DISTINCT queue FROM published WHERE visible_at <= now()) AS due)
+        """
     }
+
+    /// An expression that reads `notified`, for the statement's select list or condition.
+    public static let notifiedCount = "(SELECT count(*) FROM notified)"
 
     var ids: [UUID] = []
     var queues: [String] = []

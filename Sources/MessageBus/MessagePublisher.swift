@@ -6,27 +6,32 @@ import PostgresNIO
 /// Publishes messages inside the caller's transaction: the transactional outbox.
 ///
 /// The queue table is the outbox, so a message exists exactly when the transaction that
-/// published it commits. With `notify`, one `NOTIFY` per queue wakes the consumers once the
-/// transaction commits (PostgreSQL delivers notifications at commit and folds duplicates).
-/// Hot paths pass `notify: false` and hand the queues to a ``BusNotifier`` after the commit
-/// instead, since a `NOTIFY` serialises committing transactions.
+/// published it commits. The same statement sends a `NOTIFY` per queue that received a message
+/// due now, on that queue's own channel (``channel(for:)``); PostgreSQL delivers it at commit,
+/// only to the processes that listen for that queue (see ``BusListener``).
 public enum MessagePublisher {
-    /// The channel consumers LISTEN on; the payload is the queue name.
-    public static let channel = "eventicket_bus"
+    /// The channels consumers LISTEN on are this prefix and the queue's name.
+    public static let channelPrefix = "eventicket_bus_"
 
-    public static func publish(_ messages: [OutgoingMessage], on connection: PostgresConnection, notify: Bool = true, logger: Logger) async throws {
+    /// The channel on which the consumers of `queue` are woken.
+    public static func channel(for queue: String) -> String { channelPrefix + queue }
+
+    public static func publish(_ messages: [OutgoingMessage], on connection: PostgresConnection, logger: Logger) async throws {
         guard !messages.isEmpty else { return }
-        _ = try await connection.execute(BusStatements.Publish(insert: MessageInsert(messages)), logger: logger)
-        if notify {
-            try await self.notify(BusNotifier.queuesToWake(messages), on: connection, logger: logger)
-        }
+        for try await _ in try await connection.execute(BusStatements.Publish(insert: MessageInsert(messages)), logger: logger) {}
     }
 
-    /// Notifies the consumers of `queues` (inside a transaction, at its commit).
+    /// The queues of `messages` whose consumers a commit should wake now (a delayed message
+    /// wakes nobody: the consumers' poll finds it).
+    public static func queuesToWake(_ messages: [OutgoingMessage]) -> Set<String> {
+        Set(messages.lazy.filter { $0.delay <= .zero }.map(\.queue.rawValue))
+    }
+
+    /// Notifies the consumers of `queues` (at the commit of the transaction this runs in).
     public static func notify(_ queues: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
         guard !queues.isEmpty else { return }
         _ = try await connection.query(
-            "SELECT pg_notify(\(channel), q) FROM unnest(\(queues.sorted())::text[]) AS q",
+            "SELECT pg_notify(\(channelPrefix) || q, '') FROM unnest(\(queues.sorted())::text[]) AS q",
             logger: logger
         ).collect()
     }

@@ -40,6 +40,11 @@ public final class Wakeups: Sendable {
         woken?.resume()
     }
 
+    /// Wakes one waiting consumer of each of `queues`.
+    public func signal(_ queues: Set<String>) {
+        for queue in queues { signal(queue) }
+    }
+
     /// Wakes every consumer of every queue (after a reconnect, or to shut down).
     public func signalAll() {
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in

@@ -10,17 +10,18 @@ import ServiceLifecycle
 public struct DeadlineSweeper: Service {
     let client: PostgresClient
     let engine: SagaEngine
-    let notifier: BusNotifier?
+    let wakeups: Wakeups?
     let interval: Duration
     let batchSize: Int
     let logger: Logger
 
     /// Deadlines fire up to about `interval` late.
-    public init(client: PostgresClient, engine: SagaEngine, notifier: BusNotifier?, interval: Duration = .milliseconds(200),
+    /// `wakeups` wakes this process's consumers of what a sweep publishes (others hear its `NOTIFY`).
+    public init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, interval: Duration = .milliseconds(200),
                 batchSize: Int = 100, logger: Logger) {
         self.client = client
         self.engine = engine
-        self.notifier = notifier
+        self.wakeups = wakeups
         self.interval = interval
         self.batchSize = batchSize
         self.logger = logger
@@ -47,10 +48,10 @@ public struct DeadlineSweeper: Service {
     func sweep() async throws -> Int {
         let (messages, count) = try await client.transaction(logger: logger) { connection in
             let fired = try await engine.fireDeadlines(limit: batchSize, on: connection, logger: logger)
-            try await MessagePublisher.publish(fired.messages, on: connection, notify: notifier == nil, logger: logger)
+            try await MessagePublisher.publish(fired.messages, on: connection, logger: logger)
             return fired
         }
-        notifier?.wake(BusNotifier.queuesToWake(messages))
+        wakeups?.signal(MessagePublisher.queuesToWake(messages))
         if count > 0 { logger.debug("deadlines fired", metadata: ["count": "\(count)"]) }
         return count
     }

@@ -47,7 +47,7 @@ struct MessageBusTests {
     ) async throws {
         let wakeups = Wakeups()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await BusListener(client: client, wakeups: wakeups, logger: logger).run() }
+            group.addTask { try await BusListener(client: client, queues: [configuration.queue.rawValue], wakeups: wakeups, logger: logger).run() }
             for _ in 0..<consumers {
                 group.addTask {
                     try await BusConsumer(configuration: configuration, client: client, wakeups: wakeups, handler: handler, logger: logger).run()
@@ -55,6 +55,23 @@ struct MessageBusTests {
             }
             defer { group.cancelAll() }
             try await body()
+        }
+    }
+
+    @Test func aCommitWakesTheListenersOfTheQueuesItPublishedToAndNoOthers() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let wakeups = Wakeups()
+            let (inventory, payment) = (Queue.inventory.rawValue, Queue.payment.rawValue)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await BusListener(client: client, queues: [inventory, payment], wakeups: wakeups, logger: logger).run() }
+                defer { group.cancelAll() }
+                // The listener wakes everyone once its LISTENs are acknowledged.
+                #expect(try await eventually { wakeups.generation(of: inventory) > 0 })
+                let before = (inventory: wakeups.generation(of: inventory), payment: wakeups.generation(of: payment))
+                try await Self.publish([Self.message()], client: client, logger: logger)
+                #expect(try await eventually { wakeups.generation(of: inventory) > before.inventory })
+                #expect(wakeups.generation(of: payment) == before.payment)
+            }
         }
     }
 

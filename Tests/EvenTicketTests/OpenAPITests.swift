@@ -20,7 +20,7 @@ struct OpenAPITests {
         let client = PostgresClient(
             configuration: .init(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: nil, tls: .disable),
             backgroundLogger: logger)
-        let intake = OrderIntake(client: client, engine: SystemConfiguration().sagaEngine, notifier: nil, logger: logger)
+        let intake = OrderIntake(client: client, engine: SystemConfiguration().sagaEngine, wakeups: nil, logger: logger)
         let router = buildRouter(configuration: .init(), client: client, intake: intake, logger: logger)
         let routed = Set(router.routes.map { "\($0.method.rawValue) \($0.path)" })
 
