@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -7,7 +6,7 @@ import NIOHTTP1
 struct BenchAPI: Sendable {
     /// `http://127.0.0.1:PORT`
     let baseURL: String
-    let ordersURL: String
+    let http: BenchHTTPClient
     /// Authorization and Content-Type for `POST /orders`, built once.
     let orderHeaders: HTTPHeaders
 
@@ -22,23 +21,22 @@ struct BenchAPI: Sendable {
     /// The most tickets the API lets a ticket type hold.
     static let capacity = 1_000_000
 
-    init(baseURL: String, clientToken: String) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        ordersURL = baseURL + "/orders"
+    init(http: BenchHTTPClient, clientToken: String) {
+        self.http = http
+        baseURL = "http://\(http.host):\(http.port)"
         orderHeaders = ["Authorization": "Bearer " + clientToken, "Content-Type": "application/json"]
     }
 
     /// Waits until `GET /health` answers 200, calling `check` (children alive?) between tries.
-    func waitUntilHealthy(_ http: HTTPClient, timeout: Duration, check: () throws -> Void) async throws {
+    func waitUntilHealthy(timeout: Duration, check: () throws -> Void) async throws {
         let deadline = ContinuousClock.now + timeout
         var lastProblem = "no answer"
         while ContinuousClock.now < deadline {
             try check()
             do {
-                let response = try await http.execute(HTTPClientRequest(url: baseURL + "/health"), timeout: .seconds(2))
-                _ = try await response.body.collect(upTo: 64 * 1024)
-                if response.status == .ok { return }
-                lastProblem = "HTTP \(response.status.code)"
+                let response = try await http.send(http.request(.GET, "/health"))
+                if response.status == 200 { return }
+                lastProblem = "HTTP \(response.status)"
             } catch {
                 lastProblem = "\(error)"
             }
@@ -54,37 +52,30 @@ struct BenchAPI: Sendable {
     }
 
     /// Creates the event the bench sells, with one ticket type of the largest capacity allowed.
-    func createEvent(_ http: HTTPClient, operatorToken: String) async throws -> Target {
-        var request = HTTPClientRequest(url: baseURL + "/events")
-        request.method = .POST
-        request.headers = ["Authorization": "Bearer " + operatorToken, "Content-Type": "application/json"]
+    func createEvent(operatorToken: String) async throws -> Target {
         let json = #"{"name":"Bench","ticketTypes":[{"name":"Bench seat","priceCents":1000,"currency":"EUR","capacity":\#(Self.capacity)}]}"#
-        request.body = .bytes(ByteBuffer(string: json))
-        let response = try await http.execute(request, timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 1024 * 1024)
-        guard response.status == .created,
-              let event = try? JSONDecoder().decode(CreatedEvent.self, from: Data(buffer: body)),
+        let response = try await http.send(http.request(
+            .POST, "/events", headers: ["Authorization": "Bearer " + operatorToken, "Content-Type": "application/json"],
+            body: ByteBuffer(string: json)))
+        guard response.status == 201,
+              let event = try? JSONDecoder().decode(CreatedEvent.self, from: Data(buffer: response.body)),
               let ticketType = event.ticketTypes.first
         else {
-            throw BenchError("POST /events answered \(response.status.code): \(String(buffer: body).prefix(300))")
+            throw BenchError("POST /events answered \(response.status): \(String(buffer: response.body).prefix(300))")
         }
         let middle = #"","eventId":"\#(event.eventId)","lines":[{"ticketTypeId":"\#(ticketType.ticketTypeId)","quantity":1}],"paymentToken":""#
         return Target(eventId: event.eventId, ticketTypeId: ticketType.ticketTypeId, bodyMiddle: middle)
     }
 
     /// `POST /orders` for customer `bench-<number>` paying with `token`.
-    func orderRequest(_ target: Target, number: Int, token: TokenMix.Token) -> HTTPClientRequest {
-        var buffer = ByteBufferAllocator().buffer(capacity: 48 + target.bodyMiddle.utf8.count)
-        buffer.writeStaticString(#"{"customerId":"bench-"#)
-        buffer.writeString(String(number))
-        buffer.writeString(target.bodyMiddle)
-        buffer.writeString(token.paymentToken)
-        buffer.writeStaticString(#""}"#)
-        var request = HTTPClientRequest(url: ordersURL)
-        request.method = .POST
-        request.headers = orderHeaders
-        request.body = .bytes(buffer)
-        return request
+    func orderRequest(_ target: Target, number: Int, token: TokenMix.Token) -> BenchHTTPClient.Request {
+        var body = ByteBufferAllocator().buffer(capacity: 48 + target.bodyMiddle.utf8.count)
+        body.writeStaticString(#"{"customerId":"bench-"#)
+        body.writeString(String(number))
+        body.writeString(target.bodyMiddle)
+        body.writeString(token.paymentToken)
+        body.writeStaticString(#""}"#)
+        return http.request(.POST, "/orders", headers: orderHeaders, body: body)
     }
 
     /// The `orderId` of a 202 body, `{"orderId":"…","sagaId":"…","status":"pending"}`, read

@@ -1,5 +1,4 @@
 import Access
-import AsyncHTTPClient
 import Database
 import Foundation
 import Logging
@@ -102,20 +101,17 @@ public enum BenchRunner {
         tokens: (operator: String, client: String), progressDescriptor: Int32, logger: Logger
     ) async throws -> BenchReport {
         let (operatorToken, clientToken) = tokens
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.httpConnections)
-        httpConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(30))
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        let system: SystemUnderTest? = configuration.existingSystem != nil ? nil : try await SystemUnderTest.start(
+            databaseURL: database.urlString, configuration: configuration, logDirectory: configuration.outputDirectory, logger: logger)
         do {
-            let system: SystemUnderTest? = configuration.existingSystem != nil ? nil : try await SystemUnderTest.start(
-                databaseURL: database.urlString, configuration: configuration, logDirectory: configuration.outputDirectory, logger: logger)
+            let http = try BenchHTTPClient(
+                baseURL: configuration.existingSystem ?? "http://127.0.0.1:\(system?.port ?? 0)", maximumConnections: configuration.httpConnections)
             do {
-                let baseURL = configuration.existingSystem ?? "http://127.0.0.1:\(system?.port ?? 0)"
-                let api = BenchAPI(baseURL: baseURL, clientToken: clientToken)
-                try await api.waitUntilHealthy(http, timeout: .seconds(system == nil ? 10 : 120)) { try system?.checkAlive() }
+                let api = BenchAPI(http: http, clientToken: clientToken)
+                try await api.waitUntilHealthy(timeout: .seconds(system == nil ? 10 : 120)) { try system?.checkAlive() }
                 let target: BenchAPI.Target
                 do {
-                    target = try await api.createEvent(http, operatorToken: operatorToken)
+                    target = try await api.createEvent(operatorToken: operatorToken)
                 } catch {
                     try system?.checkAlive()  // A dead child explains the failure better.
                     throw error
@@ -124,7 +120,7 @@ public enum BenchRunner {
                 let ledger = OrderLedger(limit: configuration.orders, stepTimeout: configuration.stepTimeout)
                 let measurement = Measurement(
                     configuration: configuration, ledger: ledger,
-                    driver: OrderDriver(http: http, api: api, target: target, mix: configuration.mix, ledger: ledger, load: configuration.load),
+                    driver: OrderDriver(api: api, target: target, mix: configuration.mix, ledger: ledger, load: configuration.load),
                     poller: CompletionPoller(client: client, ledger: ledger, logger: logger),
                     statistics: statistics, tables: TableStatistics(client: client, logger: logger),
                     system: system, postmasterPID: database.postmasterPID,
@@ -132,16 +128,16 @@ public enum BenchRunner {
                 let result = try await measurement.run()
                 let transitions = try await statistics.transitions(from: result.statisticsStart.serverTime, to: result.statisticsEnd.serverTime)
                 await system?.stop(logger: logger)
-                try? await http.shutdown()
+                await http.shutdown()
                 return BenchReport(
                     configuration: configuration, startedAt: startedAt, ledger: ledger, result: result,
                     transitions: transitions, calibration: calibration, server: server)
             } catch {
-                await system?.stop(logger: logger)
+                await http.shutdown()
                 throw error
             }
         } catch {
-            try? await http.shutdown()
+            await system?.stop(logger: logger)
             throw error
         }
     }

@@ -1,13 +1,10 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
-import NIOHTTP1
 
 /// Places orders through `POST /orders`: a closed loop of virtual clients, or an open loop on a
 /// fixed schedule. A non-202 answer or a transport error is counted, never fatal.
 struct OrderDriver: Sendable {
-    let http: HTTPClient
     let api: BenchAPI
     let target: BenchAPI.Target
     let mix: TokenMix
@@ -85,13 +82,12 @@ struct OrderDriver: Sendable {
     /// Sends one order; returns its id when it was accepted.
     private func place(number: Int, token: TokenMix.Token) async -> UUID? {
         do {
-            let response = try await http.execute(api.orderRequest(target, number: number, token: token), timeout: .seconds(30))
-            let body = try await response.body.collect(upTo: 64 * 1024)
-            guard response.status == .accepted else {
-                ledger.failed("http_\(response.status.code)")
+            let response = try await api.http.send(api.orderRequest(target, number: number, token: token))
+            guard response.status == 202 else {
+                ledger.failed("http_\(response.status)")
                 return nil
             }
-            guard let id = BenchAPI.orderID(in: body) else {
+            guard let id = BenchAPI.orderID(in: response.body) else {
                 ledger.failed("unreadable_202_body")
                 return nil
             }
