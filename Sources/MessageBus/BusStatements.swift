@@ -5,6 +5,59 @@ import PostgresNIO
 /// The bus's hot statements, prepared once per connection: PostgreSQL parses and plans them
 /// once instead of on every batch.
 enum BusStatements {
+    /// Records claimed messages in the processed-messages ledger, unless they are there already
+    /// (then the claim returns them as redeliveries). A plain insert behind a probe, not
+    /// `ON CONFLICT DO NOTHING`: a speculative insertion costs one more index probe and WAL
+    /// record per message (measured: the ledger took 12.6 µs per message that way, 5.8 this
+    /// way). Nothing can insert the same key meanwhile: a message is claimed by one transaction
+    /// at a time, and a copy queued again under its id is claimed only after that transaction
+    /// committed, when its entry is visible. The primary key still refuses a duplicate.
+    static func ledgerInsert(consumer: String) -> String {
+        """
+        INSERT INTO bus.processed_messages (consumer, message_id)
+        SELECT \(consumer), c.id FROM claimed c
+         WHERE NOT EXISTS (SELECT 1 FROM bus.processed_messages p WHERE p.consumer = \(consumer) AND p.message_id = c.id)
+        RETURNING message_id
+        """
+    }
+
+    /// What a claim returns of each message: its envelope's fields (the attempt counted) and
+    /// whether this is its first delivery.
+    typealias ClaimedRow = (UUID, UUID, UUID?, String, Date, Int, String, String, Bool)
+
+    static let claimedRows = """
+        SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers::text, c.payload::text,
+               f.message_id IS NOT NULL
+          FROM claimed c LEFT JOIN first f ON f.message_id = c.id
+        """
+
+    /// Claims one message by id, if it is still queued, visible and not held by anyone else,
+    /// and records it in the ledger (a failed batch's messages, handled one by one).
+    struct ClaimOne: PostgresPreparedStatement {
+        static var name: String { StatementName.of(Self.self) }
+        static let sql = """
+            WITH claimed AS (
+                DELETE FROM bus.messages
+                 WHERE id IN (SELECT id FROM bus.messages WHERE id = $1 AND visible_at <= now() FOR UPDATE SKIP LOCKED)
+                RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at),
+            first AS (\(ledgerInsert(consumer: "$2")))
+            \(claimedRows)
+            """
+        typealias Row = ClaimedRow
+
+        var id: UUID
+        var consumer: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(id)
+            bindings.append(consumer)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
     /// Claims up to `limit` visible messages of a queue and records them in the ledger; see
     /// ``QueueStore/claim(queue:consumer:limit:on:logger:)``. The locked rows are deleted by
     /// their physical address (a TID scan, whatever the plan), which the lock keeps stable.
@@ -19,17 +72,11 @@ enum BusStatements {
                                          LIMIT $2
                                          FOR UPDATE SKIP LOCKED))
                 RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at),
-            first AS (
-                INSERT INTO bus.processed_messages (consumer, message_id)
-                SELECT $3, id FROM claimed
-                ON CONFLICT DO NOTHING
-                RETURNING message_id)
-            SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers::text, c.payload::text,
-                   f.message_id IS NOT NULL
-              FROM claimed c LEFT JOIN first f ON f.message_id = c.id
+            first AS (\(ledgerInsert(consumer: "$3")))
+            \(claimedRows)
              ORDER BY c.visible_at, c.id
             """
-        typealias Row = (UUID, UUID, UUID?, String, Date, Int, String, String, Bool)
+        typealias Row = ClaimedRow
 
         var queue: String
         var limit: Int

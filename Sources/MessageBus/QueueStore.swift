@@ -33,31 +33,14 @@ public struct QueueStore: Sendable {
 
     /// Claims one message by id, if it is still queued, visible and not held by anyone else.
     func claim(_ id: UUID, consumer: String, on connection: PostgresConnection, logger: Logger) async throws -> ClaimedMessage? {
-        try await decode(connection.query(
-            """
-            WITH claimed AS (
-                DELETE FROM bus.messages
-                 WHERE id IN (SELECT id FROM bus.messages WHERE id = \(id) AND visible_at <= now() FOR UPDATE SKIP LOCKED)
-                RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload),
-            first AS (
-                INSERT INTO bus.processed_messages (consumer, message_id)
-                SELECT \(consumer), id FROM claimed
-                ON CONFLICT DO NOTHING
-                RETURNING message_id)
-            SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers::text, c.payload::text,
-                   f.message_id IS NOT NULL
-              FROM claimed c LEFT JOIN first f ON f.message_id = c.id
-            """,
-            logger: logger)).first
-    }
-
-    private func decode(_ rows: PostgresRowSequence) async throws -> [ClaimedMessage] {
-        var claimed: [ClaimedMessage] = []
-        for try await row in rows.decode(BusStatements.Claim.Row.self) { claimed.append(Self.claimed(row)) }
+        var claimed: ClaimedMessage?
+        for try await row in try await connection.execute(BusStatements.ClaimOne(id: id, consumer: consumer), logger: logger) {
+            claimed = Self.claimed(row)
+        }
         return claimed
     }
 
-    private static func claimed(_ row: BusStatements.Claim.Row) -> ClaimedMessage {
+    private static func claimed(_ row: BusStatements.ClaimedRow) -> ClaimedMessage {
         let (id, saga, causation, type, created, attempt, headers, payload, first) = row
         let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decode([String: String].self, from: headers)) ?? [:]
         return ClaimedMessage(
