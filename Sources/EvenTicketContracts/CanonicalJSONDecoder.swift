@@ -22,8 +22,77 @@ enum CanonicalJSONDecoder {
     }
 }
 
+/// A value that reads itself from a JSON object through a ``JSONObjectReader``, as
+/// `MessageCoding.decode` does for it instead of going through `Decodable`, and that fails the
+/// same way (the same `DecodingError` cases as `JSONDecoder`).
+public protocol JSONReadable: Decodable {
+    init(json: JSONObjectReader) throws
+}
+
+extension JSONReadable {
+    fileprivate static func read(_ value: JSONValue, codingPath: [any CodingKey]) throws -> Self {
+        guard case .object(let members) = value else { throw mismatch([String: Any].self, value, codingPath) }
+        return try Self(json: JSONObjectReader(members: members, codingPath: codingPath))
+    }
+}
+
+/// The members of one parsed JSON object, read by key. A key given twice counts the first
+/// time, as in `JSONDecoder`; a missing key, a `null` or a value of the wrong type throws the
+/// `DecodingError` that `JSONDecoder` throws.
+public struct JSONObjectReader {
+    fileprivate let members: [(key: String, value: JSONValue)]
+    fileprivate let codingPath: [any CodingKey]
+
+    public func string(_ key: String) throws -> String {
+        let value = try self.value(key)
+        if case .string(let text) = value { return text }
+        return try scalar(String.self, value, path(key))
+    }
+
+    public func int(_ key: String) throws -> Int {
+        let value = try self.value(key)
+        if case .number(let text) = value, let int = Int(text) { return int }
+        return try scalar(Int.self, value, path(key))
+    }
+
+    public func uuid(_ key: String) throws -> UUID {
+        let value = try self.value(key)
+        if case .string(let text) = value, let uuid = UUID(text: text) { return uuid }
+        let text = try scalar(String.self, value, path(key))
+        throw DecodingError.dataCorrupted(.init(codingPath: path(key), debugDescription: "Invalid UUID string \(text)"))
+    }
+
+    public func object<T: JSONReadable>(_ key: String, as type: T.Type = T.self) throws -> T {
+        try T.read(value(key), codingPath: path(key))
+    }
+
+    public func array<T: JSONReadable>(_ key: String, of type: T.Type = T.self) throws -> [T] {
+        let value = try self.value(key)
+        guard case .array(let items) = value else { throw mismatch([Any].self, value, path(key)) }
+        return try items.enumerated().map { index, item in
+            try T.read(item, codingPath: path(key) + [ElementKey(intValue: index)])
+        }
+    }
+
+    private func value(_ key: String) throws -> JSONValue {
+        for member in members where member.key == key { return member.value }
+        throw DecodingError.keyNotFound(MemberKey(key), .init(codingPath: codingPath, debugDescription: "No value associated with key \(key)."))
+    }
+
+    private func path(_ key: String) -> [any CodingKey] { codingPath + [MemberKey(key)] }
+}
+
+/// An object member's key, for error paths.
+private struct MemberKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ name: String) { stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
 /// A parsed JSON value. Numbers keep their text until a type asks for them.
-private enum JSONValue {
+fileprivate enum JSONValue {
     case null
     case bool(Bool)
     case number(String)
@@ -276,6 +345,7 @@ private struct TreeDecoder: Decoder {
 
     /// Decodes `T` from this decoder's value, reading the types JSON has directly.
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        if let readable = T.self as? any JSONReadable.Type { return try readable.read(value, codingPath: codingPath) as! T }
         if T.self == UUID.self {
             let text = try scalar(String.self, value, codingPath)
             guard let uuid = UUID(text: text) else {

@@ -19,6 +19,7 @@ enum CanonicalJSONEncoder {
     /// The JSON of one value: a scalar's text, or an object or array still being filled.
     fileprivate static func node<T: Encodable>(of value: T, codingPath: [any CodingKey]) throws -> Node {
         switch value {
+        case let writable as any JSONWritable: return .text(writable.jsonText)
         case let string as String: return .text(quoted(string))
         case let uuid as UUID: return .text("\"" + uuid.text + "\"")
         case let date as Date: return .text(quoted(date.formatted(.iso8601)))

@@ -83,14 +83,7 @@ public enum MessageCoding {
     /// A flat object of strings as JSON text, keys sorted (the same text as the generic encode),
     /// written directly: history details and headers are small and many.
     public static func encode(_ object: [String: String]) -> String {
-        var text = "{"
-        for (index, key) in object.keys.sorted().enumerated() {
-            if index > 0 { text += "," }
-            text += CanonicalJSONEncoder.quoted(key)
-            text += ":"
-            text += CanonicalJSONEncoder.quoted(object[key]!)
-        }
-        return text + "}"
+        object.jsonText
     }
 
     /// A string as a JSON string literal.

@@ -4,7 +4,10 @@ import Foundation
 ///
 /// Commands are imperative (`ReserveTickets`) and go to the service that owns the work;
 /// events are past tense (`TicketsReserved`) and say that something happened.
-public protocol Message: Codable, Sendable, Equatable {
+///
+/// A message writes and reads its own JSON (``JSONWritable``, ``JSONReadable``): every message
+/// crosses the bus, so its coding is on the hot path; tests hold the text to `JSONEncoder`'s.
+public protocol Message: Codable, Sendable, Equatable, JSONWritable, JSONReadable {
     /// The name without version, for example `ReserveTickets`.
     static var name: String { get }
     /// The schema version of the payload.

@@ -32,10 +32,18 @@ struct OrderRoutes {
         }
     }
 
-    private struct Accepted: Encodable {
+    private struct Accepted: Encodable, JSONWritable {
         var orderId: UUID
         var sagaId: UUID
         var status: Order.Status
+
+        func writeJSON(to json: inout JSONWriter) {
+            json.object { json in
+                json.member("orderId", orderId)
+                json.member("sagaId", sagaId)
+                json.member("status", status.rawValue)
+            }
+        }
     }
 
     private func place(_ request: Request) async throws -> Response {

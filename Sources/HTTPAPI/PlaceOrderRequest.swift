@@ -18,23 +18,32 @@ struct PlaceOrderRequest: Decodable {
     static let maximumQuantity = 100
 
     /// The request after validation, in canonical form.
-    struct Valid: Encodable {
+    struct Valid: Encodable, JSONWritable {
         var customerId: String
         var eventId: UUID
         var lines: [Order.Line]
         var paymentToken: String
+
+        func writeJSON(to json: inout JSONWriter) {
+            json.object { json in
+                json.member("customerId", customerId)
+                json.member("eventId", eventId)
+                json.member("lines", lines)
+                json.member("paymentToken", paymentToken)
+            }
+        }
     }
 
     func validated() throws -> Valid {
         let customerId = try TextField.validated(customerId, field: "customerId", maximum: 100)
         guard let eventText = eventId else { throw Problem.invalid("eventId", "is required") }
-        guard let eventId = UUID(uuidString: eventText) else { throw Problem.invalid("eventId", "must be a UUID") }
+        guard let eventId = UUID(text: eventText) else { throw Problem.invalid("eventId", "must be a UUID") }
         guard let lines, !lines.isEmpty else { throw Problem.invalid("lines", "must hold at least one line") }
         guard lines.count <= Self.maximumLines else { throw Problem.invalid("lines", "must hold at most \(Self.maximumLines) lines") }
         var valid: [Order.Line] = []
         for (index, line) in lines.enumerated() {
             guard let text = line.ticketTypeId else { throw Problem.invalid("lines[\(index)].ticketTypeId", "is required") }
-            guard let id = UUID(uuidString: text) else { throw Problem.invalid("lines[\(index)].ticketTypeId", "must be a UUID") }
+            guard let id = UUID(text: text) else { throw Problem.invalid("lines[\(index)].ticketTypeId", "must be a UUID") }
             guard let quantity = line.quantity else { throw Problem.invalid("lines[\(index)].quantity", "is required") }
             guard (1...Self.maximumQuantity).contains(quantity) else {
                 throw Problem.invalid("lines[\(index)].quantity", "must be between 1 and \(Self.maximumQuantity)")

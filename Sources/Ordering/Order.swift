@@ -7,12 +7,23 @@ public struct Order: Sendable, Codable, Equatable {
         case pending, confirmed, rejected
     }
 
-    public struct Line: Sendable, Codable, Equatable {
+    public struct Line: Sendable, Codable, Equatable, JSONWritable, JSONReadable {
         public var ticketTypeId: UUID
         public var quantity: Int
         public init(ticketTypeId: UUID, quantity: Int) {
             self.ticketTypeId = ticketTypeId
             self.quantity = quantity
+        }
+
+        public func writeJSON(to json: inout JSONWriter) {
+            json.object { json in
+                json.member("quantity", quantity)
+                json.member("ticketTypeId", ticketTypeId)
+            }
+        }
+
+        public init(json: JSONObjectReader) throws {
+            self.init(ticketTypeId: try json.uuid("ticketTypeId"), quantity: try json.int("quantity"))
         }
     }
 

@@ -46,6 +46,81 @@ struct CanonicalJSONTests {
         try check(OrderRejected(orderID: id, reason: Self.awkward))
     }
 
+    /// One of each message type, with awkward text where there is text.
+    static var everyMessage: [any Message] {
+        let id = Fixture.orderID
+        let lines = [OrderLine(ticketTypeID: Fixture.standardType, quantity: 2), OrderLine(ticketTypeID: Fixture.vipType, quantity: 1)]
+        return [
+            OrderPlaced(orderID: id, customerID: awkward, eventID: Fixture.eventID, lines: lines, totalCents: 12_345, currency: "EUR",
+                        paymentToken: "tok_visa"),
+            ReserveTickets(orderID: id, eventID: Fixture.eventID, lines: lines), ReleaseTickets(orderID: id),
+            CreateInvoice(orderID: id, customerID: awkward, amountCents: -1, currency: "JPY"), CancelInvoice(orderID: id),
+            ChargePayment(orderID: id, amountCents: Int.max, currency: "USD", paymentToken: awkward), RefundPayment(orderID: id),
+            SettleSlowCharge(orderID: id), StepDeadlineReached(step: "chargePayment", token: 42),
+            TicketsReserved(orderID: id, quantity: 3), TicketsUnavailable(orderID: id, reason: awkward),
+            TicketsReleased(orderID: id, quantity: 3),
+            InvoiceCreated(orderID: id, invoiceID: Fixture.invoiceID, invoiceNumber: "INV-000001"), InvoiceCancelled(orderID: id),
+            PaymentCharged(orderID: id, chargeID: Fixture.chargeID, amountCents: 500), PaymentFailed(orderID: id, reason: "payment_declined"),
+            PaymentRefunded(orderID: id, amountCents: 500), OrderConfirmed(orderID: id), OrderRejected(orderID: id, reason: awkward),
+        ]
+    }
+
+    @Test func everyMessageTypeReadsBackWhatItWrites() throws {
+        func check<M: Message>(_ message: M) throws {
+            let text = MessageCoding.encode(message)
+            #expect(try MessageCoding.decode(M.self, from: text) == message, "\(M.typeName)")
+            #expect(try JSONDecoder().decode(M.self, from: Data(text.utf8)) == message, "\(M.typeName)")
+        }
+        for message in Self.everyMessage { try check(message) }
+        #expect(Self.everyMessage.count == 19)
+    }
+
+    /// A message in JSON of the wrong shape; messages read themselves (`JSONReadable`).
+    static let mistypedMessages = [
+        #"{"orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F"}"#,
+        #"{"orderID":null,"quantity":1}"#,
+        #"{"orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":null}"#,
+        #"{"orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":"1"}"#,
+        #"{"orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":1.5}"#,
+        #"{"orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":99999999999999999999}"#,
+        #"{"orderID":"not-a-uuid","quantity":1}"#, #"{"orderID":7,"quantity":1}"#, #"{"orderID":[],"quantity":1}"#,
+        "[]", "null", "1", #""text""#,
+    ]
+
+    @Test(arguments: mistypedMessages)
+    func mistypedMessagesFailAsJSONDecoderFails(document: String) throws {
+        var foundation: Failure?
+        do { _ = try JSONDecoder().decode(TicketsReserved.self, from: Data(document.utf8)) } catch { foundation = Failure(error) }
+        var ours: Failure?
+        do { _ = try MessageCoding.decode(TicketsReserved.self, from: document) } catch { ours = Failure(error) }
+        #expect(foundation != nil)
+        #expect(ours == foundation)
+    }
+
+    @Test func messagesReadAsJSONDecoderReads() throws {
+        // Keys in any order and spacing, unknown keys, a key given twice (the first counts),
+        // integral numbers written as floating point, lowercase UUIDs, nested lines.
+        let documents = [
+            #"{ "quantity" : 1e1 , "extra" : {"x": [1, null]}, "orderID" : "e621e1f8-c36c-495a-93fc-0c247a3e6e5f" }"#,
+            #"{"orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":2,"quantity":3}"#,
+        ]
+        for document in documents {
+            let expected = try JSONDecoder().decode(TicketsReserved.self, from: Data(document.utf8))
+            #expect(try MessageCoding.decode(TicketsReserved.self, from: document) == expected)
+        }
+        let lines = #"{"eventID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","lines":[{"quantity":1,"ticketTypeID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F"}]}"#
+        #expect(try MessageCoding.decode(ReserveTickets.self, from: lines) == (try JSONDecoder().decode(ReserveTickets.self, from: Data(lines.utf8))))
+        for bad in [#"{"eventID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","lines":[{"quantity":1}]}"#,
+                    #"{"eventID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","lines":[7]}"#,
+                    #"{"eventID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","lines":{}}"#] {
+            var foundation: Failure?
+            do { _ = try JSONDecoder().decode(ReserveTickets.self, from: Data(bad.utf8)) } catch { foundation = Failure(error) }
+            var ours: Failure?
+            do { _ = try MessageCoding.decode(ReserveTickets.self, from: bad) } catch { ours = Failure(error) }
+            #expect(foundation != nil && ours == foundation, "\(bad)")
+        }
+    }
+
     struct Everything: Encodable {
         struct Inner: Encodable {
             var b = true
