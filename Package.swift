@@ -104,6 +104,8 @@ let package = Package(
                 "EvenTicketApp", "Access", "HTTPAPI", "Orchestrator", "Inventory", "Ordering", "OrderSaga",
                 "EmbeddedPostgres", "Database", "MessageBus", "LoadGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
