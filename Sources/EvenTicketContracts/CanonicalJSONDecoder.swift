@@ -62,10 +62,6 @@ public struct JSONObjectReader {
         throw DecodingError.dataCorrupted(.init(codingPath: path(key), debugDescription: "Invalid UUID string \(text)"))
     }
 
-    public func object<T: JSONReadable>(_ key: String, as type: T.Type = T.self) throws -> T {
-        try T.read(value(key), codingPath: path(key))
-    }
-
     public func array<T: JSONReadable>(_ key: String, of type: T.Type = T.self) throws -> [T] {
         let value = try self.value(key)
         guard case .array(let items) = value else { throw mismatch([Any].self, value, path(key)) }
