@@ -94,6 +94,15 @@ public struct ConsistencyAudit: Sendable {
                AND NOT EXISTS (SELECT 1 FROM orchestrator.deadlines d WHERE d.saga_id = s.id)
             """
         },
+        Check(name: "deadline_alarm_late") { _ in
+            // The sweeper looks at a saga only when its alarm rings, so a deadline without an
+            // alarm at or before it would fire late or never.
+            """
+            SELECT s.id::text, 'deadline at ' || s.due_at || ', alarm ' || coalesce(a.due_at::text, 'missing')
+              FROM orchestrator.sagas s LEFT JOIN orchestrator.deadlines a ON a.saga_id = s.id
+             WHERE s.due_at IS NOT NULL AND (a.saga_id IS NULL OR a.due_at > s.due_at)
+            """
+        },
         Check(name: "capacity_mismatch") { _ in
             """
             SELECT t.id::text, 'capacity ' || t.capacity || ' <> available ' || t.available || ' + held ' || coalesce(h.held, 0)

@@ -46,7 +46,7 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Step timeout as a number of seconds.
 struct StepTimeoutOption: ParsableArguments {
-    @Option(help: "Seconds the orchestrator waits on a step before it compensates.")
+    @Option(help: "Seconds a saga waits on a step before it compensates (serve sets the first step's deadline, the orchestrator the others': give both the same).")
     var stepTimeout: Double = 30
 
     @Option(help: "Seconds the orchestrator waits on a compensation before it sends it again (default: the step timeout).")

@@ -7,6 +7,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
+    /// The intake starts each saga, so it sets the first step's deadline.
+    @OptionGroup var timeout: StepTimeoutOption
     @OptionGroup var consumers: ConsumerOptions
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
@@ -14,7 +16,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.serve")
-        var configuration = SystemConfiguration(api: APIConfiguration(host: host, port: port))
+        var configuration = SystemConfiguration(
+            api: APIConfiguration(host: host, port: port), stepTimeout: try timeout.duration(),
+            compensationTimeout: timeout.compensationDuration())
         consumers.apply(to: &configuration)
         try await reportingFailures {
             try await runRoles([.api], url: url, configuration: configuration, logger: logger)

@@ -38,7 +38,7 @@ final class SystemUnderTest: Sendable {
         let port = try freePort()
         let common = ["--database-url", databaseURL, "--log-level", configuration.childLogLevel.rawValue] + configuration.childArguments
         let stepTimeout = String(configuration.stepTimeout)
-        var plan: [(name: String, arguments: [String])] = [("serve", ["serve", "--port", String(port)] + common)]
+        var plan: [(name: String, arguments: [String])] = [("serve", ["serve", "--port", String(port), "--step-timeout", stepTimeout] + common)]
         for index in 1...max(configuration.orchestrators, 1) {
             plan.append(("orchestrator-\(index)", ["orchestrator", "--step-timeout", stepTimeout] + common))
         }

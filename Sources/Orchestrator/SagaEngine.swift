@@ -121,13 +121,15 @@ public struct SagaEngine: Sendable {
         try await apply([Input(sagaID: sagaID, input: input, messageID: messageID)], on: connection, logger: logger)
     }
 
-    /// Fires the deadlines that have passed, up to `limit` sagas; returns the messages to
-    /// publish and how many sagas it looked at (fewer than `limit`: nothing more is due).
+    /// Fires the deadlines that have passed, looking at up to `limit` rung alarms; returns the
+    /// messages to publish and how many alarms it handled (fewer than `limit`: nothing more is
+    /// due, or the rest belong to sagas other transactions hold).
     public func fireDeadlines(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (messages: [OutgoingMessage], count: Int) {
-        let due = try await store.lockDue(limit: limit, on: connection, logger: logger)
+        let (due, handled) = try await store.lockDue(limit: limit, on: connection, logger: logger)
         var changes: [SagaStore.Change] = []
         var outgoing: [OutgoingMessage] = []
-        for (stored, token) in due {
+        for stored in due {
+            guard let token = stored.dueToken else { continue }
             var change = SagaStore.Change(saga: stored.saga, transitionCount: stored.transitionCount, deadline: .keep)
             let deadline = StepDeadlineReached(step: stored.saga.step.name, token: token)
             outgoing += transition(&change, .deadlineReached(deadline), messageID: nil)
@@ -136,7 +138,7 @@ public struct SagaEngine: Sendable {
             changes.append(change)
         }
         try await store.save(changes, on: connection, logger: logger)
-        return (outgoing, due.count)
+        return (outgoing, handled)
     }
 
     /// Runs the state machine for one input, recording the transition (one row of history) and

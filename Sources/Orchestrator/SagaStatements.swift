@@ -19,7 +19,17 @@ enum SagaStatements {
         var tokens: [Int] = []
         var compensationAttempts: [Int] = []
         var transitionCounts: [Int] = []
+        /// What each saga's deadline becomes: due in this many milliseconds (0 or more),
+        /// ``keepDeadline`` or ``clearDeadline``.
+        var deadlineDelays: [Int64] = []
+        /// The token a deadline that is set fires with (0 when none is set).
+        var deadlineTokens: [Int] = []
     }
+
+    /// A deadline delay that leaves the saga's deadline as it is.
+    static let keepDeadline: Int64 = -1
+    /// A deadline delay that removes the saga's deadline (and its alarm).
+    static let clearDeadline: Int64 = -2
 
     /// Column arrays of transitions (rows of history).
     struct TransitionColumns: Sendable {
@@ -29,18 +39,25 @@ enum SagaStatements {
         var entries: [String] = []
     }
 
-    /// Column arrays of deadlines to set.
-    struct DeadlineColumns: Sendable {
-        var sagaIDs: [UUID] = []
-        var delays: [Int64] = []
-        var tokens: [Int] = []
-    }
-
     static let historyInsert = """
         INSERT INTO orchestrator.saga_transitions (saga_id, seq, entries)
         SELECT h.saga_id, h.seq, h.entries::json
-          FROM unnest($11::uuid[], $12::integer[], $13::text[]) AS h(saga_id, seq, entries)
+          FROM unnest($13::uuid[], $14::integer[], $15::text[]) AS h(saga_id, seq, entries)
         """
+
+    /// The unnest of ``SagaColumns`` (`$1` to `$12`) as the table `u`, with `extra` columns
+    /// (a parameter with its type, and a name) after them.
+    static func sagaRows(_ extra: [(parameter: String, name: String)] = []) -> String {
+        """
+        unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[],
+               $9::integer[], $10::integer[], $11::bigint[], $12::integer[]\(extra.map { ", " + $0.parameter }.joined()))
+            AS u(id, state, step, reason, failure, finished, queue, token, attempts, history_seq, deadline_ms,
+                 deadline_token\(extra.map { ", " + $0.name }.joined()))
+        """
+    }
+
+    /// When a deadline set `u.deadline_ms` from now is due.
+    static let newDueAt = "now() + u.deadline_ms * interval '1 millisecond'"
 
     /// Creates sagas with their first history and deadlines; an id that exists is skipped (and
     /// so are its history and deadline). Returns the ids it created. See ``SagaStartInsert``.
@@ -60,33 +77,41 @@ enum SagaStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(UUID.self) }
     }
 
-    /// Writes back sagas after their transitions, appends their history, and sets or clears
-    /// their deadlines.
+    /// Writes back sagas after their transitions (their deadline too), appends their history,
+    /// and keeps their alarms (`orchestrator.deadlines`) no later than their deadlines: an alarm
+    /// is written only when a new deadline comes before it (or it has rung), and dropped when a
+    /// saga's deadline is cleared. See `migrations/0012_deadline_alarms.sql`.
     struct Save: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
         static let sql = """
-            WITH updated AS (
+            WITH u AS (SELECT * FROM \(sagaRows())),
+            updated AS (
                 UPDATE orchestrator.sagas s
                    SET state = u.state, step = u.step, reason = NULLIF(u.reason, ''), failure = NULLIF(u.failure, ''),
                        finished_steps = string_to_array(u.finished, ','), compensation_queue = string_to_array(u.queue, ','),
                        token = u.token, compensation_attempts = u.attempts, history_seq = u.history_seq,
+                       due_at = CASE WHEN u.deadline_ms >= 0 THEN \(newDueAt)
+                                     WHEN u.deadline_ms = \(keepDeadline) THEN s.due_at END,
+                       deadline_token = CASE WHEN u.deadline_ms >= 0 THEN u.deadline_token
+                                             WHEN u.deadline_ms = \(keepDeadline) THEN s.deadline_token END,
                        version = s.version + 1, updated_at = now()
-                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[],
-                              $9::integer[], $10::integer[])
-                       AS u(id, state, step, reason, failure, finished, queue, token, attempts, history_seq)
+                  FROM u
                  WHERE s.id = u.id
                 RETURNING 1),
             history AS (
                 \(historyInsert)
                 RETURNING 1),
-            set_deadlines AS (
-                INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
-                SELECT d.id, now() + d.delay_ms * interval '1 millisecond', d.token
-                  FROM unnest($14::uuid[], $15::bigint[], $16::integer[]) AS d(id, delay_ms, token)
-                ON CONFLICT (saga_id) DO UPDATE SET due_at = excluded.due_at, token = excluded.token
+            alarms AS (
+                INSERT INTO orchestrator.deadlines (saga_id, due_at)
+                SELECT u.id, \(newDueAt) FROM u
+                 WHERE u.deadline_ms >= 0
+                   AND NOT EXISTS (SELECT 1 FROM orchestrator.deadlines a
+                                    WHERE a.saga_id = u.id AND a.due_at > now() AND a.due_at <= \(newDueAt))
+                ON CONFLICT (saga_id) DO UPDATE SET due_at = excluded.due_at
                 RETURNING 1),
-            cleared_deadlines AS (
-                DELETE FROM orchestrator.deadlines WHERE saga_id = ANY($17::uuid[])
+            silenced AS (
+                DELETE FROM orchestrator.deadlines a USING u
+                 WHERE a.saga_id = u.id AND u.deadline_ms = \(clearDeadline)
                 RETURNING 1)
             SELECT (SELECT count(*) FROM updated)::integer
             """
@@ -94,15 +119,11 @@ enum SagaStatements {
 
         var sagas: SagaColumns
         var history: TransitionColumns
-        var deadlines: DeadlineColumns
-        var clearedDeadlines: [UUID]
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 17)
+            var bindings = PostgresBindings(capacity: 15)
             bindings.append(sagas)
             bindings.append(history)
-            bindings.append(deadlines)
-            bindings.append(clearedDeadlines)
             return bindings
         }
 
@@ -111,11 +132,12 @@ enum SagaStatements {
 
     static let lockColumns = """
         id, state, step, reason, failure, array_to_string(finished_steps, ','), array_to_string(compensation_queue, ','),
-        token, compensation_attempts, history_seq, order_data::text
+        token, compensation_attempts, history_seq, order_data::text, deadline_token, due_at <= now()
         """
 
     /// A saga row as ``Lock`` reads it.
-    typealias SagaRow = (UUID, String, String, String?, String?, String, String, Int, Int, Int, String)
+    /// The last two: the deadline's token, and whether the deadline is due (NULL: none).
+    typealias SagaRow = (UUID, String, String, String?, String?, String, String, Int, Int, Int, String, Int?, Bool?)
 
     /// Loads sagas and locks them, in id order.
     enum Lock: PreparedSQL {
@@ -125,6 +147,24 @@ enum SagaStatements {
     /// As ``Lock``, leaving out sagas another transaction holds instead of waiting for them.
     enum LockSkippingLocked: PreparedSQL {
         static let sql = Lock.sql + " SKIP LOCKED"
+    }
+    /// The sagas whose alarm has rung, oldest alarm first, up to `$1`.
+    enum RungAlarms: PreparedSQL {
+        static let sql = "SELECT saga_id FROM orchestrator.deadlines WHERE due_at <= now() ORDER BY due_at LIMIT $1"
+    }
+
+    /// Settles the rung alarms of sagas that are locked and not due (or that do not exist): moves
+    /// each to its saga's deadline, or drops it when the saga has none.
+    enum SettleAlarms: PreparedSQL {
+        static let sql = """
+            WITH moved AS (
+                UPDATE orchestrator.deadlines a SET due_at = s.due_at
+                  FROM orchestrator.sagas s
+                 WHERE a.saga_id = ANY($1::uuid[]) AND s.id = a.saga_id AND s.due_at IS NOT NULL
+                RETURNING a.saga_id)
+            DELETE FROM orchestrator.deadlines a
+             WHERE a.saga_id = ANY($1::uuid[]) AND a.saga_id NOT IN (SELECT saga_id FROM moved)
+            """
     }
 }
 
@@ -140,17 +180,13 @@ extension PostgresBindings {
         append(sagas.tokens)
         append(sagas.compensationAttempts)
         append(sagas.transitionCounts)
+        append(sagas.deadlineDelays)
+        append(sagas.deadlineTokens)
     }
 
     mutating func append(_ history: SagaStatements.TransitionColumns) {
         append(history.sagaIDs)
         append(history.seqs)
         append(history.entries)
-    }
-
-    mutating func append(_ deadlines: SagaStatements.DeadlineColumns) {
-        append(deadlines.sagaIDs)
-        append(deadlines.delays)
-        append(deadlines.tokens)
     }
 }

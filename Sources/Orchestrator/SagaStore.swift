@@ -40,6 +40,8 @@ public struct SagaStore: Sendable {
     struct Stored: Sendable {
         var saga: OrderSaga
         var transitionCount: Int
+        /// The token of the saga's deadline when that deadline has passed.
+        var dueToken: Int?
     }
 
     /// A saga to write back after its transitions.
@@ -97,7 +99,7 @@ public struct SagaStore: Sendable {
     /// A saga from its row. Orders never change, so a decoded order is kept for the saga's next
     /// transitions in this process.
     private func restore(_ row: SagaStatements.SagaRow) throws -> Stored {
-        let (id, state, step, reason, failure, finished, queue, token, attempts, transitionCount, orderJSON) = row
+        let (id, state, step, reason, failure, finished, queue, token, attempts, transitionCount, orderJSON, deadlineToken, due) = row
         let order: OrderPlaced
         if let known = orders.order(of: id) {
             order = known
@@ -117,17 +119,15 @@ public struct SagaStore: Sendable {
         let saga = OrderSaga.restoring(
             id: id, order: order, state: state, step: step, finishedSteps: try steps(finished), compensationQueue: try steps(queue),
             reason: reason, failure: failure, token: token, compensationAttempts: attempts)
-        return Stored(saga: saga, transitionCount: transitionCount)
+        return Stored(saga: saga, transitionCount: transitionCount, dueToken: due == true ? deadlineToken : nil)
     }
 
     /// Writes back sagas after their transitions (all their columns, also when only history was
     /// added), appends their history and moves their deadlines, in one statement.
     func save(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws {
         guard !changes.isEmpty else { return }
-        let (history, deadlines, cleared) = Self.columns(of: changes)
         let rows = try await connection.execute(
-            SagaStatements.Save(sagas: Self.sagaColumns(changes), history: history, deadlines: deadlines, clearedDeadlines: cleared),
-            logger: logger)
+            SagaStatements.Save(sagas: Self.sagaColumns(changes), history: Self.historyColumns(of: changes)), logger: logger)
         for try await _ in rows {}
     }
 
@@ -145,14 +145,23 @@ public struct SagaStore: Sendable {
             columns.tokens.append(saga.token)
             columns.compensationAttempts.append(saga.compensationAttempts)
             columns.transitionCounts.append(change.transitionCount)
+            switch change.deadline {
+            case .keep:
+                columns.deadlineDelays.append(SagaStatements.keepDeadline)
+                columns.deadlineTokens.append(0)
+            case .set(let delay, let token):
+                columns.deadlineDelays.append(max(delay.milliseconds, 0))
+                columns.deadlineTokens.append(token)
+            case .clear:
+                columns.deadlineDelays.append(SagaStatements.clearDeadline)
+                columns.deadlineTokens.append(0)
+            }
         }
         return columns
     }
 
-    static func columns(of changes: [Change]) -> (SagaStatements.TransitionColumns, SagaStatements.DeadlineColumns, [UUID]) {
+    static func historyColumns(of changes: [Change]) -> SagaStatements.TransitionColumns {
         var history = SagaStatements.TransitionColumns()
-        var deadlines = SagaStatements.DeadlineColumns()
-        var cleared: [UUID] = []
         for change in changes {
             let first = change.transitionCount - change.newTransitions.count
             for (offset, entries) in change.newTransitions.enumerated() {
@@ -160,17 +169,8 @@ public struct SagaStore: Sendable {
                 history.seqs.append(first + offset + 1)
                 history.entries.append(json(entries))
             }
-            switch change.deadline {
-            case .keep: break
-            case .set(let delay, let token):
-                deadlines.sagaIDs.append(change.saga.id)
-                deadlines.delays.append(delay.milliseconds)
-                deadlines.tokens.append(token)
-            case .clear:
-                cleared.append(change.saga.id)
-            }
         }
-        return (history, deadlines, cleared)
+        return history
     }
 
     /// A transition's entries as the JSON array `orchestrator.saga_transitions.entries` holds,
@@ -192,28 +192,26 @@ public struct SagaStore: Sendable {
         return text + "]"
     }
 
-    /// Sagas whose deadline has passed, oldest first, locked (skipping sagas another
-    /// transaction holds), with the token each deadline was set with.
-    func lockDue(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(Stored, token: Int)] {
-        let candidates = try await connection.query(
-            "SELECT saga_id FROM orchestrator.deadlines WHERE due_at <= now() ORDER BY due_at LIMIT \(limit)",
-            logger: logger)
+    /// The sagas whose alarm has rung, oldest alarm first, up to `limit`: locks them (skipping
+    /// sagas another transaction holds) and returns those whose deadline has passed, with its
+    /// token. The alarms of the others are settled here: moved to the saga's deadline when that
+    /// is later, dropped when the saga has none (or does not exist). The alarms of sagas that
+    /// fire are moved or dropped by the transition that fires them (``save(_:on:logger:)``).
+    /// Also returns how many alarms it handled.
+    func lockDue(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (due: [Stored], handled: Int) {
+        let rung = try await connection.execute(
+            Prepared<SagaStatements.RungAlarms, UUID>(PostgresBindings(limit), decode: { try $0.decode(UUID.self) }), logger: logger)
         var ids: [UUID] = []
-        for try await id in candidates.decode(UUID.self) { ids.append(id) }
+        for try await id in rung { ids.append(id) }
+        guard !ids.isEmpty else { return ([], 0) }
         let locked = try await lock(ids, skipLocked: true, on: connection, logger: logger)
-        guard !locked.isEmpty else { return [] }
-        // Read again now that the sagas are ours: a transition committed in between moved it.
-        let due = try await connection.query(
-            """
-            SELECT saga_id, token FROM orchestrator.deadlines
-             WHERE saga_id = ANY(\(Array(locked.keys))::uuid[]) AND due_at <= now()
-            """,
-            logger: logger)
-        var result: [(Stored, token: Int)] = []
-        for try await (id, token) in due.decode((UUID, Int).self) {
-            if let stored = locked[id] { result.append((stored, token)) }
+        let due = ids.compactMap { locked[$0] }.filter { $0.dueToken != nil }
+        // A rung alarm whose saga is locked and not due, or that has no saga.
+        let settle = ids.filter { locked[$0] == nil || locked[$0]?.dueToken == nil }
+        if !settle.isEmpty {
+            try await connection.run(SagaStatements.SettleAlarms.self, PostgresBindings(settle), logger: logger)
         }
-        return result
+        return (due, due.count + settle.count)
     }
 }
 

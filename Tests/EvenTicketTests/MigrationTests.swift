@@ -1,4 +1,5 @@
 import Database
+import EvenTicketApp
 import EvenTicketTesting
 import Foundation
 import Logging
@@ -63,15 +64,8 @@ struct MigrationTests {
 
     @Test func historyWrittenAsOneRowPerEntryReadsTheSameAfterTheMoveToOneRowPerTransition() async throws {
         try await TestSystem.withDatabase { client, logger in
-            // Back to the schema before 0011: drop everything, apply the files up to 0010.
-            try await Self.dropEverything(client: client, logger: logger)
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: folder) }
-            for migration in try Migrator().migrations where migration.version <= 10 {
-                try migration.sql.write(to: folder.appendingPathComponent(migration.name), atomically: true, encoding: .utf8)
-            }
-            _ = try await Migrator(directory: folder).migrate(on: client, logger: logger)
+            // Back to the schema before 0011.
+            try await Self.migrate(upTo: 10, client: client, logger: logger)
 
             let saga = UUID()
             let sent = UUID()
@@ -86,7 +80,7 @@ struct MigrationTests {
                        (\(saga), 3, 'received', 'TicketsReserved', NULL, '{}')
                 """, logger: logger).collect()
 
-            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == [11])
+            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == [11, 12])
             let history = try #require(try await SagaQueries(client: client).saga(saga, logger: logger)?.history)
             #expect(history.map(\.kind) == ["started", "sent", "received"])
             #expect(history.map(\.message) == ["OrderPlaced", "ReserveTickets", "TicketsReserved"])
@@ -94,6 +88,53 @@ struct MigrationTests {
             #expect(history.map(\.detail) == [["orderId": "o-1"], ["queue": "inventory"], [:]])
             #expect(try await TestSystem.scalar("SELECT count(*)::int FROM orchestrator.saga_transitions", client: client, logger: logger) == 3)
         }
+    }
+
+    @Test func aDeadlineMovesOntoItsSagaAndStaysItsAlarm() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // Back to the schema before 0012: deadlines with their tokens in their own table.
+            try await Self.migrate(upTo: 11, client: client, logger: logger)
+            let waiting = UUID()
+            let finished = UUID()
+            for (saga, state) in [(waiting, "running"), (finished, "completed")] {
+                _ = try await client.query("""
+                    INSERT INTO orchestrator.sagas (id, order_id, state, step, order_data, token)
+                    VALUES (\(saga), \(UUID()), \(state), 'createInvoice', '{}', 2)
+                    """, logger: logger).collect()
+            }
+            _ = try await client.query("""
+                INSERT INTO orchestrator.deadlines (saga_id, due_at, token)
+                VALUES (\(waiting), '2030-01-01T00:00:00Z', 2)
+                """, logger: logger).collect()
+
+            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == [12])
+            let rows = try await client.query("""
+                SELECT s.id, s.due_at = '2030-01-01T00:00:00Z', s.deadline_token, a.due_at = s.due_at
+                  FROM orchestrator.sagas s LEFT JOIN orchestrator.deadlines a ON a.saga_id = s.id
+                """, logger: logger)
+            var found: [UUID: (Bool?, Int?, Bool?)] = [:]
+            for try await (id, due, token, alarm) in rows.decode((UUID, Bool?, Int?, Bool?).self) { found[id] = (due, token, alarm) }
+            #expect(found[waiting]?.0 == true)
+            #expect(found[waiting]?.1 == 2)
+            #expect(found[waiting]?.2 == true)
+            #expect(found[finished]?.0 == nil)
+            #expect(found[finished]?.1 == nil)
+            #expect(found[finished]?.2 == nil)
+            let audit = try await ConsistencyAudit(client: client).run(logger: logger)
+            #expect(!audit.violations.contains { $0.check == "deadline_alarm_late" })
+        }
+    }
+
+    /// Drops everything, then applies the migrations up to `version`.
+    static func migrate(upTo version: Int, client: PostgresClient, logger: Logger) async throws {
+        try await dropEverything(client: client, logger: logger)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for migration in try Migrator().migrations where migration.version <= version {
+            try migration.sql.write(to: folder.appendingPathComponent(migration.name), atomically: true, encoding: .utf8)
+        }
+        _ = try await Migrator(directory: folder).migrate(on: client, logger: logger)
     }
 
     /// Drops every schema the migrations made and the migration ledger; returns how many schemas.
