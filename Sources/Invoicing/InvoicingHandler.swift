@@ -67,14 +67,8 @@ public struct InvoicingHandler: MessageHandler {
     /// late CreateInvoice does not issue one.
     private func cancel(_ commands: [CancelInvoice], sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws {
         guard !commands.isEmpty else { return }
-        _ = try await connection.query(
-            """
-            INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status, voided_at)
-            SELECT c.saga_id, c.order_id, c.id, NULL, '', 0, 'XXX', 'void', now()
-              FROM unnest(\(sagaIDs)::uuid[], \(commands.map(\.orderID))::uuid[], \(commands.map { _ in UUID.timeOrdered() })::uuid[])
-                   AS c(saga_id, order_id, id)
-            ON CONFLICT (saga_id) DO UPDATE SET status = 'void', voided_at = coalesce(invoicing.invoices.voided_at, now())
-            """, logger: logger).collect()
+        try await connection.run(
+            Cancel.self, PostgresBindings(sagaIDs, commands.map(\.orderID), commands.map { _ in UUID.timeOrdered() }), logger: logger)
     }
 
     enum Create: PreparedSQL {
@@ -85,6 +79,15 @@ public struct InvoicingHandler: MessageHandler {
               FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])
                    AS c(saga_id, order_id, id, customer_id, amount_cents, currency)
             ON CONFLICT (saga_id) DO NOTHING
+            """
+    }
+
+    enum Cancel: PreparedSQL {
+        static let sql = """
+            INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status, voided_at)
+            SELECT c.saga_id, c.order_id, c.id, NULL, '', 0, 'XXX', 'void', now()
+              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS c(saga_id, order_id, id)
+            ON CONFLICT (saga_id) DO UPDATE SET status = 'void', voided_at = coalesce(invoicing.invoices.voided_at, now())
             """
     }
 

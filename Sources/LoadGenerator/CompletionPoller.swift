@@ -26,17 +26,24 @@ struct CompletionPoller: Sendable {
             for try await pid in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) {
                 backendPID.withLock { $0 = pid }
             }
+            // Its one statement, planned once (a custom plan per poll cost more than the lookup),
+            // and by the primary key: the plan is made while the table is still empty, when a
+            // sequential scan would look cheapest (see `EvenTicketSystem.servicePoolSettings`).
+            _ = try await connection.query("SET plan_cache_mode = force_generic_plan", logger: logger).collect()
+            _ = try await connection.query("SET enable_seqscan = off", logger: logger).collect()
             let clock = ContinuousClock()
             var next = clock.now
             while !Task.isCancelled {
                 let ids = ledger.idsToPoll(interval: interval.seconds)
                 if !ids.isEmpty {
                     ledger.ownQuery()
-                    let rows = try await connection.query(
-                        "SELECT id, status, reason, updated_at FROM ordering.orders WHERE id = ANY(\(ids)) AND status <> 'pending'",
+                    let rows = try await connection.execute(
+                        Prepared<TerminalOrders, (UUID, String, String?, Date)>(PostgresBindings(ids)) {
+                            try $0.decode((UUID, String, String?, Date).self)
+                        },
                         logger: logger)
                     var outcomes: [OrderLedger.Outcome] = []
-                    for try await (id, status, reason, updatedAt) in rows.decode((UUID, String, String?, Date).self) {
+                    for try await (id, status, reason, updatedAt) in rows {
                         outcomes.append(.init(id: id, status: status, reason: reason, updatedAt: updatedAt))
                     }
                     ledger.completed(outcomes)
@@ -46,4 +53,9 @@ struct CompletionPoller: Sendable {
             }
         }
     }
+}
+
+/// The orders of a list that are no longer pending.
+enum TerminalOrders: PreparedSQL {
+    static let sql = "SELECT id, status, reason, updated_at FROM ordering.orders WHERE id = ANY($1::uuid[]) AND status <> 'pending'"
 }

@@ -45,6 +45,14 @@ struct ChargeStore: Sendable {
             """
     }
 
+    enum SetStatus: PreparedSQL {
+        static let sql = """
+            UPDATE payment.charges c SET status = u.status, updated_at = now()
+              FROM unnest($1::uuid[], $2::text[]) AS u(saga_id, status)
+             WHERE c.saga_id = u.saga_id
+            """
+    }
+
     enum Record: PreparedSQL {
         static let sql = """
             INSERT INTO payment.gateway_ledger (saga_id, kind, amount_cents)
@@ -74,13 +82,8 @@ struct ChargeStore: Sendable {
                 logger: logger)
         }
         if !writes.statusChanges.isEmpty {
-            _ = try await connection.query(
-                """
-                UPDATE payment.charges c SET status = u.status, updated_at = now()
-                  FROM unnest(\(writes.statusChanges.map(\.sagaID))::uuid[], \(writes.statusChanges.map(\.status))::text[]) AS u(saga_id, status)
-                 WHERE c.saga_id = u.saga_id
-                """,
-                logger: logger).collect()
+            try await connection.run(
+                SetStatus.self, PostgresBindings(writes.statusChanges.map(\.sagaID), writes.statusChanges.map(\.status)), logger: logger)
         }
         if !writes.ledger.isEmpty {
             try await connection.run(
