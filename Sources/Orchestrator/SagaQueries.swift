@@ -72,15 +72,16 @@ public struct SagaQueries: Sendable {
     }
 
     /// A page of sagas, newest first, optionally in one state. `after` is the last saga of the previous page.
+    /// Saga ids are time-ordered (UUIDv7, made when the order is placed), so newest first is
+    /// descending id order, which the primary key and `(state, id)` index serve.
     public func list(state: SagaState?, limit: Int, after cursor: UUID?, logger: Logger) async throws -> [SagaView] {
         let rows = try await client.query(
             """
             SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.failure, s.created_at, s.updated_at
               FROM orchestrator.sagas s
              WHERE (\(state?.rawValue)::text IS NULL OR s.state = \(state?.rawValue))
-               AND (\(cursor)::uuid IS NULL OR (s.created_at, s.id) <
-                    (SELECT c.created_at, c.id FROM orchestrator.sagas c WHERE c.id = \(cursor)))
-             ORDER BY s.created_at DESC, s.id DESC
+               AND (\(cursor)::uuid IS NULL OR s.id < \(cursor))
+             ORDER BY s.id DESC
              LIMIT \(limit)
             """, logger: logger)
         var sagas: [SagaView] = []

@@ -80,7 +80,7 @@ struct MigrationTests {
                        (\(saga), 3, 'received', 'TicketsReserved', NULL, '{}')
                 """, logger: logger).collect()
 
-            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == [11, 12])
+            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == Self.versions(from: 11))
             let history = try #require(try await SagaQueries(client: client).saga(saga, logger: logger)?.history)
             #expect(history.map(\.kind) == ["started", "sent", "received"])
             #expect(history.map(\.message) == ["OrderPlaced", "ReserveTickets", "TicketsReserved"])
@@ -107,7 +107,7 @@ struct MigrationTests {
                 VALUES (\(waiting), '2030-01-01T00:00:00Z', 2)
                 """, logger: logger).collect()
 
-            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == [12])
+            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == Self.versions(from: 12))
             let rows = try await client.query("""
                 SELECT s.id, s.due_at = '2030-01-01T00:00:00Z', s.deadline_token, a.due_at = s.due_at
                   FROM orchestrator.sagas s LEFT JOIN orchestrator.deadlines a ON a.saga_id = s.id
@@ -123,6 +123,11 @@ struct MigrationTests {
             let audit = try await ConsistencyAudit(client: client).run(logger: logger)
             #expect(!audit.violations.contains { $0.check == "deadline_alarm_late" })
         }
+    }
+
+    /// The versions of the migrations from `first` on.
+    static func versions(from first: Int) throws -> [Int] {
+        try Migrator().migrations.map(\.version).filter { $0 >= first }
     }
 
     /// Drops everything, then applies the migrations up to `version`.
