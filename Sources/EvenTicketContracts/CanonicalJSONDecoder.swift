@@ -13,12 +13,20 @@ import Foundation
 /// unescaped control character, this throws `DecodingError.dataCorrupted`.
 enum CanonicalJSONDecoder {
     static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+        try TreeDecoder(value: parse(text), codingPath: []).decode(T.self)
+    }
+
+    /// As ``decode(_:from:)`` for a type that reads itself, known statically (no runtime cast).
+    static func decode<T: JSONReadable>(_ type: T.Type, from text: String) throws -> T {
+        try T.read(parse(text), codingPath: [])
+    }
+
+    private static func parse(_ text: String) throws -> JSONValue {
         var text = text
-        let value: JSONValue = try text.withUTF8 { bytes in
+        return try text.withUTF8 { bytes in
             var parser = Parser(bytes: bytes)
             return try parser.parseDocument()
         }
-        return try TreeDecoder(value: value, codingPath: []).decode(T.self)
     }
 }
 

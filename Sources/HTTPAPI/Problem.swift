@@ -44,8 +44,17 @@ public struct Problem: HTTPResponseError, Sendable {
 /// text as `JSONEncoder` with those settings, at a fraction of the cost).
 enum JSONResponse {
     static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], contentType: String = "application/json") -> Response {
+        make(text: MessageCoding.encode(value), status: status, headers: headers, contentType: contentType)
+    }
+
+    /// A value that writes its own JSON (the hot responses): no runtime cast to find that out.
+    static func make<T: JSONWritable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], contentType: String = "application/json") -> Response {
+        make(text: MessageCoding.encode(value), status: status, headers: headers, contentType: contentType)
+    }
+
+    private static func make(text: String, status: HTTPResponse.Status, headers: HTTPFields, contentType: String) -> Response {
         var headers = headers
         headers[.contentType] = contentType
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: MessageCoding.encode(value))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

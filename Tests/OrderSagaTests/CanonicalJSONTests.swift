@@ -16,6 +16,11 @@ struct CanonicalJSONTests {
     /// Text that needs every kind of escape, and some that needs none.
     static let awkward = "a/b \"q\" \\ \u{1}\u{8}\u{C}\n\r\t\u{1F} é 😀 \u{7F}"
 
+    /// `MessageCoding`'s generic overloads, as a caller that knows only `Encodable` or
+    /// `Decodable` reaches them.
+    static func viaEncodable<T: Encodable>(_ value: T) -> String { MessageCoding.encode(value) }
+    static func viaDecodable<T: Decodable>(_ type: T.Type, from text: String) throws -> T { try MessageCoding.decode(type, from: text) }
+
     @Test func everyMessageTypeEncodesAsJSONEncoderDoes() throws {
         let id = Fixture.orderID
         let lines = [OrderLine(ticketTypeID: Fixture.standardType, quantity: 2), OrderLine(ticketTypeID: Fixture.vipType, quantity: 1)]
@@ -25,6 +30,8 @@ struct CanonicalJSONTests {
         #expect(MessageCoding.encode(lines) == (try Self.foundation(lines)))
         func check<M: Message>(_ message: M) throws {
             #expect(MessageCoding.encode(message) == (try Self.foundation(message)), "\(M.typeName)")
+            // The generic encode (which finds the message's own writer by a runtime cast) too.
+            #expect(Self.viaEncodable(message) == MessageCoding.encode(message), "\(M.typeName)")
         }
         try check(ReserveTickets(orderID: id, eventID: Fixture.eventID, lines: lines))
         try check(ReleaseTickets(orderID: id))
@@ -69,6 +76,7 @@ struct CanonicalJSONTests {
         func check<M: Message>(_ message: M) throws {
             let text = MessageCoding.encode(message)
             #expect(try MessageCoding.decode(M.self, from: text) == message, "\(M.typeName)")
+            #expect(try Self.viaDecodable(M.self, from: text) == message, "\(M.typeName)")
             #expect(try JSONDecoder().decode(M.self, from: Data(text.utf8)) == message, "\(M.typeName)")
         }
         for message in Self.everyMessage { try check(message) }
