@@ -17,6 +17,12 @@ import Synchronization
 /// only after that commit. If a batch fails, its orders are placed one by one, so that one bad
 /// request fails alone. Nothing waits on purpose: a lone request is written at once, and
 /// batches grow only with concurrency.
+///
+/// One writer by default: a second one took each batch as soon as the first was busy, so at
+/// 1,000 orders/s the statements held 2.7 orders on average, and their fixed cost (about
+/// 0.26 ms of PostgreSQL's time each, and the round trip) was paid twice as often. Measured
+/// with one writer, 3 alternating pairs at 1,000 orders/s: p50 396/625/463 -> 287/399/319 ms,
+/// p99 1128/1882/917 -> 773/1019/739 ms, serve's CPU per order down 4-12%.
 final class OrderIntake: Service, Sendable {
     /// An order to place and the saga to start for it.
     struct Placement: Sendable {
@@ -43,7 +49,7 @@ final class OrderIntake: Service, Sendable {
     private let writers: Int
     private let logger: Logger
 
-    init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, maximumBatch: Int = 200, writers: Int = 2, logger: Logger) {
+    init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, maximumBatch: Int = 200, writers: Int = 1, logger: Logger) {
         self.client = client
         self.engine = engine
         self.wakeups = wakeups
