@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 
 /// Places orders through `POST /orders`: a closed loop of virtual clients, or an open loop on a
 /// fixed schedule. A non-202 answer or a transport error is counted, never fatal.
@@ -42,25 +43,28 @@ struct OrderDriver: Sendable {
     }
 
     /// Launches order `i` at `start + i / rate`, each in a task of its own.
+    ///
+    /// The schedule's wake-ups are timers of the event loop the tasks run on (see
+    /// ``EventLoop/sleep(until:)``), not `Task.sleep`: those timers went through Dispatch's
+    /// threads, and each order's request then hopped back to the event loop.
     private func openLoop(rate: Double, maxInFlight: Int) async {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let interval = Duration.seconds(1 / rate)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let start = NIODeadline.now()
+        func due(_ slot: Int) -> NIODeadline { start + .nanoseconds(Int64((Double(slot) * 1e9 / rate).rounded())) }
         var slot = 0
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
-                let due = start + interval * slot
-                do { try await Task.sleep(until: due, clock: clock) } catch { break }
+                do { try await loop.sleep(until: due(slot)) } catch { break }
                 // Everything due by now goes out, so a slow wake-up does not lower the rate.
                 var stop = false
-                while clock.now >= start + interval * slot {
-                    let scheduled = start + interval * slot
+                while NIODeadline.now() >= due(slot) {
+                    let scheduled = due(slot)
                     slot += 1
                     switch ledger.permit(cap: maxInFlight) {
                     case .stop: stop = true
                     case .dropped: continue
                     case .send(let number):
-                        let late = clock.now - scheduled > .milliseconds(10)
+                        let late = NIODeadline.now() - scheduled > .milliseconds(10)
                         group.addTask {
                             var random = SystemRandomNumberGenerator()
                             let token = mix.pick(using: &random)
@@ -97,6 +101,23 @@ struct OrderDriver: Sendable {
             if Task.isCancelled || error is CancellationError { return nil }
             ledger.failed("transport: " + String(String(describing: error).prefix(80)))
             return nil
+        }
+    }
+}
+
+extension EventLoop {
+    /// Suspends until `deadline` on a timer of this event loop; throws `CancellationError` when
+    /// the task is cancelled first.
+    func sleep(until deadline: NIODeadline) async throws {
+        let scheduled = scheduleTask(deadline: deadline) {}
+        try await withTaskCancellationHandler {
+            do {
+                try await scheduled.futureResult.get()
+            } catch {
+                throw CancellationError()
+            }
+        } onCancel: {
+            scheduled.cancel()
         }
     }
 }
