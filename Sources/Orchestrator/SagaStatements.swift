@@ -148,22 +148,30 @@ enum SagaStatements {
     enum LockSkippingLocked: PreparedSQL {
         static let sql = Lock.sql + " SKIP LOCKED"
     }
+
     /// The sagas whose alarm has rung, oldest alarm first, up to `$1`.
     enum RungAlarms: PreparedSQL {
         static let sql = "SELECT saga_id FROM orchestrator.deadlines WHERE due_at <= now() ORDER BY due_at LIMIT $1"
     }
 
-    /// Settles the rung alarms of sagas that are locked and not due (or that do not exist): moves
-    /// each to its saga's deadline, or drops it when the saga has none.
+    /// Settles rung alarms: those of the sagas in `$1` (locked by the caller, not due) move to
+    /// their saga's deadline, or are dropped when it has none; those in `$2` (sagas the caller
+    /// could not lock) are dropped only when their saga does not exist. Returns how many alarms
+    /// it moved or dropped.
     enum SettleAlarms: PreparedSQL {
         static let sql = """
             WITH moved AS (
                 UPDATE orchestrator.deadlines a SET due_at = s.due_at
                   FROM orchestrator.sagas s
                  WHERE a.saga_id = ANY($1::uuid[]) AND s.id = a.saga_id AND s.due_at IS NOT NULL
-                RETURNING a.saga_id)
-            DELETE FROM orchestrator.deadlines a
-             WHERE a.saga_id = ANY($1::uuid[]) AND a.saga_id NOT IN (SELECT saga_id FROM moved)
+                RETURNING a.saga_id),
+            dropped AS (
+                DELETE FROM orchestrator.deadlines a
+                 WHERE (a.saga_id = ANY($1::uuid[]) AND a.saga_id NOT IN (SELECT saga_id FROM moved))
+                    OR (a.saga_id = ANY($2::uuid[])
+                        AND NOT EXISTS (SELECT 1 FROM orchestrator.sagas s WHERE s.id = a.saga_id))
+                RETURNING 1)
+            SELECT ((SELECT count(*) FROM moved) + (SELECT count(*) FROM dropped))::integer
             """
     }
 }

@@ -194,10 +194,12 @@ public struct SagaStore: Sendable {
 
     /// The sagas whose alarm has rung, oldest alarm first, up to `limit`: locks them (skipping
     /// sagas another transaction holds) and returns those whose deadline has passed, with its
-    /// token. The alarms of the others are settled here: moved to the saga's deadline when that
-    /// is later, dropped when the saga has none (or does not exist). The alarms of sagas that
-    /// fire are moved or dropped by the transition that fires them (``save(_:on:logger:)``).
-    /// Also returns how many alarms it handled.
+    /// token. The alarms of the other sagas it locked are settled here: moved to the saga's
+    /// deadline when that is later, dropped when the saga has none. An alarm is changed only
+    /// under its saga's lock (or created with the saga), so a saga another transaction holds
+    /// keeps its alarm for a later sweep; an alarm without a saga is dropped. The alarms of
+    /// sagas that fire are moved or dropped by the transition that fires them
+    /// (``save(_:on:logger:)``). Also returns how many alarms it handled.
     func lockDue(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (due: [Stored], handled: Int) {
         let rung = try await connection.execute(
             Prepared<SagaStatements.RungAlarms, UUID>(PostgresBindings(limit), decode: { try $0.decode(UUID.self) }), logger: logger)
@@ -206,12 +208,16 @@ public struct SagaStore: Sendable {
         guard !ids.isEmpty else { return ([], 0) }
         let locked = try await lock(ids, skipLocked: true, on: connection, logger: logger)
         let due = ids.compactMap { locked[$0] }.filter { $0.dueToken != nil }
-        // A rung alarm whose saga is locked and not due, or that has no saga.
-        let settle = ids.filter { locked[$0] == nil || locked[$0]?.dueToken == nil }
-        if !settle.isEmpty {
-            try await connection.run(SagaStatements.SettleAlarms.self, PostgresBindings(settle), logger: logger)
+        let notDue = ids.filter { locked[$0] != nil && locked[$0]?.dueToken == nil }
+        let skipped = ids.filter { locked[$0] == nil }
+        var settled = 0
+        if !notDue.isEmpty || !skipped.isEmpty {
+            let rows = try await connection.execute(
+                Prepared<SagaStatements.SettleAlarms, Int>(PostgresBindings(notDue, skipped)) { try $0.decode(Int.self) },
+                logger: logger)
+            for try await count in rows { settled += count }
         }
-        return (due, due.count + settle.count)
+        return (due, due.count + settled)
     }
 }
 

@@ -169,4 +169,31 @@ struct DeadlineAlarmTests {
             #expect(try await TestSystem.scalar("SELECT count(*)::int FROM orchestrator.deadlines", client: client, logger: logger) == 0)
         }
     }
+
+    @Test func theAlarmOfASagaAnotherTransactionHoldsIsLeftForALaterSweep() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let engine = SagaEngine(stepTimeout: .seconds(60))
+            let (saga, _) = try await Self.start(engine, client: client, logger: logger)
+            // The deadline has passed and the alarm rung, but a transition holds the saga.
+            _ = try await client.query("UPDATE orchestrator.sagas SET due_at = now() - interval '1 second'", logger: logger).collect()
+            _ = try await client.query("UPDATE orchestrator.deadlines SET due_at = now() - interval '1 second'", logger: logger).collect()
+            let before = try await Self.clock(of: saga, client: client, logger: logger)
+            try await client.withConnection { holder in
+                _ = try await holder.query("BEGIN", logger: logger).collect()
+                _ = try await holder.query("SELECT 1 FROM orchestrator.sagas WHERE id = \(saga) FOR UPDATE", logger: logger).collect()
+                let skipped = try await Self.fire(engine, client: client, logger: logger)
+                #expect(skipped.count == 0)
+                #expect(skipped.messages.isEmpty)
+                _ = try await holder.query("ROLLBACK", logger: logger).collect()
+            }
+            let held = try await Self.clock(of: saga, client: client, logger: logger)
+            #expect(held.alarm == before.alarm)
+            #expect(held.deadline == before.deadline)
+            // Once it is free, the next sweep fires it.
+            let fired = try await Self.fire(engine, client: client, logger: logger)
+            #expect(fired.count == 1)
+            #expect(fired.messages.map(\.envelope.typeName) == [ReleaseTickets.typeName])
+            #expect(try await Self.state(of: saga, client: client, logger: logger) == "compensating")
+        }
+    }
 }
