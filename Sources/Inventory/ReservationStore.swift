@@ -65,7 +65,9 @@ struct ReservationStore: Sendable {
     func lockReservations(_ sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Reservation] {
         let rows = try await connection.execute(
             Prepared<LockReservations, (UUID, UUID, String, String, Int)>(PostgresBindings(sagaIDs)) {
-                try $0.decode((UUID, UUID, String, String, Int).self)
+                var columns = RowReader($0)
+                return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(String.self), try columns.next(String.self),
+                        try columns.next(Int.self))
             },
             logger: logger)
         var reservations: [UUID: Reservation] = [:]

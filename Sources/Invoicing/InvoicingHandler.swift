@@ -104,7 +104,10 @@ public struct InvoicingHandler: MessageHandler {
     private func invoices(for sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Invoice] {
         guard !sagaIDs.isEmpty else { return [:] }
         let rows = try await connection.execute(
-            Prepared<Find, (UUID, UUID, String?, String)>(PostgresBindings(sagaIDs)) { try $0.decode((UUID, UUID, String?, String).self) },
+            Prepared<Find, (UUID, UUID, String?, String)>(PostgresBindings(sagaIDs)) { row in
+                var columns = RowReader(row)
+                return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(String?.self), try columns.next(String.self))
+            },
             logger: logger)
         var invoices: [UUID: Invoice] = [:]
         for try await (saga, id, number, status) in rows {

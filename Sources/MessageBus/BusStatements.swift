@@ -25,6 +25,13 @@ enum BusStatements {
     /// whether this is its first delivery.
     typealias ClaimedRow = (UUID, UUID, UUID?, String, Date, Int, String, String, Bool)
 
+    static func claimedRow(_ row: PostgresRow) throws -> ClaimedRow {
+        var columns = RowReader(row)
+        return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(UUID?.self), try columns.next(String.self),
+                try columns.next(Date.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(String.self),
+                try columns.next(Bool.self))
+    }
+
     static let claimedRows = """
         SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers::text, c.payload::text,
                f.message_id IS NOT NULL
@@ -55,7 +62,7 @@ enum BusStatements {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try claimedRow(row) }
     }
 
     /// Claims up to `limit` visible messages of a queue and records them in the ledger; see
@@ -90,7 +97,7 @@ enum BusStatements {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try claimedRow(row) }
     }
 
     /// Inserts messages (the transactional outbox) and notifies their queues' consumers; see

@@ -139,6 +139,14 @@ enum SagaStatements {
     /// The last two: the deadline's token, and whether the deadline is due (NULL: none).
     typealias SagaRow = (UUID, String, String, String?, String?, String, String, Int, Int, Int, String, Int?, Bool?)
 
+    @Sendable static func sagaRow(_ row: PostgresRow) throws -> SagaRow {
+        var columns = RowReader(row)
+        return (try columns.next(UUID.self), try columns.next(String.self), try columns.next(String.self), try columns.next(String?.self),
+                try columns.next(String?.self), try columns.next(String.self), try columns.next(String.self), try columns.next(Int.self),
+                try columns.next(Int.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(Int?.self),
+                try columns.next(Bool?.self))
+    }
+
     /// Loads sagas and locks them, in id order.
     enum Lock: PreparedSQL {
         static let sql = "SELECT \(lockColumns) FROM orchestrator.sagas WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"

@@ -84,7 +84,7 @@ public struct SagaStore: Sendable {
         guard !ids.isEmpty else { return [:] }
         let unique = Array(Set(ids))
         let bindings = PostgresBindings(unique)
-        let decode: @Sendable (PostgresRow) throws -> SagaStatements.SagaRow = { try $0.decode(SagaStatements.SagaRow.self) }
+        let decode: @Sendable (PostgresRow) throws -> SagaStatements.SagaRow = SagaStatements.sagaRow
         let rows = skipLocked
             ? try await connection.execute(Prepared<SagaStatements.LockSkippingLocked, SagaStatements.SagaRow>(bindings, decode: decode), logger: logger)
             : try await connection.execute(Prepared<SagaStatements.Lock, SagaStatements.SagaRow>(bindings, decode: decode), logger: logger)

@@ -64,7 +64,12 @@ struct ChargeStore: Sendable {
     func lock(_ sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Charge] {
         typealias Row = (UUID, UUID, UUID, String, Int, String, String?)
         let rows = try await connection.execute(
-            Prepared<Lock, Row>(PostgresBindings(sagaIDs)) { try $0.decode(Row.self) }, logger: logger)
+            Prepared<Lock, Row>(PostgresBindings(sagaIDs)) { row in
+                var columns = RowReader(row)
+                return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(String.self),
+                        try columns.next(Int.self), try columns.next(String.self), try columns.next(String?.self))
+            },
+            logger: logger)
         var charges: [UUID: Charge] = [:]
         for try await (saga, order, id, status, amount, currency, reason) in rows {
             charges[saga] = Charge(sagaID: saga, orderID: order, id: id, status: status, amountCents: amount, currency: currency, failureReason: reason)
