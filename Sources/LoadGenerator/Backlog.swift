@@ -48,7 +48,7 @@ struct Backlog: Sendable {
                 _ = try await connection.query("""
                     INSERT INTO bus.messages (id, queue, type, saga_id, payload, visible_at)
                     SELECT gen_random_uuid(), (\(Self.queues)::text[])[1 + i % \(Self.queues.count)], \(Self.messageType),
-                           gen_random_uuid(), '{}'::jsonb, now() + interval '1 day'
+                           gen_random_uuid(), '{}', now() + interval '1 day'
                       FROM generate_series(1, \(count)) AS i
                     """, logger: logger).collect()
                 queued += count

@@ -33,7 +33,7 @@ enum BusStatements {
     }
 
     static let claimedRows = """
-        SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers::text, c.payload::text,
+        SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers, c.payload,
                f.message_id IS NOT NULL
           FROM claimed c LEFT JOIN first f ON f.message_id = c.id
         """

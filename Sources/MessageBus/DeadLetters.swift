@@ -37,7 +37,7 @@ public struct DeadLetters: Sendable {
     public func entry(_ id: UUID, logger: Logger) async throws -> Entry? {
         try await fetch(
             """
-            SELECT id, queue, type, saga_id, causation_id, attempts, error, created_at, dead_at, payload::text
+            SELECT id, queue, type, saga_id, causation_id, attempts, error, created_at, dead_at, payload
               FROM bus.dead_letters WHERE id = \(id)
             """, logger: logger).first
     }

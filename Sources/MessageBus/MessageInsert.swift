@@ -28,7 +28,7 @@ public struct MessageInsert: Sendable {
         published AS (
             INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, visible_at)
             SELECT m.id, m.queue, m.type, m.saga_id, NULLIF(m.causation_id, '00000000-0000-0000-0000-000000000000'::uuid),
-                   m.payload::jsonb, m.headers::jsonb, now() + m.delay_ms * interval '1 millisecond'
+                   m.payload, m.headers, now() + m.delay_ms * interval '1 millisecond'
               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::bigint[])
                    AS m(id, queue, type, saga_id, causation_id, payload, headers, delay_ms)
             \(sagas.map { "WHERE m.saga_id IN (\($0))" } ?? "")

@@ -61,7 +61,7 @@ public struct QueueStore: Sendable {
                 DELETE FROM bus.processed_messages WHERE consumer = \(consumer) AND message_id = \(message.messageID))
             INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, created_at, visible_at, attempts, last_error)
             VALUES (\(message.messageID), \(queue.rawValue), \(message.typeName), \(message.sagaID), \(message.causationID),
-                    \(message.payload)::jsonb, \(MessageCoding.encode(message.headers))::jsonb, \(message.timestamp),
+                    \(message.payload), \(MessageCoding.encode(message.headers)), \(message.timestamp),
                     now() + \(delay.milliseconds) * interval '1 millisecond', \(message.attempt), \(error))
             """,
             logger: logger
@@ -78,7 +78,7 @@ public struct QueueStore: Sendable {
                 DELETE FROM bus.processed_messages WHERE consumer = \(consumer) AND message_id = \(message.messageID))
             INSERT INTO bus.dead_letters (id, queue, type, saga_id, causation_id, payload, headers, created_at, attempts, error)
             VALUES (\(message.messageID), \(queue.rawValue), \(message.typeName), \(message.sagaID), \(message.causationID),
-                    \(message.payload)::jsonb, \(MessageCoding.encode(message.headers))::jsonb, \(message.timestamp),
+                    \(message.payload), \(MessageCoding.encode(message.headers)), \(message.timestamp),
                     \(message.attempt), \(error))
             ON CONFLICT (id) DO NOTHING
             """,

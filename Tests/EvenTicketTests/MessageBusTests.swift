@@ -40,7 +40,7 @@ struct MessageBusTests {
 
     /// Runs a consumer of the inventory queue (plus the NOTIFY listener) while `body` runs.
     static func consuming(
-        _ handler: RecordingHandler, client: PostgresClient, logger: Logger,
+        _ handler: some MessageHandler, client: PostgresClient, logger: Logger,
         configuration: ConsumerConfiguration = .init(queue: .inventory, retryBase: .milliseconds(10), pollInterval: .milliseconds(200)),
         consumers: Int = 1,
         _ body: () async throws -> Void
@@ -197,6 +197,36 @@ struct MessageBusTests {
         }
     }
 
+    @Test func aPayloadThatIsNotJSONIsDeadLetteredAtOnceAsItWasWritten() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // The bus stores payloads as text and never parses them: a broken one reaches its
+            // consumer, whose decoding fails for good, and lands in the dead letters unchanged.
+            let broken = #"{"orderID": "not closed"#
+            _ = try await client.query(
+                """
+                INSERT INTO bus.messages (id, queue, type, saga_id, payload)
+                VALUES (gen_random_uuid(), 'inventory', \(ReleaseTickets.typeName), gen_random_uuid(), \(broken))
+                """, logger: logger).collect()
+            let next = Self.message()
+            try await Self.publish([next], client: client, logger: logger)
+            let decoded = RecordingHandler()
+            let handler = DecodingHandler(inner: decoded)
+            let configuration = ConsumerConfiguration(queue: .inventory, maxAttempts: 5, pollInterval: .milliseconds(100))
+            try await Self.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                #expect(try await eventually { decoded.counts[next.envelope.messageID] == 1 })
+                let deadLettered = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 1
+                }
+                #expect(deadLettered)
+            }
+            let rows = try await client.query("SELECT payload, attempts FROM bus.dead_letters", logger: logger)
+            for try await (payload, attempts) in rows.decode((String, Int).self) {
+                #expect(payload == broken)
+                #expect(attempts == 1)
+            }
+        }
+    }
+
     @Test func aDelayedMessageIsNotDeliveredEarly() async throws {
         try await TestSystem.withDatabase { client, logger in
             let handler = RecordingHandler()
@@ -232,6 +262,16 @@ struct MessageBusTests {
 }
 
 /// Rejects unknown types the way the services' handlers do, and records the rest.
+/// Decodes each message as `ReleaseTickets`, as a participant does, before recording it.
+struct DecodingHandler: MessageHandler {
+    let inner: RecordingHandler
+
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        _ = try envelope.decode(ReleaseTickets.self)
+        return try await inner.handle(envelope, connection: connection, logger: logger)
+    }
+}
+
 struct UnknownTypeRejectingHandler: MessageHandler {
     let inner: RecordingHandler
 
