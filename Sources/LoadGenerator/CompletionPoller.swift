@@ -39,7 +39,9 @@ struct CompletionPoller: Sendable {
                     ledger.ownQuery()
                     let rows = try await connection.execute(
                         Prepared<TerminalOrders, (UUID, String, String?, Date)>(PostgresBindings(ids)) {
-                            try $0.decode((UUID, String, String?, Date).self)
+                            var columns = RowReader($0)
+                            return (try columns.next(UUID.self), try columns.next(String.self), try columns.next(String?.self),
+                                    try columns.next(Date.self))
                         },
                         logger: logger)
                     var outcomes: [OrderLedger.Outcome] = []

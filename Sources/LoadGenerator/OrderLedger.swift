@@ -138,11 +138,18 @@ final class OrderLedger: Sendable {
     /// have ended.
     func idsToPoll(now: Date = Date(), interval: TimeInterval) -> [UUID] {
         state.withLock { state in
-            let due = state.pending.filter { $0.value.nextPoll <= now }
-            for (id, order) in due {
-                state.pending[id]?.nextPoll = now.addingTimeInterval(max(interval, now.timeIntervalSince(order.sentAt) / 4))
+            // In place: no filtered copy of the pending orders (this runs every few milliseconds).
+            var due: [UUID] = []
+            var index = state.pending.startIndex
+            while index != state.pending.endIndex {
+                let order = state.pending.values[index]
+                if order.nextPoll <= now {
+                    due.append(state.pending.keys[index])
+                    state.pending.values[index].nextPoll = now.addingTimeInterval(max(interval, now.timeIntervalSince(order.sentAt) / 4))
+                }
+                state.pending.formIndex(after: &index)
             }
-            return Array(due.keys)
+            return due
         }
     }
 
