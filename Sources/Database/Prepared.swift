@@ -69,3 +69,20 @@ public enum StatementName {
         return name
     }
 }
+
+/// Texts of prepared statements composed from parts (generic statement types), one per type.
+///
+/// postgres-nio reads a statement's `sql` on every execution; a composed text is built the first
+/// time its type runs and looked up after that.
+public enum StatementText {
+    private static let texts = Mutex<[ObjectIdentifier: String]>([:])
+
+    /// The text of the statement `type` stands for, made by `make` the first time.
+    public static func of(_ type: Any.Type, _ make: () -> String) -> String {
+        let key = ObjectIdentifier(type)
+        if let text = texts.withLock({ $0[key] }) { return text }
+        let text = make()
+        texts.withLock { $0[key] = text }
+        return text
+    }
+}

@@ -176,9 +176,10 @@ public struct BusConsumer: Service {
             var outgoing: [OutgoingMessage] = []
             do {
                 mark("handling \(fresh.count)")
-                outgoing = try await handler.handleBatch(fresh, connection: connection, logger: logger)
+                let handled = try await handler.handleBatchDeferringWrites(fresh, connection: connection, logger: logger)
+                outgoing = handled.messages
                 mark("publishing \(outgoing.count)")
-                try await MessagePublisher.publish(outgoing, on: connection, logger: logger)
+                try await MessagePublisher.publish(outgoing, with: handled.finalWrites, on: connection, logger: logger)
                 try await savepoint?.get()
             } catch {
                 // A lost connection, or a wait that timed out: the work is fine and is simply

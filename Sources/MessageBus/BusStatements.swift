@@ -118,6 +118,35 @@ enum BusStatements {
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
     }
+
+    /// A handler's final writes and the insert of its messages, in one statement; see
+    /// ``FinalWrites``.
+    struct PublishWith<Writes: FinalWrites>: PostgresPreparedStatement {
+        static var name: String { StatementName.of(Self.self) }
+        static var sql: String {
+            StatementText.of(Self.self) {
+                """
+                WITH \(Writes.ctes),
+                \(StatementPart.renumbering(MessageInsert.ctes(), by: Writes.parameterCount))
+                SELECT \(MessageInsert.notifiedCount)
+                """
+            }
+        }
+        /// How many queues were notified.
+        typealias Row = Int
+
+        var writes: Writes
+        var insert: MessageInsert
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: Writes.parameterCount + MessageInsert.parameterCount)
+            writes.appendBindings(to: &bindings)
+            insert.appendBindings(to: &bindings)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
+    }
 }
 
 extension UUID {

@@ -17,9 +17,46 @@ public protocol MessageHandler: Sendable {
 
     /// Handles messages in delivery order, in one transaction.
     func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage]
+
+    /// As ``handleBatch(_:connection:logger:)``, but may leave its last writes to the statement
+    /// that publishes its messages (``HandledBatch/finalWrites``): one round trip less per batch.
+    /// The consumer calls this one; its default runs `handleBatch` and leaves nothing.
+    func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch
+}
+
+/// What a handler did with a batch: the messages to publish, and the writes (if any) that it
+/// left to the statement publishing them.
+public struct HandledBatch: Sendable {
+    public var messages: [OutgoingMessage]
+    /// Writes that run in the publishing statement, before the commit: they take effect exactly
+    /// when the messages are published, and a failure in them fails the batch as the handler's
+    /// own failure would.
+    public var finalWrites: (any FinalWrites)?
+
+    public init(messages: [OutgoingMessage], finalWrites: (any FinalWrites)? = nil) {
+        self.messages = messages
+        self.finalWrites = finalWrites
+    }
+}
+
+/// A handler's last writes as `WITH` members, for the statement that publishes its messages
+/// (see ``MessagePublisher/publish(_:with:on:logger:)``).
+///
+/// Every member that writes must be data-modifying (`INSERT`, `UPDATE`, `DELETE`): PostgreSQL
+/// runs those whether or not the statement reads them. Names must not clash with
+/// ``MessageInsert``'s (`published`, `notified`). Parameters are numbered from `$1`.
+public protocol FinalWrites: Sendable {
+    /// The `WITH` members, without `WITH`.
+    static var ctes: String { get }
+    static var parameterCount: Int { get }
+    func appendBindings(to bindings: inout PostgresBindings)
 }
 
 extension MessageHandler {
+    public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
+        HandledBatch(messages: try await handleBatch(envelopes, connection: connection, logger: logger))
+    }
+
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
         var outgoing: [OutgoingMessage] = []
         for envelope in envelopes {

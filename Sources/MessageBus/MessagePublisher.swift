@@ -21,6 +21,20 @@ public enum MessagePublisher {
         for try await _ in try await connection.execute(BusStatements.Publish(insert: MessageInsert(messages)), logger: logger) {}
     }
 
+    /// Publishes `messages` and runs `writes` in the same statement (one round trip); without
+    /// `writes`, as ``publish(_:on:logger:)``.
+    public static func publish(_ messages: [OutgoingMessage], with writes: (any FinalWrites)?, on connection: PostgresConnection,
+                               logger: Logger) async throws {
+        guard let writes else { return try await publish(messages, on: connection, logger: logger) }
+        try await publish(messages, with: writes, on: connection, logger: logger)
+    }
+
+    private static func publish<Writes: FinalWrites>(_ messages: [OutgoingMessage], with writes: Writes, on connection: PostgresConnection,
+                                                     logger: Logger) async throws {
+        let statement = BusStatements.PublishWith(writes: writes, insert: MessageInsert(messages))
+        for try await _ in try await connection.execute(statement, logger: logger) {}
+    }
+
     /// The queues of `messages` whose consumers a commit should wake now (a delayed message
     /// wakes nobody: the consumers' poll finds it).
     public static func queuesToWake(_ messages: [OutgoingMessage]) -> Set<String> {

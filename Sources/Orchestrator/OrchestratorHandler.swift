@@ -18,6 +18,14 @@ public struct OrchestratorHandler: MessageHandler {
 
     /// Starts the sagas of placed orders, then applies every other input in delivery order.
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        let handled = try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
+        try await MessagePublisher.publish([], with: handled.finalWrites, on: connection, logger: logger)
+        return handled.messages
+    }
+
+    /// As ``handleBatch(_:connection:logger:)``, leaving the sagas' new states to the statement
+    /// that publishes the returned messages.
+    public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
         var starts: [SagaEngine.Start] = []
         var inputs: [SagaEngine.Input] = []
         for envelope in envelopes {
@@ -31,10 +39,10 @@ public struct OrchestratorHandler: MessageHandler {
             }
             inputs.append(.init(sagaID: envelope.sagaID, input: input, messageID: envelope.messageID))
         }
-        var outgoing = try await engine.start(starts, on: connection, logger: logger)
-        if !inputs.isEmpty {
-            outgoing += try await engine.apply(inputs, on: connection, logger: logger)
-        }
-        return outgoing
+        let started = try await engine.start(starts, on: connection, logger: logger)
+        guard !inputs.isEmpty else { return HandledBatch(messages: started) }
+        var handled = try await engine.applyDeferringSave(inputs, on: connection, logger: logger)
+        handled.messages = started + handled.messages
+        return handled
     }
 }

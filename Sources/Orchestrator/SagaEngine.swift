@@ -97,6 +97,22 @@ public struct SagaEngine: Sendable {
     /// Applies inputs in order and returns the messages to publish. An input for a saga that
     /// does not exist is a ``PermanentFailure``.
     public func apply(_ inputs: [Input], on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        let (outgoing, changes) = try await transitions(inputs, on: connection, logger: logger)
+        try await store.save(changes, on: connection, logger: logger)
+        return outgoing
+    }
+
+    /// As ``apply(_:on:logger:)``, but leaves storing the sagas to the statement that publishes
+    /// the returned messages (the consumer's, before it commits): one round trip less.
+    public func applyDeferringSave(_ inputs: [Input], on connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
+        let (outgoing, changes) = try await transitions(inputs, on: connection, logger: logger)
+        return HandledBatch(messages: outgoing, finalWrites: changes.isEmpty ? nil : SagaStore.saveWrites(changes))
+    }
+
+    /// Locks the inputs' sagas and applies the inputs in order: the messages to publish and the
+    /// changes to store.
+    private func transitions(_ inputs: [Input], on connection: PostgresConnection, logger: Logger) async throws
+        -> (messages: [OutgoingMessage], changes: [SagaStore.Change]) {
         var stored = try await store.lock(inputs.map(\.sagaID), on: connection, logger: logger)
         var changed: [UUID: SagaStore.Change] = [:]
         var order: [UUID] = []
@@ -112,8 +128,7 @@ public struct SagaEngine: Sendable {
             changed[item.sagaID] = change
             stored[item.sagaID]?.saga = change.saga
         }
-        try await store.save(order.compactMap { changed[$0] }, on: connection, logger: logger)
-        return outgoing
+        return (outgoing, order.compactMap { changed[$0] })
     }
 
     /// Applies one input to one saga.

@@ -1,5 +1,6 @@
 import Database
 import Foundation
+import MessageBus
 import PostgresNIO
 
 /// The orchestrator's hot statements, prepared once per connection. Each writes several tables
@@ -83,8 +84,26 @@ enum SagaStatements {
     /// saga's deadline is cleared. See `migrations/0012_deadline_alarms.sql`.
     struct Save: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
-        static let sql = """
-            WITH u AS (SELECT * FROM \(sagaRows())),
+        static let sql = "WITH \(SaveWrites.ctes) SELECT (SELECT count(*) FROM updated)::integer"
+        typealias Row = Int
+
+        var writes: SaveWrites
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: SaveWrites.parameterCount)
+            writes.appendBindings(to: &bindings)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
+    }
+
+    /// What ``Save`` writes, as `WITH` members: run alone by ``Save``, or by the statement that
+    /// publishes the batch's messages (``SagaEngine/applyDeferringSave(_:on:logger:)``).
+    struct SaveWrites: FinalWrites {
+        static let parameterCount = 15
+        static let ctes = """
+            u AS (SELECT * FROM \(sagaRows())),
             updated AS (
                 UPDATE orchestrator.sagas s
                    SET state = u.state, step = u.step, reason = NULLIF(u.reason, ''), failure = NULLIF(u.failure, ''),
@@ -113,21 +132,15 @@ enum SagaStatements {
                 DELETE FROM orchestrator.deadlines a USING u
                  WHERE a.saga_id = u.id AND u.deadline_ms = \(clearDeadline)
                 RETURNING 1)
-            SELECT (SELECT count(*) FROM updated)::integer
             """
-        typealias Row = Int
 
         var sagas: SagaColumns
         var history: TransitionColumns
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 15)
+        func appendBindings(to bindings: inout PostgresBindings) {
             bindings.append(sagas)
             bindings.append(history)
-            return bindings
         }
-
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
     }
 
     static let lockColumns = """

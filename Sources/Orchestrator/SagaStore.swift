@@ -126,9 +126,13 @@ public struct SagaStore: Sendable {
     /// added), appends their history and moves their deadlines, in one statement.
     func save(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws {
         guard !changes.isEmpty else { return }
-        let rows = try await connection.execute(
-            SagaStatements.Save(sagas: Self.sagaColumns(changes), history: Self.historyColumns(of: changes)), logger: logger)
+        let rows = try await connection.execute(SagaStatements.Save(writes: Self.saveWrites(changes)), logger: logger)
         for try await _ in rows {}
+    }
+
+    /// What ``save(_:on:logger:)`` writes, for a statement that runs it with others.
+    static func saveWrites(_ changes: [Change]) -> SagaStatements.SaveWrites {
+        SagaStatements.SaveWrites(sagas: sagaColumns(changes), history: historyColumns(of: changes))
     }
 
     static func sagaColumns(_ changes: [Change]) -> SagaStatements.SagaColumns {

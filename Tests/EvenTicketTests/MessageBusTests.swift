@@ -242,6 +242,36 @@ struct MessageBusTests {
         }
     }
 
+    @Test func finalWritesCommitWithTheMessagesTheyArePublishedWithOrNotAtAll() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // Each batch leaves one write to the publishing statement: a row under a fixed key.
+            // The first batch's row and message commit together; the second batch's write hits
+            // the key, so its message is never published, and it ends in the dead letters.
+            let key = UUID()
+            let handler = MarkingHandler(key: key)
+            let configuration = ConsumerConfiguration(queue: .inventory, maxAttempts: 2, retryBase: .milliseconds(10), pollInterval: .milliseconds(100))
+            let (first, second) = (Self.message(), Self.message())
+            try await Self.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                try await Self.publish([first], client: client, logger: logger)
+                let published = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE queue = 'payment'", client: client, logger: logger) == 1
+                }
+                #expect(published)
+                try await Self.publish([second], client: client, logger: logger)
+                let deadLettered = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 1
+                }
+                #expect(deadLettered)
+            }
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM bus.processed_messages WHERE consumer = 'final-writes-test'", client: client, logger: logger) == 1)
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE queue = 'payment'", client: client, logger: logger) == 1)
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM bus.dead_letters WHERE error LIKE '%duplicate key%'", client: client, logger: logger) == 1)
+            #expect(handler.batches.withLock { $0 } >= 3)
+        }
+    }
+
     @Test func aRedeliveredMessageIDIsRecognisedAndSkipped() async throws {
         try await TestSystem.withDatabase { client, logger in
             let handler = RecordingHandler()
@@ -262,6 +292,33 @@ struct MessageBusTests {
 }
 
 /// Rejects unknown types the way the services' handlers do, and records the rest.
+/// Answers each message with a `RefundPayment`, and leaves one write to the publishing statement:
+/// a ledger row under a fixed key, which only the first batch can add.
+final class MarkingHandler: MessageHandler {
+    let key: UUID
+    let batches = Mutex(0)
+
+    init(key: UUID) { self.key = key }
+
+    struct Mark: FinalWrites {
+        static let ctes = "marked AS (INSERT INTO bus.processed_messages (consumer, message_id) VALUES ('final-writes-test', $1))"
+        static let parameterCount = 1
+        var key: UUID
+        func appendBindings(to bindings: inout PostgresBindings) { bindings.append(key) }
+    }
+
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        Issue.record("the consumer calls handleBatchDeferringWrites")
+        return []
+    }
+
+    func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
+        batches.withLock { $0 += 1 }
+        return HandledBatch(messages: envelopes.map { OutgoingMessage(RefundPayment(orderID: UUID()), sagaID: $0.sagaID) },
+                            finalWrites: Mark(key: key))
+    }
+}
+
 /// Decodes each message as `ReleaseTickets`, as a participant does, before recording it.
 struct DecodingHandler: MessageHandler {
     let inner: RecordingHandler
