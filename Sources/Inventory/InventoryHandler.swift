@@ -11,8 +11,9 @@ import PostgresNIO
 /// sagas' reservations, then every ticket type the round touches in id order (so concurrent
 /// batches never oversell and never deadlock each other), works out each message in delivery
 /// order against those locked counts, and writes the new counts and reservations back in one
-/// statement each. A release that arrives before its reservation leaves a `released` marker,
-/// so the late reservation is refused instead of holding tickets for a rejected order.
+/// statement (for the last round, the statement that also publishes the replies). A release
+/// that arrives before its reservation leaves a `released` marker, so the late reservation is
+/// refused instead of holding tickets for a rejected order.
 public struct InventoryHandler: MessageHandler {
     let store = ReservationStore()
 
@@ -23,11 +24,23 @@ public struct InventoryHandler: MessageHandler {
     }
 
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        let handled = try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
+        try await handled.finalWrites?.run(on: connection, logger: logger)
+        return handled.messages
+    }
+
+    /// Each round's writes run before the next round locks; the last round's are left to the
+    /// statement that publishes the replies.
+    public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
         var outgoing: [OutgoingMessage] = []
+        var previous: ReservationStore.Writes?
         for round in envelopes.roundsBySaga {
-            outgoing += try await handleRound(round, connection: connection, logger: logger)
+            try await previous?.run(on: connection, logger: logger)
+            let (replies, writes) = try await handleRound(round, connection: connection, logger: logger)
+            outgoing += replies
+            previous = writes
         }
-        return outgoing
+        return HandledBatch(messages: outgoing, finalWrites: previous)
     }
 
     private enum Command {
@@ -35,7 +48,9 @@ public struct InventoryHandler: MessageHandler {
         case release(ReleaseTickets)
     }
 
-    private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+    /// A round's replies and what it writes.
+    private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws
+        -> ([OutgoingMessage], ReservationStore.Writes) {
         let commands: [(Envelope, Command)] = try envelopes.map { envelope in
             switch envelope.typeName {
             case ReserveTickets.typeName: (envelope, .reserve(try envelope.decode(ReserveTickets.self)))
@@ -65,8 +80,7 @@ public struct InventoryHandler: MessageHandler {
             outgoing.append(event)
         }
         writes.available = stock.compactMapValues { $0.available }.filter { original[$0.key]?.available != $0.value }
-        try await store.apply(writes, on: connection, logger: logger)
-        return outgoing
+        return (outgoing, writes)
     }
 
     private func reserve(

@@ -2,6 +2,7 @@ import Database
 import EvenTicketContracts
 import Foundation
 import Logging
+import MessageBus
 import PostgresNIO
 
 /// Inventory's reservations and ticket counts. Set-based: each method is one statement for
@@ -22,12 +23,41 @@ struct ReservationStore: Sendable {
         var available: Int
     }
 
-    /// What a round of messages writes.
-    struct Writes: Sendable {
+    /// What a round of messages writes: new counts, new reservations and released ones (never
+    /// the same saga as a new one: a round has one message per saga), in one statement, alone or
+    /// with the round's replies (``FinalWrites``).
+    struct Writes: FinalWrites {
         var newReservations: [Reservation] = []
         var released: [UUID] = []
         /// New `available` counts of the ticket types that changed.
         var available: [UUID: Int] = [:]
+
+        static let parameterCount = 8
+        static let ctes = """
+            counts_updated AS (
+                UPDATE inventory.ticket_types t SET available = u.available
+                  FROM unnest($1::uuid[], $2::integer[]) AS u(id, available)
+                 WHERE t.id = u.id),
+            reservations_added AS (
+                INSERT INTO inventory.reservations (saga_id, order_id, status, lines, quantity)
+                SELECT r.saga_id, r.order_id, r.status, r.lines::jsonb, r.quantity
+                  FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::integer[])
+                       AS r(saga_id, order_id, status, lines, quantity)),
+            reservations_released AS (
+                UPDATE inventory.reservations SET status = 'released', updated_at = now() WHERE saga_id = ANY($8::uuid[]))
+            """
+
+        func appendBindings(to bindings: inout PostgresBindings) {
+            let changed = Array(available)
+            bindings.append(changed.map(\.key))
+            bindings.append(changed.map(\.value))
+            bindings.append(newReservations.map(\.sagaID))
+            bindings.append(newReservations.map(\.orderID))
+            bindings.append(newReservations.map(\.status))
+            bindings.append(newReservations.map { MessageCoding.encode($0.lines) })
+            bindings.append(newReservations.map(\.quantity))
+            bindings.append(released)
+        }
     }
 
     enum LockReservations: PreparedSQL {
@@ -39,26 +69,6 @@ struct ReservationStore: Sendable {
 
     enum LockTicketTypes: PreparedSQL {
         static let sql = "SELECT id, event_id, available FROM inventory.ticket_types WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
-    }
-
-    enum UpdateAvailable: PreparedSQL {
-        static let sql = """
-            UPDATE inventory.ticket_types t SET available = u.available
-              FROM unnest($1::uuid[], $2::integer[]) AS u(id, available)
-             WHERE t.id = u.id
-            """
-    }
-
-    enum InsertReservations: PreparedSQL {
-        static let sql = """
-            INSERT INTO inventory.reservations (saga_id, order_id, status, lines, quantity)
-            SELECT r.saga_id, r.order_id, r.status, r.lines::jsonb, r.quantity
-              FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::integer[]) AS r(saga_id, order_id, status, lines, quantity)
-            """
-    }
-
-    enum Release: PreparedSQL {
-        static let sql = "UPDATE inventory.reservations SET status = 'released', updated_at = now() WHERE saga_id = ANY($1::uuid[])"
     }
 
     /// The sagas' reservations, locked until the transaction ends.
@@ -89,23 +99,5 @@ struct ReservationStore: Sendable {
             stock[id] = Stock(eventID: event, available: available)
         }
         return stock
-    }
-
-    func apply(_ writes: Writes, on connection: PostgresConnection, logger: Logger) async throws {
-        if !writes.available.isEmpty {
-            let ids = Array(writes.available.keys)
-            try await connection.run(UpdateAvailable.self, PostgresBindings(ids, ids.map { writes.available[$0]! }), logger: logger)
-        }
-        if !writes.newReservations.isEmpty {
-            let new = writes.newReservations
-            try await connection.run(
-                InsertReservations.self,
-                PostgresBindings(new.map(\.sagaID), new.map(\.orderID), new.map(\.status), new.map { MessageCoding.encode($0.lines) },
-                                 new.map(\.quantity)),
-                logger: logger)
-        }
-        if !writes.released.isEmpty {
-            try await connection.run(Release.self, PostgresBindings(writes.released), logger: logger)
-        }
     }
 }

@@ -119,6 +119,23 @@ enum BusStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
     }
 
+    /// A handler's final writes, alone; see ``FinalWrites/run(on:logger:)``.
+    struct WritesAlone<Writes: FinalWrites>: PostgresPreparedStatement {
+        static var name: String { StatementName.of(Self.self) }
+        static var sql: String { StatementText.of(Self.self) { "WITH \(Writes.ctes) SELECT 1" } }
+        typealias Row = Int
+
+        var writes: Writes
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: Writes.parameterCount)
+            writes.appendBindings(to: &bindings)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
+    }
+
     /// A handler's final writes and the insert of its messages, in one statement; see
     /// ``FinalWrites``.
     struct PublishWith<Writes: FinalWrites>: PostgresPreparedStatement {

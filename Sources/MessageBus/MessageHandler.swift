@@ -52,6 +52,14 @@ public protocol FinalWrites: Sendable {
     func appendBindings(to bindings: inout PostgresBindings)
 }
 
+extension FinalWrites {
+    /// Runs the writes now, in a statement of their own (a handler called outside a consumer,
+    /// or a batch's writes that later reads of the same batch must see).
+    public func run(on connection: PostgresConnection, logger: Logger) async throws {
+        for try await _ in try await connection.execute(BusStatements.WritesAlone(writes: self), logger: logger) {}
+    }
+}
+
 extension MessageHandler {
     public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
         HandledBatch(messages: try await handleBatch(envelopes, connection: connection, logger: logger))

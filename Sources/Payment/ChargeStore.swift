@@ -1,6 +1,7 @@
 import Database
 import Foundation
 import Logging
+import MessageBus
 import PostgresNIO
 
 /// Payment's tables: one charge per saga and the ledger of money moved. Set-based: each method
@@ -22,41 +23,50 @@ struct ChargeStore: Sendable {
         var amountCents: Int
     }
 
-    /// What a round of messages writes.
-    struct Writes: Sendable {
+    /// What a round of messages writes: new charges, status changes of existing ones (never
+    /// the same saga as a new one: a round has one message per saga) and the ledger, in one
+    /// statement, alone or with the round's replies (``FinalWrites``).
+    struct Writes: FinalWrites {
         var inserts: [Charge] = []
         var statusChanges: [(sagaID: UUID, status: String)] = []
         var ledger: [LedgerEntry] = []
+
+        static let parameterCount = 12
+        static let ctes = """
+            charges_inserted AS (
+                INSERT INTO payment.charges (saga_id, order_id, id, amount_cents, currency, status, failure_reason)
+                SELECT c.saga_id, c.order_id, c.id, c.amount_cents, c.currency, c.status, NULLIF(c.failure_reason, '')
+                  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[])
+                       AS c(saga_id, order_id, id, amount_cents, currency, status, failure_reason)),
+            charges_settled AS (
+                UPDATE payment.charges c SET status = u.status, updated_at = now()
+                  FROM unnest($8::uuid[], $9::text[]) AS u(saga_id, status)
+                 WHERE c.saga_id = u.saga_id),
+            ledger_recorded AS (
+                INSERT INTO payment.gateway_ledger (saga_id, kind, amount_cents)
+                SELECT * FROM unnest($10::uuid[], $11::text[], $12::bigint[]))
+            """
+
+        func appendBindings(to bindings: inout PostgresBindings) {
+            bindings.append(inserts.map(\.sagaID))
+            bindings.append(inserts.map(\.orderID))
+            bindings.append(inserts.map(\.id))
+            bindings.append(inserts.map(\.amountCents))
+            bindings.append(inserts.map(\.currency))
+            bindings.append(inserts.map(\.status))
+            bindings.append(inserts.map { $0.failureReason ?? "" })
+            bindings.append(statusChanges.map(\.sagaID))
+            bindings.append(statusChanges.map(\.status))
+            bindings.append(ledger.map(\.sagaID))
+            bindings.append(ledger.map(\.kind))
+            bindings.append(ledger.map(\.amountCents))
+        }
     }
 
     enum Lock: PreparedSQL {
         static let sql = """
             SELECT saga_id, order_id, id, status, amount_cents, currency, failure_reason FROM payment.charges
              WHERE saga_id = ANY($1::uuid[]) ORDER BY saga_id FOR UPDATE
-            """
-    }
-
-    enum Insert: PreparedSQL {
-        static let sql = """
-            INSERT INTO payment.charges (saga_id, order_id, id, amount_cents, currency, status, failure_reason)
-            SELECT c.saga_id, c.order_id, c.id, c.amount_cents, c.currency, c.status, NULLIF(c.failure_reason, '')
-              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[])
-                   AS c(saga_id, order_id, id, amount_cents, currency, status, failure_reason)
-            """
-    }
-
-    enum SetStatus: PreparedSQL {
-        static let sql = """
-            UPDATE payment.charges c SET status = u.status, updated_at = now()
-              FROM unnest($1::uuid[], $2::text[]) AS u(saga_id, status)
-             WHERE c.saga_id = u.saga_id
-            """
-    }
-
-    enum Record: PreparedSQL {
-        static let sql = """
-            INSERT INTO payment.gateway_ledger (saga_id, kind, amount_cents)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])
             """
     }
 
@@ -75,26 +85,5 @@ struct ChargeStore: Sendable {
             charges[saga] = Charge(sagaID: saga, orderID: order, id: id, status: status, amountCents: amount, currency: currency, failureReason: reason)
         }
         return charges
-    }
-
-    func apply(_ writes: Writes, on connection: PostgresConnection, logger: Logger) async throws {
-        if !writes.inserts.isEmpty {
-            let charges = writes.inserts
-            try await connection.run(
-                Insert.self,
-                PostgresBindings(charges.map(\.sagaID), charges.map(\.orderID), charges.map(\.id), charges.map(\.amountCents),
-                                 charges.map(\.currency), charges.map(\.status), charges.map { $0.failureReason ?? "" }),
-                logger: logger)
-        }
-        if !writes.statusChanges.isEmpty {
-            try await connection.run(
-                SetStatus.self, PostgresBindings(writes.statusChanges.map(\.sagaID), writes.statusChanges.map(\.status)), logger: logger)
-        }
-        if !writes.ledger.isEmpty {
-            try await connection.run(
-                Record.self,
-                PostgresBindings(writes.ledger.map(\.sagaID), writes.ledger.map(\.kind), writes.ledger.map(\.amountCents)),
-                logger: logger)
-        }
     }
 }

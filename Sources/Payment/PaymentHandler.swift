@@ -10,7 +10,8 @@ import PostgresNIO
 /// Every movement of money is written to `payment.gateway_ledger` in the same transaction as
 /// the charge's new status, so "money kept" is always the ledger's sum for a saga. A batch is
 /// handled in rounds (see ``Swift/Array/roundsBySaga``): per round, one locking read of the
-/// sagas' charges, then one insert of new charges, one status update and one ledger insert.
+/// sagas' charges, then one statement that inserts new charges, updates statuses and records
+/// the ledger (for the last round, the statement that also publishes the replies).
 public struct PaymentHandler: MessageHandler {
     let configuration: PaymentConfiguration
     let gateway = SimulatedGateway()
@@ -25,16 +26,26 @@ public struct PaymentHandler: MessageHandler {
     }
 
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        let handled = try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
+        try await handled.finalWrites?.run(on: connection, logger: logger)
+        return handled.messages
+    }
+
+    /// Each round's writes run before the next round locks; the last round's are left to the
+    /// statement that publishes the replies.
+    public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
         var outgoing: [OutgoingMessage] = []
+        var previous: ChargeStore.Writes?
         for round in envelopes.roundsBySaga {
+            try await previous?.run(on: connection, logger: logger)
             let existing = try await store.lock(round.map(\.sagaID), on: connection, logger: logger)
             var writes = ChargeStore.Writes()
             for envelope in round {
                 outgoing += try decide(envelope, existing: existing[envelope.sagaID], writes: &writes)
             }
-            try await store.apply(writes, on: connection, logger: logger)
+            previous = writes
         }
-        return outgoing
+        return HandledBatch(messages: outgoing, finalWrites: previous)
     }
 
     /// What one message does, given the saga's charge (if any) as locked.

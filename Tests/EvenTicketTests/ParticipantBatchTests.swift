@@ -1,0 +1,82 @@
+import Database
+import EvenTicketContracts
+import EvenTicketTesting
+import Foundation
+import Inventory
+import Logging
+import MessageBus
+import Payment
+import PostgresNIO
+import Testing
+
+/// A batch with two messages for one saga is handled in two rounds: the first round's writes
+/// must be in place before the second round reads, and only the last round's writes may wait
+/// for the statement that publishes the replies.
+@Suite("Participants' batches", .timeLimit(.minutes(3)))
+struct ParticipantBatchTests {
+    /// Publishes `messages` in one transaction, then runs one consumer of `queue` until they are
+    /// handled (claimed together: one batch); returns the replies, in the order they were made.
+    static func handleAsOneBatch(
+        _ messages: [OutgoingMessage], queue: Queue, handler: some MessageHandler, client: PostgresClient, logger: Logger
+    ) async throws -> [(type: String, payload: String)] {
+        try await client.transaction(logger: logger) { connection in
+            try await MessagePublisher.publish(messages, on: connection, logger: logger)
+        }
+        let configuration = ConsumerConfiguration(queue: queue, pollInterval: .milliseconds(100))
+        try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
+            let replied = try await eventually {
+                try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE queue = 'orchestrator'",
+                                            client: client, logger: logger) == messages.count
+            }
+            #expect(replied)
+        }
+        #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 0)
+        let rows = try await client.query(
+            "SELECT type, payload FROM bus.messages WHERE queue = 'orchestrator' ORDER BY id", logger: logger)
+        var replies: [(type: String, payload: String)] = []
+        for try await (type, payload) in rows.decode((String, String).self) { replies.append((type, payload)) }
+        return replies
+    }
+
+    @Test func aReservationAndItsReleaseInOneBatchGiveTheTicketsBack() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let event = try await Catalog(client: client).createEvent(
+                name: "Batch night", ticketTypes: [.init(name: "Floor", priceCents: 1000, currency: "EUR", capacity: 10)], logger: logger)
+            let ticketType = try #require(event.ticketTypes.first).ticketTypeId
+            let (saga, order) = (UUID(), UUID())
+            let replies = try await Self.handleAsOneBatch(
+                [OutgoingMessage(ReserveTickets(orderID: order, eventID: event.eventId, lines: [OrderLine(ticketTypeID: ticketType, quantity: 2)]),
+                                 sagaID: saga),
+                 OutgoingMessage(ReleaseTickets(orderID: order), sagaID: saga)],
+                queue: .inventory, handler: InventoryHandler(), client: client, logger: logger)
+
+            #expect(replies.map(\.type) == [TicketsReserved.typeName, TicketsReleased.typeName])
+            #expect(try replies.first.map { try MessageCoding.decode(TicketsReserved.self, from: $0.payload).quantity } == 2)
+            #expect(try replies.last.map { try MessageCoding.decode(TicketsReleased.self, from: $0.payload).quantity } == 2)
+            #expect(try await TestSystem.scalar(
+                "SELECT available FROM inventory.ticket_types WHERE id = \(ticketType)", client: client, logger: logger) == 10)
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM inventory.reservations WHERE saga_id = \(saga) AND status = 'released' AND quantity = 2",
+                client: client, logger: logger) == 1)
+        }
+    }
+
+    @Test func aChargeAndItsRefundInOneBatchKeepNoMoney() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let (saga, order) = (UUID(), UUID())
+            let replies = try await Self.handleAsOneBatch(
+                [OutgoingMessage(ChargePayment(orderID: order, amountCents: 4500, currency: "EUR", paymentToken: "tok_visa"), sagaID: saga),
+                 OutgoingMessage(RefundPayment(orderID: order), sagaID: saga)],
+                queue: .payment, handler: PaymentHandler(), client: client, logger: logger)
+
+            #expect(replies.map(\.type) == [PaymentCharged.typeName, PaymentRefunded.typeName])
+            #expect(try replies.last.map { try MessageCoding.decode(PaymentRefunded.self, from: $0.payload).amountCents } == 4500)
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM payment.charges WHERE saga_id = \(saga) AND status = 'refunded'", client: client, logger: logger) == 1)
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM payment.gateway_ledger WHERE saga_id = \(saga)", client: client, logger: logger) == 2)
+            #expect(try await TestSystem.scalar(
+                "SELECT sum(amount_cents)::int FROM payment.gateway_ledger WHERE saga_id = \(saga)", client: client, logger: logger) == 0)
+        }
+    }
+}
