@@ -8,7 +8,8 @@ import PostgresNIO
 /// Invoicing's consumer: one numbered invoice per saga, voided on cancellation.
 ///
 /// A batch takes a few statements per round (see ``Swift/Array/roundsBySaga``): one insert of
-/// the new invoices, one upsert of the cancellations, one read of the invoices it answers for.
+/// the new invoices that also reads the invoices it answers for, and one upsert of the
+/// cancellations (for the last round, in the statement that publishes the replies).
 public struct InvoicingHandler: MessageHandler {
     public init() {}
 
@@ -17,14 +18,28 @@ public struct InvoicingHandler: MessageHandler {
     }
 
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        var outgoing: [OutgoingMessage] = []
-        for round in envelopes.roundsBySaga {
-            outgoing += try await handleRound(round, connection: connection, logger: logger)
-        }
-        return outgoing
+        let handled = try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
+        try await handled.finalWrites?.run(on: connection, logger: logger)
+        return handled.messages
     }
 
-    private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+    /// Each round's cancellations are written before the next round; the last round's are left
+    /// to the statement that publishes the replies.
+    public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
+        var outgoing: [OutgoingMessage] = []
+        var previous: Cancellations?
+        for round in envelopes.roundsBySaga {
+            try await previous?.run(on: connection, logger: logger)
+            let (replies, cancellations) = try await handleRound(round, connection: connection, logger: logger)
+            outgoing += replies
+            previous = cancellations
+        }
+        return HandledBatch(messages: outgoing, finalWrites: previous)
+    }
+
+    /// A round's replies, and the cancellations it leaves to write (nil: none).
+    private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws
+        -> ([OutgoingMessage], Cancellations?) {
         var creates: [(Envelope, CreateInvoice)] = []
         var cancels: [(Envelope, CancelInvoice)] = []
         for envelope in envelopes {
@@ -34,9 +49,8 @@ public struct InvoicingHandler: MessageHandler {
             default: throw PermanentFailure.unknownType(envelope, queue: .invoicing)
             }
         }
-        try await create(creates.map(\.1), sagaIDs: creates.map(\.0.sagaID), on: connection, logger: logger)
-        try await cancel(cancels.map(\.1), sagaIDs: cancels.map(\.0.sagaID), on: connection, logger: logger)
-        let invoices = try await invoices(for: creates.map(\.0.sagaID), on: connection, logger: logger)
+        // Creates and cancels of one round are for different sagas: their order does not matter.
+        let invoices = try await issue(creates.map(\.1), sagaIDs: creates.map(\.0.sagaID), on: connection, logger: logger)
         var outgoing: [OutgoingMessage] = []
         for (envelope, command) in creates {
             if let invoice = invoices[envelope.sagaID], invoice.status == "issued", let number = invoice.number {
@@ -50,44 +64,70 @@ public struct InvoicingHandler: MessageHandler {
         for (envelope, command) in cancels {
             outgoing.append(OutgoingMessage(InvoiceCancelled(orderID: command.orderID), sagaID: envelope.sagaID, causationID: envelope.messageID))
         }
-        return outgoing
+        guard !cancels.isEmpty else { return (outgoing, nil) }
+        return (outgoing, Cancellations(sagaIDs: cancels.map(\.0.sagaID), orderIDs: cancels.map(\.1.orderID),
+                                        ids: cancels.map { _ in UUID.timeOrdered() }))
     }
 
-    /// Issues one numbered invoice per saga; a saga that has one (or a void placeholder) keeps it.
-    private func create(_ commands: [CreateInvoice], sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws {
-        guard !commands.isEmpty else { return }
-        try await connection.run(
-            Create.self,
-            PostgresBindings(sagaIDs, commands.map(\.orderID), commands.map { _ in UUID.timeOrdered() }, commands.map(\.customerID),
-                             commands.map(\.amountCents), commands.map(\.currency)),
-            logger: logger)
+    /// Issues one numbered invoice per saga (a saga that has one, or a void placeholder, keeps
+    /// it) and returns each saga's invoice.
+    private func issue(_ commands: [CreateInvoice], sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Invoice] {
+        guard !commands.isEmpty else { return [:] }
+        var invoices = try await invoices(
+            Prepared<Issue, (UUID, UUID, String?, String)>(
+                PostgresBindings(sagaIDs, commands.map(\.orderID), commands.map { _ in UUID.timeOrdered() }, commands.map(\.customerID),
+                                 commands.map(\.amountCents), commands.map(\.currency)),
+                decode: Self.invoiceRow),
+            on: connection, logger: logger)
+        // An invoice that another transaction committed after this statement's snapshot was
+        // taken kept this insert from happening but is not in its result: read it anew.
+        let unseen = sagaIDs.filter { invoices[$0] == nil }
+        if !unseen.isEmpty {
+            invoices.merge(try await self.invoices(Prepared<Find, (UUID, UUID, String?, String)>(PostgresBindings(unseen), decode: Self.invoiceRow),
+                                                   on: connection, logger: logger)) { $1 }
+        }
+        return invoices
     }
 
     /// Voids each saga's invoice, or leaves a void placeholder when none exists yet, so that a
     /// late CreateInvoice does not issue one.
-    private func cancel(_ commands: [CancelInvoice], sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws {
-        guard !commands.isEmpty else { return }
-        try await connection.run(
-            Cancel.self, PostgresBindings(sagaIDs, commands.map(\.orderID), commands.map { _ in UUID.timeOrdered() }), logger: logger)
-    }
+    struct Cancellations: FinalWrites {
+        var sagaIDs: [UUID]
+        var orderIDs: [UUID]
+        var ids: [UUID]
 
-    enum Create: PreparedSQL {
-        static let sql = """
-            INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status)
-            SELECT c.saga_id, c.order_id, c.id, 'INV-' || lpad(nextval('invoicing.invoice_number_seq')::text, 8, '0'),
-                   c.customer_id, c.amount_cents, c.currency, 'issued'
-              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])
-                   AS c(saga_id, order_id, id, customer_id, amount_cents, currency)
-            ON CONFLICT (saga_id) DO NOTHING
+        static let parameterCount = 3
+        static let ctes = """
+            invoices_voided AS (
+                INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status, voided_at)
+                SELECT c.saga_id, c.order_id, c.id, NULL, '', 0, 'XXX', 'void', now()
+                  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS c(saga_id, order_id, id)
+                ON CONFLICT (saga_id) DO UPDATE SET status = 'void', voided_at = coalesce(invoicing.invoices.voided_at, now()))
             """
+
+        func appendBindings(to bindings: inout PostgresBindings) {
+            bindings.append(sagaIDs)
+            bindings.append(orderIDs)
+            bindings.append(ids)
+        }
     }
 
-    enum Cancel: PreparedSQL {
+    /// Inserts the new invoices and returns the sagas' invoices: the ones it inserted, and the
+    /// ones that existed when the statement began.
+    enum Issue: PreparedSQL {
         static let sql = """
-            INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status, voided_at)
-            SELECT c.saga_id, c.order_id, c.id, NULL, '', 0, 'XXX', 'void', now()
-              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS c(saga_id, order_id, id)
-            ON CONFLICT (saga_id) DO UPDATE SET status = 'void', voided_at = coalesce(invoicing.invoices.voided_at, now())
+            WITH issued AS (
+                INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status)
+                SELECT c.saga_id, c.order_id, c.id, 'INV-' || lpad(nextval('invoicing.invoice_number_seq')::text, 8, '0'),
+                       c.customer_id, c.amount_cents, c.currency, 'issued'
+                  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])
+                       AS c(saga_id, order_id, id, customer_id, amount_cents, currency)
+                ON CONFLICT (saga_id) DO NOTHING
+                RETURNING saga_id, id, number, status)
+            SELECT saga_id, id, number, status FROM issued
+            UNION ALL
+            SELECT saga_id, id, number, status FROM invoicing.invoices
+             WHERE saga_id = ANY($1::uuid[]) AND saga_id NOT IN (SELECT saga_id FROM issued)
             """
     }
 
@@ -101,16 +141,16 @@ public struct InvoicingHandler: MessageHandler {
         var status: String
     }
 
-    private func invoices(for sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Invoice] {
-        guard !sagaIDs.isEmpty else { return [:] }
-        let rows = try await connection.execute(
-            Prepared<Find, (UUID, UUID, String?, String)>(PostgresBindings(sagaIDs)) { row in
-                var columns = RowReader(row)
-                return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(String?.self), try columns.next(String.self))
-            },
-            logger: logger)
+    private static let invoiceRow: @Sendable (PostgresRow) throws -> (UUID, UUID, String?, String) = { row in
+        var columns = RowReader(row)
+        return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(String?.self), try columns.next(String.self))
+    }
+
+    private func invoices<Text: PreparedSQL>(
+        _ statement: Prepared<Text, (UUID, UUID, String?, String)>, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [UUID: Invoice] {
         var invoices: [UUID: Invoice] = [:]
-        for try await (saga, id, number, status) in rows {
+        for try await (saga, id, number, status) in try await connection.execute(statement, logger: logger) {
             invoices[saga] = Invoice(id: id, number: number, status: status)
         }
         return invoices

@@ -3,6 +3,7 @@ import EvenTicketContracts
 import EvenTicketTesting
 import Foundation
 import Inventory
+import Invoicing
 import Logging
 import MessageBus
 import Payment
@@ -77,6 +78,30 @@ struct ParticipantBatchTests {
                 "SELECT count(*)::int FROM payment.gateway_ledger WHERE saga_id = \(saga)", client: client, logger: logger) == 2)
             #expect(try await TestSystem.scalar(
                 "SELECT sum(amount_cents)::int FROM payment.gateway_ledger WHERE saga_id = \(saga)", client: client, logger: logger) == 0)
+        }
+    }
+
+    @Test func anInvoiceAndItsCancellationInOneBatchLeaveItVoidAndACancellationFirstLeavesNoneIssued() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let (issued, cancelledFirst) = ((saga: UUID(), order: UUID()), (saga: UUID(), order: UUID()))
+            func create(_ saga: (saga: UUID, order: UUID)) -> OutgoingMessage {
+                OutgoingMessage(CreateInvoice(orderID: saga.order, customerID: "batch", amountCents: 4500, currency: "EUR"), sagaID: saga.saga)
+            }
+            func cancel(_ saga: (saga: UUID, order: UUID)) -> OutgoingMessage {
+                OutgoingMessage(CancelInvoice(orderID: saga.order), sagaID: saga.saga)
+            }
+            let replies = try await Self.handleAsOneBatch(
+                [create(issued), cancel(issued), cancel(cancelledFirst), create(cancelledFirst)],
+                queue: .invoicing, handler: InvoicingHandler(), client: client, logger: logger)
+
+            // Rounds: (create issued, cancel cancelledFirst), then (cancel issued, create cancelledFirst).
+            #expect(replies.map(\.type) == [InvoiceCreated.typeName, InvoiceCancelled.typeName, InvoiceCancelled.typeName, InvoiceCancelled.typeName])
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM invoicing.invoices WHERE saga_id = \(issued.saga) AND status = 'void' AND number IS NOT NULL",
+                client: client, logger: logger) == 1)
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM invoicing.invoices WHERE saga_id = \(cancelledFirst.saga) AND status = 'void' AND number IS NULL",
+                client: client, logger: logger) == 1)
         }
     }
 }
