@@ -24,23 +24,14 @@ public struct InventoryHandler: MessageHandler {
     }
 
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        let handled = try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
-        try await handled.finalWrites?.run(on: connection, logger: logger)
-        return handled.messages
+        try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger).writingNow(on: connection, logger: logger)
     }
 
-    /// Each round's writes run before the next round locks; the last round's are left to the
-    /// statement that publishes the replies.
+    /// Each round's writes run before the next round locks (``HandledBatch/inRounds(_:on:logger:_:)``).
     public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
-        var outgoing: [OutgoingMessage] = []
-        var previous: ReservationStore.Writes?
-        for round in envelopes.roundsBySaga {
-            try await previous?.run(on: connection, logger: logger)
-            let (replies, writes) = try await handleRound(round, connection: connection, logger: logger)
-            outgoing += replies
-            previous = writes
+        try await .inRounds(envelopes, on: connection, logger: logger) { round in
+            try await handleRound(round, connection: connection, logger: logger)
         }
-        return HandledBatch(messages: outgoing, finalWrites: previous)
     }
 
     private enum Command {
@@ -50,7 +41,7 @@ public struct InventoryHandler: MessageHandler {
 
     /// A round's replies and what it writes.
     private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws
-        -> ([OutgoingMessage], ReservationStore.Writes) {
+        -> (messages: [OutgoingMessage], writes: ReservationStore.Writes?) {
         let commands: [(Envelope, Command)] = try envelopes.map { envelope in
             switch envelope.typeName {
             case ReserveTickets.typeName: (envelope, .reserve(try envelope.decode(ReserveTickets.self)))

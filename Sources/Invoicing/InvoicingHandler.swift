@@ -18,28 +18,19 @@ public struct InvoicingHandler: MessageHandler {
     }
 
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        let handled = try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
-        try await handled.finalWrites?.run(on: connection, logger: logger)
-        return handled.messages
+        try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger).writingNow(on: connection, logger: logger)
     }
 
-    /// Each round's cancellations are written before the next round; the last round's are left
-    /// to the statement that publishes the replies.
+    /// Each round's cancellations are written before the next round (``HandledBatch/inRounds(_:on:logger:_:)``).
     public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
-        var outgoing: [OutgoingMessage] = []
-        var previous: Cancellations?
-        for round in envelopes.roundsBySaga {
-            try await previous?.run(on: connection, logger: logger)
-            let (replies, cancellations) = try await handleRound(round, connection: connection, logger: logger)
-            outgoing += replies
-            previous = cancellations
+        try await .inRounds(envelopes, on: connection, logger: logger) { round in
+            try await handleRound(round, connection: connection, logger: logger)
         }
-        return HandledBatch(messages: outgoing, finalWrites: previous)
     }
 
     /// A round's replies, and the cancellations it leaves to write (nil: none).
     private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws
-        -> ([OutgoingMessage], Cancellations?) {
+        -> (messages: [OutgoingMessage], writes: Cancellations?) {
         var creates: [(Envelope, CreateInvoice)] = []
         var cancels: [(Envelope, CancelInvoice)] = []
         for envelope in envelopes {

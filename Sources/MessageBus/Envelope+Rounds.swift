@@ -1,5 +1,7 @@
 import EvenTicketContracts
 import Foundation
+import Logging
+import PostgresNIO
 
 extension Array where Element == Envelope {
     /// Splits a batch into rounds that each hold at most one message per saga, keeping every
@@ -15,5 +17,33 @@ extension Array where Element == Envelope {
             rounds[round].append(envelope)
         }
         return rounds
+    }
+}
+
+extension HandledBatch {
+    /// Handles `envelopes` round by round (``Swift/Array/roundsBySaga``): `round` works out a
+    /// round's replies and writes. Each round's writes run before the next round starts (it may
+    /// read what they wrote); the last round's are left to the statement that publishes the
+    /// replies.
+    public static func inRounds<Writes: FinalWrites>(
+        _ envelopes: [Envelope], on connection: PostgresConnection, logger: Logger,
+        _ round: ([Envelope]) async throws -> (messages: [OutgoingMessage], writes: Writes?)
+    ) async throws -> HandledBatch {
+        var messages: [OutgoingMessage] = []
+        var previous: Writes?
+        for envelopes in envelopes.roundsBySaga {
+            try await previous?.run(on: connection, logger: logger)
+            let handled = try await round(envelopes)
+            messages += handled.messages
+            previous = handled.writes
+        }
+        return HandledBatch(messages: messages, finalWrites: previous)
+    }
+
+    /// Runs the final writes now and returns the messages: for a caller that publishes them
+    /// itself (``MessageHandler/handleBatch(_:connection:logger:)`` of a handler that defers).
+    public func writingNow(on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        try await finalWrites?.run(on: connection, logger: logger)
+        return messages
     }
 }

@@ -18,9 +18,7 @@ public struct OrchestratorHandler: MessageHandler {
 
     /// Starts the sagas of placed orders, then applies every other input in delivery order.
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        let handled = try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
-        try await handled.finalWrites?.run(on: connection, logger: logger)
-        return handled.messages
+        try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger).writingNow(on: connection, logger: logger)
     }
 
     /// As ``handleBatch(_:connection:logger:)``, leaving the sagas' new states to the statement

@@ -26,26 +26,20 @@ public struct PaymentHandler: MessageHandler {
     }
 
     public func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        let handled = try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
-        try await handled.finalWrites?.run(on: connection, logger: logger)
-        return handled.messages
+        try await handleBatchDeferringWrites(envelopes, connection: connection, logger: logger).writingNow(on: connection, logger: logger)
     }
 
-    /// Each round's writes run before the next round locks; the last round's are left to the
-    /// statement that publishes the replies.
+    /// Each round's writes run before the next round locks (``HandledBatch/inRounds(_:on:logger:_:)``).
     public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
-        var outgoing: [OutgoingMessage] = []
-        var previous: ChargeStore.Writes?
-        for round in envelopes.roundsBySaga {
-            try await previous?.run(on: connection, logger: logger)
+        try await .inRounds(envelopes, on: connection, logger: logger) { round in
             let existing = try await store.lock(round.map(\.sagaID), on: connection, logger: logger)
             var writes = ChargeStore.Writes()
+            var outgoing: [OutgoingMessage] = []
             for envelope in round {
                 outgoing += try decide(envelope, existing: existing[envelope.sagaID], writes: &writes)
             }
-            previous = writes
+            return (outgoing, writes)
         }
-        return HandledBatch(messages: outgoing, finalWrites: previous)
     }
 
     /// What one message does, given the saga's charge (if any) as locked.
