@@ -81,25 +81,9 @@ enum SagaStatements {
     /// Writes back sagas after their transitions (their deadline too), appends their history,
     /// and keeps their alarms (`orchestrator.deadlines`) no later than their deadlines: an alarm
     /// is written only when a new deadline comes before it (or it has rung), and dropped when a
-    /// saga's deadline is cleared. See `migrations/0012_deadline_alarms.sql`.
-    struct Save: PostgresPreparedStatement {
-        static var name: String { StatementName.of(Self.self) }
-        static let sql = "WITH \(SaveWrites.ctes) SELECT (SELECT count(*) FROM updated)::integer"
-        typealias Row = Int
-
-        var writes: SaveWrites
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: SaveWrites.parameterCount)
-            writes.appendBindings(to: &bindings)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
-    }
-
-    /// What ``Save`` writes, as `WITH` members: run alone by ``Save``, or by the statement that
-    /// publishes the batch's messages (``SagaEngine/applyDeferringSave(_:on:logger:)``).
+    /// saga's deadline is cleared. See `migrations/0012_deadline_alarms.sql`. Run alone
+    /// (``FinalWrites/run(on:logger:)``), or by the statement that publishes the batch's
+    /// messages (``SagaEngine/applyDeferringSave(_:on:logger:)``).
     struct SaveWrites: FinalWrites {
         static let parameterCount = 15
         static let ctes = """

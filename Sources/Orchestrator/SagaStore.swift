@@ -126,8 +126,7 @@ public struct SagaStore: Sendable {
     /// added), appends their history and moves their deadlines, in one statement.
     func save(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws {
         guard !changes.isEmpty else { return }
-        let rows = try await connection.execute(SagaStatements.Save(writes: Self.saveWrites(changes)), logger: logger)
-        for try await _ in rows {}
+        try await Self.saveWrites(changes).run(on: connection, logger: logger)
     }
 
     /// What ``save(_:on:logger:)`` writes, for a statement that runs it with others.
