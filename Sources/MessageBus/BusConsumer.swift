@@ -13,11 +13,14 @@ import Synchronization
 /// FOR UPDATE SKIP LOCKED`, which also records their ids in the processed-messages ledger),
 /// runs the handler on the batch, publishes what the handler returns, and commits. Other
 /// consumers skip the locked rows; a rollback, a crash or a lost connection puts them back at
-/// once. If a batch fails, each of its messages is handled alone, and a message whose handler
+/// once. If a batch fails (even a batch of one), it rolls back entirely and each of its
+/// messages is claimed again and handled alone, behind a savepoint; a message whose handler
 /// fails alone is retried with exponential backoff and jitter, or moved to the dead letters
 /// after ``ConsumerConfiguration/maxAttempts`` deliveries (at once on a ``PermanentFailure``).
-/// A handler may therefore see a message of a failed batch twice: once in the batch that
-/// rolled back, once alone. On graceful shutdown the batch in hand finishes and the loops stop.
+/// A handler may therefore see a failing message twice: once in the batch that rolled back,
+/// once alone. The savepoint is taken only on that second, careful pass, so a batch that
+/// succeeds (nearly all of them) pays for no savepoint. On graceful shutdown the batch in hand
+/// finishes and the loops stop.
 public struct BusConsumer: Service {
     let configuration: ConsumerConfiguration
     let client: PostgresClient
@@ -116,18 +119,19 @@ public struct BusConsumer: Service {
     /// connection failed or a wait timed out, in which case the claimed messages are back on the
     /// queue.
     func consumeBatch(on connection: PostgresConnection) async throws -> Int {
-        let batch = try await inTransaction(on: connection) {
+        let batch = try await inTransaction(on: connection, careful: false) {
             try await store.claim(queue: configuration.queue, consumer: configuration.name, limit: configuration.batchSize,
                                   on: connection, logger: logger)
         }
-        if batch.firstDeliveries.count > 1, case .failed(let error) = batch.outcome {
-            // Find the culprit: each message of the batch alone, in its own transaction.
+        if case .failed(let error) = batch.outcome {
+            // Find the culprit and record its failure: each message of the batch alone, in its
+            // own transaction, behind a savepoint.
             logger.debug("batch failed; handling its messages one by one", metadata: [
                 "count": "\(batch.count)", "error": "\(error.diagnosticDescription)",
             ])
             for id in batch.firstDeliveries {
                 if stopping { break }
-                _ = try await inTransaction(on: connection) {
+                _ = try await inTransaction(on: connection, careful: true) {
                     try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? []
                 }
             }
@@ -146,12 +150,14 @@ public struct BusConsumer: Service {
         var outcome: Outcome
     }
 
-    /// One transaction: claim, then (after a savepoint) handle the messages and publish what
-    /// the handler returns. When the handler fails on a lone message, the transaction rolls
-    /// back to the savepoint and puts that message back for a later retry, or moves it to the
-    /// dead letters; when it fails on several, everything rolls back and the caller retries
-    /// them one by one.
-    private func inTransaction(on connection: PostgresConnection, claim: () async throws -> [ClaimedMessage]) async throws -> Claimed {
+    /// One transaction: claim, then handle the messages and publish what the handler returns.
+    /// When the handler fails, everything rolls back and the caller handles the messages again
+    /// one by one, `careful`ly: then the handler runs behind a savepoint, and when it fails the
+    /// transaction rolls back to the savepoint and puts the message back for a later retry, or
+    /// moves it to the dead letters.
+    private func inTransaction(
+        on connection: PostgresConnection, careful: Bool, claim: () async throws -> [ClaimedMessage]
+    ) async throws -> Claimed {
         mark("BEGIN")
         // BEGIN goes out without waiting for its answer: the claim is queued behind it on this
         // connection and runs inside the transaction (see `beginTransaction`).
@@ -169,10 +175,10 @@ public struct BusConsumer: Service {
                 try await execute("COMMIT", on: connection)
                 return claimed
             }
-            // Only a lone message's failure is recorded in this transaction; a batch that fails
-            // rolls back entirely, so it needs no savepoint. The savepoint, too, goes out
+            // Only a careful pass records a failure in its transaction; any other batch that
+            // fails rolls back entirely, so it needs no savepoint. The savepoint, too, goes out
             // without waiting: the handler's first statement is queued behind it.
-            let savepoint = fresh.count == 1 ? connection.send("SAVEPOINT handler", logger: logger) : nil
+            let savepoint = careful && fresh.count == 1 ? connection.send("SAVEPOINT handler", logger: logger) : nil
             var outgoing: [OutgoingMessage] = []
             do {
                 mark("handling \(fresh.count)")

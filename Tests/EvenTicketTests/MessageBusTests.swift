@@ -147,14 +147,17 @@ struct MessageBusTests {
             let poison = Self.message()
             let healthy = Self.message()
             try await Self.publish([poison], client: client, logger: logger)
-            let configuration = ConsumerConfiguration(queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100))
+            let configuration = ConsumerConfiguration(
+                queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1)
             try await Self.consuming(handler, client: client, logger: logger, configuration: configuration) {
                 let deadLettered = try await eventually {
                     try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 1
                 }
                 #expect(deadLettered)
             }
-            #expect(handler.counts[poison.envelope.messageID] == 3)
+            // Each of the 3 deliveries: the batch (of one) that rolls back, then the careful
+            // pass alone that records the failure.
+            #expect(handler.counts[poison.envelope.messageID] == 6)
             let rows = try await client.query(
                 "SELECT id, attempts, error, type FROM bus.dead_letters", logger: logger)
             for try await (id, attempts, error, type) in rows.decode((UUID, Int, String, String).self) {
