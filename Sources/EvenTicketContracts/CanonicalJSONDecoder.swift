@@ -71,7 +71,29 @@ public struct JSONObjectReader {
     }
 
     public func array<T: JSONReadable>(_ key: String, of type: T.Type = T.self) throws -> [T] {
-        let value = try self.value(key)
+        try array(of: T.self, try value(key), key)
+    }
+
+    // As `decodeIfPresent`: nil when the key is missing or its value is `null`; a value of the
+    // wrong type throws.
+
+    public func stringIfPresent(_ key: String) throws -> String? {
+        guard let value = presentValue(key) else { return nil }
+        if case .string(let text) = value { return text }
+        return try scalar(String.self, value, path(key))
+    }
+
+    public func intIfPresent(_ key: String) throws -> Int? {
+        guard let value = presentValue(key) else { return nil }
+        if case .number(let text) = value, let int = Int(text) { return int }
+        return try scalar(Int.self, value, path(key))
+    }
+
+    public func arrayIfPresent<T: JSONReadable>(_ key: String, of type: T.Type = T.self) throws -> [T]? {
+        try presentValue(key).map { try array(of: T.self, $0, key) }
+    }
+
+    private func array<T: JSONReadable>(of type: T.Type, _ value: JSONValue, _ key: String) throws -> [T] {
         guard case .array(let items) = value else { throw mismatch([Any].self, value, path(key)) }
         return try items.enumerated().map { index, item in
             try T.read(item, codingPath: path(key) + [ElementKey(intValue: index)])
@@ -81,6 +103,14 @@ public struct JSONObjectReader {
     private func value(_ key: String) throws -> JSONValue {
         for member in members where member.key == key { return member.value }
         throw DecodingError.keyNotFound(MemberKey(key), .init(codingPath: codingPath, debugDescription: "No value associated with key \(key)."))
+    }
+
+    private func presentValue(_ key: String) -> JSONValue? {
+        for member in members where member.key == key {
+            if case .null = member.value { return nil }
+            return member.value
+        }
+        return nil
     }
 
     private func path(_ key: String) -> [any CodingKey] { codingPath + [MemberKey(key)] }

@@ -7,14 +7,30 @@ enum RequestBody {
     static let maximumSize = 64 * 1024
 
     static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
-        let buffer: ByteBuffer
+        let text = try await collect(request)
+        return try reading { try MessageCoding.decode(T.self, from: text) }
+    }
+
+    /// As the generic ``decode(_:from:)``, for a body that reads itself (chosen at compile time).
+    static func decode<T: JSONReadable>(_ type: T.Type, from request: Request) async throws -> T {
+        let text = try await collect(request)
+        return try reading { try MessageCoding.decode(T.self, from: text) }
+    }
+
+    private static func collect(_ request: Request) async throws -> String {
         do {
-            buffer = try await request.body.collect(upTo: maximumSize)
+            return String(buffer: try await request.body.collect(upTo: maximumSize))
         } catch {
             throw Problem(.contentTooLarge, "Request body too large", detail: "the limit is \(maximumSize) bytes")
         }
+    }
+
+    /// Runs `decode`, answering its decoding errors with a problem that names the field.
+    private static func reading<T>(_ decode: () throws -> T) throws -> T {
         do {
-            return try MessageCoding.decode(T.self, from: String(buffer: buffer))
+            return try decode()
+        } catch let DecodingError.typeMismatch(expected, context) where context.codingPath.isEmpty {
+            throw Problem(.unprocessableContent, "Invalid request", detail: "the request body must be \(describe(expected))")
         } catch let DecodingError.typeMismatch(expected, context) {
             throw Problem.invalid(path(context.codingPath), "expected \(describe(expected))")
         } catch let DecodingError.valueNotFound(expected, context) {

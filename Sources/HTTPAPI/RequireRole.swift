@@ -10,10 +10,10 @@ struct RequireRole<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+        guard let header = request.headers[.authorization], Self.startsWithBearer(header) else {
             throw Unauthorized(detail: "send Authorization: Bearer <token>")
         }
-        let token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        let token = TextField.trimmingBlanks(header.dropFirst("bearer ".count))
         guard let role = try await tokens.role(of: token, logger: logger) else {
             throw Unauthorized(detail: "the token is unknown or revoked")
         }
@@ -21,6 +21,13 @@ struct RequireRole<Context: RequestContext>: RouterMiddleware {
             throw Problem(.forbidden, "Forbidden", detail: "this needs the \(minimum.rawValue) role; the token has \(role.rawValue)")
         }
         return try await next(request, context)
+    }
+
+    /// Whether `header` starts with `Bearer ` in any case (without lowercasing all of it).
+    static func startsWithBearer(_ header: String) -> Bool {
+        header.utf8.prefix(7).elementsEqual("bearer ".utf8) { byte, lower in
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 == lower : byte == lower
+        }
     }
 }
 

@@ -31,10 +31,22 @@ struct HTTPAPITests {
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"4242 4242"}"#, .unprocessableContent, "paymentToken"),
                 (#"{"eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
                 (#"{"customerId":"c\u0000","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
+                (#"{"customerId":5,"eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
+                (#"{"customerId":"  ","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":{"ticketTypeId":"\#(type)"},"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":null,"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":["\#(type)"],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0]"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].ticketTypeId"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":null}"#, .unprocessableContent, "paymentToken"),
+                ("[]", .unprocessableContent, nil),
+                ("", .badRequest, nil),
             ]
             for (body, status, field) in cases {
                 Self.expectProblem(try await system.request(.post, "/orders", json: body), status, field: field)
             }
+            let notAnObject = try await system.request(.post, "/orders", json: "[]")
+            #expect(notAnObject.body["field"] == nil)
+            #expect(notAnObject.body["detail"]?.string == "the request body must be an object")
             #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 0)
         }
     }
