@@ -8,6 +8,10 @@ struct TimeOrderedUUIDTests {
         let date = Date(timeIntervalSince1970: 1_764_000_000.123)
         let ids = (0..<5_000).map { _ in UUID.timeOrdered(at: date) }
         #expect(Set(ids).count == ids.count)
+        // The random 62 bits alone differ too (random values are drawn in blocks; none is
+        // handed out twice, and the blocks are not repeated).
+        let randomBits = ids.map { id in withUnsafeBytes(of: id.uuid) { Array($0[8...]) } }
+        #expect(Set(randomBits).count == ids.count)
         for id in ids {
             let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
             let milliseconds = bytes[0..<6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
