@@ -84,6 +84,12 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    public mutating func null() {
+        separate()
+        text += "null"
+        needsComma = true
+    }
+
     public mutating func value(_ int: Int) {
         separate()
         text += String(int)

@@ -177,22 +177,19 @@ public struct SagaStore: Sendable {
     }
 
     /// A transition's entries as the JSON array `orchestrator.saga_transitions.entries` holds,
-    /// keys sorted, written directly (this runs for every transition).
+    /// keys sorted, written directly into one string (this runs for every transition).
     static func json(_ entries: [HistoryEntry]) -> String {
-        var text = "["
-        for (index, entry) in entries.enumerated() {
-            if index > 0 { text += "," }
-            text += "{\"detail\":"
-            text += MessageCoding.encode(entry.detail)
-            text += ",\"kind\":"
-            text += MessageCoding.quoted(entry.kind)
-            text += ",\"message\":"
-            text += MessageCoding.quoted(entry.message)
-            text += ",\"messageId\":"
-            text += entry.messageID.map { "\"" + $0.text + "\"" } ?? "null"
-            text += "}"
+        var json = JSONWriter()
+        json.array(entries) { json, entry in
+            json.object { json in
+                json.member("detail", entry.detail)
+                json.member("kind", entry.kind)
+                json.member("message", entry.message)
+                json.key("messageId")
+                if let id = entry.messageID { json.value(id) } else { json.null() }
+            }
         }
-        return text + "]"
+        return json.text
     }
 
     /// The sagas whose alarm has rung, oldest alarm first, up to `limit`: locks them (skipping
