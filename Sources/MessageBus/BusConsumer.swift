@@ -13,14 +13,17 @@ import Synchronization
 /// FOR UPDATE SKIP LOCKED`, which also records their ids in the processed-messages ledger),
 /// runs the handler on the batch, publishes what the handler returns, and commits. Other
 /// consumers skip the locked rows; a rollback, a crash or a lost connection puts them back at
-/// once. If a batch fails (even a batch of one), it rolls back entirely and each of its
-/// messages is claimed again and handled alone, behind a savepoint; a message whose handler
-/// fails alone is retried with exponential backoff and jitter, or moved to the dead letters
-/// after ``ConsumerConfiguration/maxAttempts`` deliveries (at once on a ``PermanentFailure``).
-/// A handler may therefore see a failing message twice: once in the batch that rolled back,
-/// once alone. The savepoint is taken only on that second, careful pass, so a batch that
-/// succeeds (nearly all of them) pays for no savepoint. On graceful shutdown the batch in hand
-/// finishes and the loops stop.
+/// once. If a batch fails (even a batch of one), it rolls back entirely and each of its first
+/// deliveries is claimed again by id (waiting for a consumer that took it in between to
+/// finish with it) and handled alone, behind a savepoint; a message whose handler fails alone
+/// is retried with exponential backoff and jitter, or moved to the dead letters after
+/// ``ConsumerConfiguration/maxAttempts`` deliveries (at once on a ``PermanentFailure``). A
+/// handler may therefore see every message of a failed batch twice, the innocent ones too:
+/// once in the batch that rolled back, once alone (or in another consumer's batch). The
+/// savepoint is taken only on that second, careful pass, so a batch that succeeds (nearly all
+/// of them) pays for no savepoint. Each transaction runs under its own
+/// ``ConsumerConfiguration/batchTimeout``. On graceful shutdown the batch in hand finishes and
+/// the loops stop.
 public struct BusConsumer: Service {
     let configuration: ConsumerConfiguration
     let client: PostgresClient
@@ -89,9 +92,7 @@ public struct BusConsumer: Service {
                 activity.set(index, "waiting for a connection")
                 claimed = try await client.withConnection { connection in
                     activity.set(index, "leased a connection")
-                    return try await watchdog.run(on: connection, "a batch of \(queue)") {
-                        try await self.consumeBatch(on: connection)
-                    }
+                    return try await self.consumeBatch(on: connection)
                 }
                 failures.reset()
             } catch {
@@ -117,11 +118,14 @@ public struct BusConsumer: Service {
 
     /// Claims and handles one batch; returns how many messages it claimed. Throws only when the
     /// connection failed or a wait timed out, in which case the claimed messages are back on the
-    /// queue.
+    /// queue. Each transaction runs under the watchdog.
     func consumeBatch(on connection: PostgresConnection) async throws -> Int {
-        let batch = try await inTransaction(on: connection, careful: false) {
-            try await store.claim(queue: configuration.queue, consumer: configuration.name, limit: configuration.batchSize,
-                                  on: connection, logger: logger)
+        let queue = configuration.queue
+        let batch = try await watchdog.run(on: connection, "a batch of \(queue.rawValue)") {
+            try await self.inTransaction(on: connection, careful: false) {
+                try await store.claim(queue: queue, consumer: configuration.name, limit: configuration.batchSize,
+                                      on: connection, logger: logger)
+            }
         }
         if case .failed(let error) = batch.outcome {
             // Find the culprit and record its failure: each message of the batch alone, in its
@@ -131,8 +135,10 @@ public struct BusConsumer: Service {
             ])
             for id in batch.firstDeliveries {
                 if stopping { break }
-                _ = try await inTransaction(on: connection, careful: true) {
-                    try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? []
+                _ = try await watchdog.run(on: connection, "message \(id) of \(queue.rawValue) alone") {
+                    try await self.inTransaction(on: connection, careful: true) {
+                        try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? []
+                    }
                 }
             }
         }

@@ -38,14 +38,19 @@ enum BusStatements {
           FROM claimed c LEFT JOIN first f ON f.message_id = c.id
         """
 
-    /// Claims one message by id, if it is still queued, visible and not held by anyone else,
-    /// and records it in the ledger (a failed batch's messages, handled one by one).
+    /// Claims one message by id, if it is still queued and visible, and records it in the
+    /// ledger (a failed batch's messages, handled one by one). A consumer that took the message
+    /// after the failed batch rolled back is waited for: it has then handled the message (or
+    /// put it back for later, a new row), and there is nothing to claim; or it rolled back, and
+    /// the message is claimed here. Skipping it instead could leave a message that fails in
+    /// every batch to be taken by batches for ever, its failure never recorded. The waiting
+    /// transaction holds no other lock, so it cannot deadlock.
     struct ClaimOne: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
         static let sql = """
             WITH claimed AS (
                 DELETE FROM bus.messages
-                 WHERE id IN (SELECT id FROM bus.messages WHERE id = $1 AND visible_at <= now() FOR UPDATE SKIP LOCKED)
+                 WHERE id IN (SELECT id FROM bus.messages WHERE id = $1 AND visible_at <= now() FOR UPDATE)
                 RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at),
             first AS (\(ledgerInsert(consumer: "$2")))
             \(claimedRows)

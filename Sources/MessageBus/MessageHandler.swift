@@ -9,9 +9,10 @@ import PostgresNIO
 ///
 /// The consumer hands over a whole claimed batch with ``handleBatch(_:connection:logger:)``;
 /// its default handles the messages one after the other, and set-based handlers override it
-/// to do a batch in a few statements. When a batch throws, the transaction rolls back and the
-/// consumer handles each of its messages alone with ``handle(_:connection:logger:)``, so one
-/// failing message never holds back the others.
+/// to do a batch in a few statements (the consumer calls
+/// ``handleBatchDeferringWrites(_:connection:logger:)``, whose default calls this). When a
+/// batch throws, the transaction rolls back and the consumer hands over each of its messages
+/// again alone, as a batch of one, so one failing message never holds back the others.
 public protocol MessageHandler: Sendable {
     func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage]
 

@@ -18,8 +18,8 @@ public struct ClaimedMessage: Sendable {
 /// rows stay locked (invisible to other consumers) until that transaction ends: a commit
 /// acknowledges them, a rollback or a lost connection puts them back at once. The same
 /// statement records the ids in `bus.processed_messages` and says which were seen before.
-/// A failed message is put back (or dead-lettered) by the claiming transaction itself, after
-/// it rolled back to a savepoint taken before the handler ran.
+/// A failed message is put back (or dead-lettered) by the transaction that claimed it alone
+/// by id after its batch failed, rolled back to a savepoint taken before the handler ran.
 public struct QueueStore: Sendable {
     public init() {}
 
