@@ -34,7 +34,7 @@ private let timeOrderedSequence = Atomic<UInt16>(0)
 /// Random 64-bit values from the system's cryptographic generator (`/dev/urandom`, read 256
 /// bytes at a time), handed out once each. Where that cannot be read, each block comes from
 /// `SystemRandomNumberGenerator`.
-struct RandomPool {
+private struct RandomPool {
     private var values = [UInt64](repeating: 0, count: 32)
     private var index = 32
     #if canImport(Glibc)

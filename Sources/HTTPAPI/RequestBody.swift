@@ -33,6 +33,8 @@ enum RequestBody {
             throw Problem(.unprocessableContent, "Invalid request", detail: "the request body must be \(describe(expected))")
         } catch let DecodingError.typeMismatch(expected, context) {
             throw Problem.invalid(path(context.codingPath), "expected \(describe(expected))")
+        } catch let DecodingError.valueNotFound(expected, context) where context.codingPath.isEmpty {
+            throw Problem(.unprocessableContent, "Invalid request", detail: "the request body must be \(describe(expected)), not null")
         } catch let DecodingError.valueNotFound(expected, context) {
             throw Problem.invalid(path(context.codingPath), "expected \(describe(expected)), found null")
         } catch let DecodingError.keyNotFound(key, context) {

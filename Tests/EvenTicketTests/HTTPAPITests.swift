@@ -47,6 +47,10 @@ struct HTTPAPITests {
             let notAnObject = try await system.request(.post, "/orders", json: "[]")
             #expect(notAnObject.body["field"] == nil)
             #expect(notAnObject.body["detail"]?.string == "the request body must be an object")
+            let null = try await system.request(.post, "/orders", json: "null")
+            Self.expectProblem(null, .unprocessableContent)
+            #expect(null.body["field"] == nil)
+            #expect(null.body["detail"]?.string == "the request body must be an object, not null")
             #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 0)
         }
     }
