@@ -1,3 +1,6 @@
+import Database
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Wake-up signals for consumers, one per queue name.
@@ -7,10 +10,16 @@ import Synchronization
 /// between, so no notification is lost in the gap. A signal wakes one waiting consumer, not
 /// all of them: a consumer whose claim came back full signals again, so more of them join in
 /// only while there is work for them (no thundering herd of empty claims).
+///
+/// A wait is one continuation with a timer on an event loop: a signal resumes it directly.
+/// (It was a task group racing the signal against `Task.sleep`, whose timer went through
+/// Dispatch's threads: two child tasks, a timer armed and cancelled on another thread, and
+/// several task hops between a notification and the claim it wakes.)
 public final class Wakeups: Sendable {
     private struct Waiter {
         var queue: String
-        var continuation: CheckedContinuation<Void, Never>
+        var continuation: CheckedContinuation<Bool, Never>
+        var timer: Scheduled<Void>?
     }
 
     private struct State {
@@ -22,8 +31,12 @@ public final class Wakeups: Sendable {
     }
 
     private let state = Mutex(State())
+    private let eventLoop: any EventLoop
 
-    public init() {}
+    /// `eventLoop` runs the waits' timers.
+    public init(eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()) {
+        self.eventLoop = eventLoop
+    }
 
     /// The signal count for a queue so far.
     public func generation(of queue: String) -> Int {
@@ -32,12 +45,12 @@ public final class Wakeups: Sendable {
 
     /// Wakes one waiting consumer of `queue` (the one that has waited longest).
     public func signal(_ queue: String) {
-        let woken = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let woken = state.withLock { state -> Waiter? in
             state.generations[queue, default: 0] += 1
             guard let id = state.waiters.filter({ $0.value.queue == queue }).keys.min() else { return nil }
-            return state.waiters.removeValue(forKey: id)?.continuation
+            return state.waiters.removeValue(forKey: id)
         }
-        woken?.resume()
+        if let woken { Self.end(woken, signalled: true) }
     }
 
     /// Wakes one waiting consumer of each of `queues`.
@@ -47,56 +60,59 @@ public final class Wakeups: Sendable {
 
     /// Wakes every consumer of every queue (after a reconnect, or to shut down).
     public func signalAll() {
-        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let woken = state.withLock { state -> [Waiter] in
             state.epoch += 1
             defer { state.waiters.removeAll() }
-            return state.waiters.values.map(\.continuation)
+            return Array(state.waiters.values)
         }
-        woken.forEach { $0.resume() }
+        for waiter in woken { Self.end(waiter, signalled: true) }
     }
 
     /// Waits until `queue` is signalled after `generation`, or `timeout` passes, or the task is
     /// cancelled; true when a signal ended the wait.
     @discardableResult
     public func wait(for queue: String, since generation: Int, upTo timeout: Duration) async -> Bool {
-        if self.generation(of: queue) != generation { return true }
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await self.waitForSignal(queue, since: generation)
-                return !Task.isCancelled
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let signalled = await group.next() ?? false
-            group.cancelAll()
-            return signalled
-        }
-    }
-
-    private func waitForSignal(_ queue: String, since generation: Int) async {
-        let id = state.withLock { state -> Int in
+        let id = state.withLock { state -> Int? in
+            if state.generations[queue, default: 0] + state.epoch != generation { return nil }
             state.nextID += 1
             return state.nextID
         }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.cancelled.remove(id) != nil { return true }
+        guard let id else { return true }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let resumeNow = state.withLock { state -> Bool? in
+                    if state.cancelled.remove(id) != nil { return false }
                     if state.generations[queue, default: 0] + state.epoch != generation { return true }
                     state.waiters[id] = Waiter(queue: queue, continuation: continuation)
-                    return false
+                    return nil
                 }
-                if resumeNow { continuation.resume() }
+                if let resumeNow {
+                    continuation.resume(returning: resumeNow)
+                    return
+                }
+                let timer = eventLoop.scheduleTask(in: .milliseconds(timeout.milliseconds)) { [self] in
+                    if let waiter = state.withLock({ $0.waiters.removeValue(forKey: id) }) { waiter.continuation.resume(returning: false) }
+                }
+                // A signal may have ended the wait before the timer was set: then cancel it.
+                let armed = state.withLock { state -> Bool in
+                    guard state.waiters[id] != nil else { return false }
+                    state.waiters[id]?.timer = timer
+                    return true
+                }
+                if !armed { timer.cancel() }
             }
         } onCancel: {
-            let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                if let waiter = state.waiters.removeValue(forKey: id) { return waiter.continuation }
+            let waiter = state.withLock { state -> Waiter? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
                 state.cancelled.insert(id)
                 return nil
             }
-            continuation?.resume()
+            if let waiter { Self.end(waiter, signalled: false) }
         }
+    }
+
+    private static func end(_ waiter: Waiter, signalled: Bool) {
+        waiter.timer?.cancel()
+        waiter.continuation.resume(returning: signalled)
     }
 }
