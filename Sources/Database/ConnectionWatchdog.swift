@@ -39,10 +39,10 @@ public struct ConnectionWatchdog: Sendable {
                     do { race.finish(.success(try await work())) } catch { race.finish(.failure(error)) }
                 }
                 let timer = Task {
-                    guard (try? await expiry()) != nil, !race.isFinished else { return }
+                    guard (try? await expiry(on: connection.eventLoop)) != nil, !race.isFinished else { return }
                     logger.warning("closing a stalled connection", metadata: ["work": "\(what)", "after": "\(timeout)"])
                     try? await connection.close()
-                    guard (try? await Task.sleep(for: grace)) != nil else { return }
+                    guard (try? await connection.eventLoop.sleep(for: grace)) != nil else { return }
                     if race.finish(.failure(StalledConnectionError(work: what))) {
                         logger.error("abandoning work that did not end after its connection was closed", metadata: [
                             "work": "\(what)", "grace": "\(grace)",
@@ -58,13 +58,13 @@ public struct ConnectionWatchdog: Sendable {
     }
 
     /// Returns after `timeout`, or `drain` after a graceful shutdown began, whichever is first;
-    /// throws when cancelled.
-    private func expiry() async throws {
+    /// throws when cancelled. Its timers run on `eventLoop`.
+    private func expiry(on eventLoop: any EventLoop) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await Task.sleep(for: timeout) }
+            group.addTask { try await eventLoop.sleep(for: timeout) }
             group.addTask {
                 try await gracefulShutdown()
-                try await Task.sleep(for: drain)
+                try await eventLoop.sleep(for: drain)
             }
             defer { group.cancelAll() }
             try await group.next()
