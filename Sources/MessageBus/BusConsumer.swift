@@ -81,38 +81,41 @@ public struct BusConsumer: Service {
 
     private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 
+    /// Claims batch after batch on one leased connection, kept until it fails or the loop stops
+    /// (leasing and returning it per batch cost the pool's idle and keep-alive timers each time,
+    /// armed through Dispatch's threads, and a task hop before every claim).
     private func claimLoop(_ index: Int) async {
         var failures = Backoff(base: .milliseconds(100), maximum: .seconds(5))
         let queue = configuration.queue.rawValue
         defer { activity.set(index, "stopped") }
         while !stopping {
-            let generation = wakeups.generation(of: queue)
-            let claimed: Int
             do {
                 activity.set(index, "waiting for a connection")
-                claimed = try await client.withConnection { connection in
+                try await client.withConnection { connection in
                     activity.set(index, "leased a connection")
-                    return try await self.consumeBatch(on: connection)
+                    while !stopping {
+                        let generation = wakeups.generation(of: queue)
+                        let claimed = try await self.consumeBatch(on: connection)
+                        failures.reset()
+                        activity.set(index, "between batches")
+                        if claimed == configuration.batchSize {
+                            // More may be waiting: let another loop help.
+                            wakeups.signal(queue)
+                            continue
+                        }
+                        // The queue had no more than this batch: claim again once something new
+                        // is published (returns at once if that happened while this batch ran),
+                        // instead of paying for an empty claim now.
+                        let jitter = configuration.pollInterval * Double.random(in: 0.8..<1.2)
+                        activity.set(index, "waiting for work")
+                        await wakeups.wait(for: queue, since: generation, upTo: jitter)
+                    }
                 }
-                failures.reset()
             } catch {
                 logger.warning("consuming failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
                 activity.set(index, "backing off")
                 try? await Task.sleep(for: failures.next())
-                continue
             }
-            activity.set(index, "between batches")
-            if claimed == configuration.batchSize {
-                // More may be waiting: let another loop help.
-                wakeups.signal(queue)
-                continue
-            }
-            // The queue had no more than this batch: claim again once something new is
-            // published (returns at once if that happened while this batch ran), instead of
-            // paying for an empty claim now.
-            let jitter = configuration.pollInterval * Double.random(in: 0.8..<1.2)
-            activity.set(index, "waiting for work")
-            await wakeups.wait(for: queue, since: generation, upTo: jitter)
         }
     }
 
