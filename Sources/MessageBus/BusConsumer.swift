@@ -81,7 +81,8 @@ public struct BusConsumer: Service {
 
     private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 
-    /// Claims batch after batch on one leased connection, kept until it fails or the loop stops
+    /// Claims batch after batch on one leased connection, kept until it fails, closes or the loop
+    /// stops
     /// (leasing and returning it per batch cost the pool's idle and keep-alive timers each time,
     /// armed through Dispatch's threads, and a task hop before every claim).
     private func claimLoop(_ index: Int) async {
@@ -93,7 +94,9 @@ public struct BusConsumer: Service {
                 activity.set(index, "waiting for a connection")
                 try await client.withConnection { connection in
                     activity.set(index, "leased a connection")
-                    while !stopping {
+                    // A connection the server ended while it sat between batches goes back to
+                    // the pool (which drops it) before it is used again.
+                    while !stopping, !connection.isClosed {
                         let generation = wakeups.generation(of: queue)
                         let claimed = try await self.consumeBatch(on: connection)
                         failures.reset()

@@ -127,6 +127,28 @@ struct MessageBusTests {
         }
     }
 
+    @Test func aConsumerWhoseIdleConnectionIsEndedGoesOnOnAnotherAtOnce() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let handler = RecordingHandler()
+            let first = Self.message(), second = Self.message()
+            // Longer than the test's patience: a consumer left waiting on its dead connection
+            // would be rescued only by this watchdog.
+            let configuration = ConsumerConfiguration(
+                queue: .inventory, retryBase: .milliseconds(10), pollInterval: .milliseconds(200), batchTimeout: .seconds(60))
+            try await Self.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                try await Self.publish([first], client: client, logger: logger)
+                #expect(try await eventually { handler.counts[first.envelope.messageID] == 1 })
+                // The server ends every other session (the consumer's, idle between batches,
+                // and the listener's) while they wait.
+                #expect(try await TestSystem.scalar(
+                    "SELECT count(pg_terminate_backend(pid, 10000))::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                    client: client, logger: logger) >= 1)
+                try await Self.publish([second], client: client, logger: logger)
+                #expect(try await eventually(timeout: .seconds(15)) { handler.counts[second.envelope.messageID] == 1 })
+            }
+        }
+    }
+
     @Test func competingConsumersHandleEveryMessageExactlyOnce() async throws {
         try await TestSystem.withDatabase { client, logger in
             let messages = (0..<300).map(Self.message)
