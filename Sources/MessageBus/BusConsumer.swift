@@ -82,9 +82,8 @@ public struct BusConsumer: Service {
     private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 
     /// Claims batch after batch on one leased connection, kept until it fails, closes or the loop
-    /// stops
-    /// (leasing and returning it per batch cost the pool's idle and keep-alive timers each time,
-    /// armed through Dispatch's threads, and a task hop before every claim).
+    /// stops (leasing and returning it per batch cost the pool's idle and keep-alive timers each
+    /// time, armed through Dispatch's threads, and a task hop before every claim).
     private func claimLoop(_ index: Int) async {
         var failures = Backoff(base: .milliseconds(100), maximum: .seconds(5))
         let queue = configuration.queue.rawValue
