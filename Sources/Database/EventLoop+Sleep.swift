@@ -6,7 +6,13 @@ extension EventLoop {
     /// woken to arm it, and again to cancel it), which the watchdog paid for every batch.
     public func sleep(for duration: Duration) async throws {
         let (seconds, attoseconds) = duration.components
-        let scheduled = scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {}
+        try await sleep(until: .now() + .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+    }
+
+    /// Suspends until `deadline` on a timer of this event loop; throws `CancellationError` when
+    /// the task is cancelled first.
+    public func sleep(until deadline: NIODeadline) async throws {
+        let scheduled = scheduleTask(deadline: deadline) {}
         try await withTaskCancellationHandler {
             do {
                 try await scheduled.futureResult.get()

@@ -1,3 +1,4 @@
+import Database
 import Foundation
 import Logging
 import NIOCore
@@ -101,23 +102,6 @@ struct OrderDriver: Sendable {
             if Task.isCancelled || error is CancellationError { return nil }
             ledger.failed("transport: " + String(String(describing: error).prefix(80)))
             return nil
-        }
-    }
-}
-
-extension EventLoop {
-    /// Suspends until `deadline` on a timer of this event loop; throws `CancellationError` when
-    /// the task is cancelled first.
-    func sleep(until deadline: NIODeadline) async throws {
-        let scheduled = scheduleTask(deadline: deadline) {}
-        try await withTaskCancellationHandler {
-            do {
-                try await scheduled.futureResult.get()
-            } catch {
-                throw CancellationError()
-            }
-        } onCancel: {
-            scheduled.cancel()
         }
     }
 }
