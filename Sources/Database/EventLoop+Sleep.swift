@@ -5,8 +5,7 @@ extension EventLoop {
     /// task is cancelled. `Task.sleep` arms its timer through Dispatch's threads (a thread
     /// woken to arm it, and again to cancel it), which the watchdog paid for every batch.
     public func sleep(for duration: Duration) async throws {
-        let (seconds, attoseconds) = duration.components
-        try await sleep(until: .now() + .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        try await sleep(until: .now() + TimeAmount(duration))
     }
 
     /// Suspends until `deadline` on a timer of this event loop; throws `CancellationError` when

@@ -1,4 +1,3 @@
-import Database
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -90,7 +89,7 @@ public final class Wakeups: Sendable {
                     continuation.resume(returning: resumeNow)
                     return
                 }
-                let timer = eventLoop.scheduleTask(in: .milliseconds(timeout.milliseconds)) { [self] in
+                let timer = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
                     if let waiter = state.withLock({ $0.waiters.removeValue(forKey: id) }) { waiter.continuation.resume(returning: false) }
                 }
                 // A signal may have ended the wait before the timer was set: then cancel it.
