@@ -79,22 +79,61 @@ final class OrderIntake: Service, Sendable {
         }
     }
 
+    /// Writes batch after batch on one leased connection, kept until the server ends it or it
+    /// fails (a lease and return per batch armed and cancelled the pool's idle and keep-alive
+    /// timers each time, as it did for the consumers' claim loops).
     private func writeLoop() async {
+        var failures = Backoff(base: .milliseconds(100), maximum: .seconds(5))
+        // A batch taken while the kept connection was being ended, for the next one.
+        var carried: [Pending]?
         while true {
-            guard let batch = await nextBatch() else { return }
-            await write(batch)
+            do {
+                let stopped = try await client.withConnection { connection in
+                    failures.reset()
+                    while true {
+                        let next: [Pending]?
+                        if let carried { next = carried } else { next = await nextBatch() }
+                        guard let batch = next else { return true }
+                        // A connection the server ended while this waited for requests goes back
+                        // to the pool (which drops it), and the batch to the next: postgres-nio
+                        // would leave a statement on it unanswered until the watchdog.
+                        guard !connection.isClosed else {
+                            carried = batch
+                            return false
+                        }
+                        carried = nil
+                        await write(batch, on: connection)
+                    }
+                }
+                if stopped { return }
+            } catch {
+                // No connection could be leased (the pool is shutting down, or the lease was
+                // cancelled): the requests waiting now fail with that error, as those of a
+                // batch whose connection fails do.
+                carried?.forEach { $0.continuation.resume(throwing: error) }
+                carried = nil
+                while let batch = takeBatch() { batch.forEach { $0.continuation.resume(throwing: error) } }
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                logger.warning("no connection for the order intake; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
+                try? await Task.sleep(for: failures.next())
+            }
         }
+    }
+
+    /// Takes up to a batch of queued requests, if any.
+    private func takeBatch() -> [Pending]? {
+        let batch = state.withLock { state -> [Pending] in
+            let count = min(state.queue.count, maximumBatch)
+            defer { state.queue.removeFirst(count) }
+            return Array(state.queue.prefix(count))
+        }
+        return batch.isEmpty ? nil : batch
     }
 
     /// Waits for queued requests and takes up to a batch of them; nil once cancelled or shut down with nothing queued.
     private func nextBatch() async -> [Pending]? {
         while true {
-            let batch = state.withLock { state -> [Pending] in
-                let count = min(state.queue.count, maximumBatch)
-                defer { state.queue.removeFirst(count) }
-                return Array(state.queue.prefix(count))
-            }
-            if !batch.isEmpty { return batch }
+            if let batch = takeBatch() { return batch }
             if Task.isCancelled || Task.isShuttingDownGracefully { return nil }
             await withGracefulShutdownHandler {
                 await withTaskCancellationHandler {
@@ -123,9 +162,9 @@ final class OrderIntake: Service, Sendable {
         waiters.forEach { $0.resume() }
     }
 
-    private func write(_ batch: [Pending]) async {
+    private func write(_ batch: [Pending], on connection: PostgresConnection) async {
         do {
-            let results = try await store(batch.map(\.placement))
+            let results = try await store(batch.map(\.placement), on: connection)
             for (pending, result) in zip(batch, results) { pending.continuation.resume(returning: result) }
         } catch {
             guard batch.count > 1, !error.isConnectionFailure else {
@@ -135,7 +174,7 @@ final class OrderIntake: Service, Sendable {
             logger.notice("an order batch failed; placing its orders one by one", metadata: ["error": "\(error.diagnosticDescription)"])
             for pending in batch {
                 do {
-                    pending.continuation.resume(returning: try await store([pending.placement])[0])
+                    pending.continuation.resume(returning: try await store([pending.placement], on: connection)[0])
                 } catch {
                     pending.continuation.resume(throwing: error)
                 }
@@ -144,7 +183,7 @@ final class OrderIntake: Service, Sendable {
     }
 
     /// One statement for all of `placements` (see ``PlaceOrders``); then the replays are looked up.
-    private func store(_ placements: [Placement]) async throws -> [OrderStore.Placement] {
+    private func store(_ placements: [Placement], on connection: PostgresConnection) async throws -> [OrderStore.Placement] {
         let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
         let insert = OrderInsert(placements.map(\.order))
         let plan = engine.plan(placements.indices.map { index in
@@ -158,16 +197,14 @@ final class OrderIntake: Service, Sendable {
         })
         let statement = PlaceOrders(orders: insert, sagas: SagaStartInsert(plan), messages: MessageInsert(plan.allMessages))
         let logger = self.logger
-        let stored = try await client.withConnection { connection in
-            try await watchdog.run(on: connection, "an order batch") {
-                do {
-                    var stored: [UUID: Date] = [:]
-                    for try await (id, createdAt) in try await connection.execute(statement, logger: logger) { stored[id] = createdAt }
-                    return stored
-                } catch {
-                    await connection.closeAfterTransientConflict(error, logger: logger)
-                    throw error
-                }
+        let stored = try await watchdog.run(on: connection, "an order batch") {
+            do {
+                var stored: [UUID: Date] = [:]
+                for try await (id, createdAt) in try await connection.execute(statement, logger: logger) { stored[id] = createdAt }
+                return stored
+            } catch {
+                await connection.closeAfterTransientConflict(error, logger: logger)
+                throw error
             }
         }
         let created = insert.orders(stored: stored)
@@ -177,9 +214,7 @@ final class OrderIntake: Service, Sendable {
             if let order {
                 results.append(.created(order))
             } else {
-                results.append(try await client.withConnection { connection in
-                    try await orders.existing(placement.order, on: connection, logger: logger)
-                })
+                results.append(try await orders.existing(placement.order, on: connection, logger: logger))
             }
         }
         return results

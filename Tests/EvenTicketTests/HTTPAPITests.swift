@@ -117,6 +117,24 @@ struct HTTPAPITests {
         }
     }
 
+    @Test func anIntakeWhoseIdleConnectionIsEndedPlacesTheNextOrderOnAnother() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let (event, type) = try await system.createEvent(capacity: 50)
+            _ = try await system.placeOrder(event: event, ticketType: type)
+            // The server ends every other session, the intake's kept connection among them,
+            // while the intake waits for the next request.
+            #expect(try await system.scalar(
+                "SELECT count(pg_terminate_backend(pid, 10000))::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            ) >= 1)
+            try await Task.sleep(for: .milliseconds(200))
+            // Written on the dead connection, the order would wait for the intake's 30 s
+            // watchdog and then fail.
+            let placed = try await system.request(.post, "/orders", json: system.orderJSON(event: event, ticketType: type))
+            #expect(placed.status == .accepted, "\(placed.text)")
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 2)
+        }
+    }
+
     @Test func theSameIdempotencyKeyPlacesOneOrder() async throws {
         try await TestSystem.run(roles: [.api]) { system in
             let (event, type) = try await system.createEvent(capacity: 50)
