@@ -13,7 +13,7 @@ struct RequireRole<Context: RequestContext>: RouterMiddleware {
         guard let header = request.headers[.authorization], Self.startsWithBearer(header) else {
             throw Unauthorized(detail: "send Authorization: Bearer <token>")
         }
-        let token = TextField.trimmingBlanks(Substring(header.utf8.dropFirst(7)) ?? "")
+        let token = TextField.trimmingBlanks(Substring(header.utf8.dropFirst(7)))
         guard let role = try await tokens.role(of: token, logger: logger) else {
             throw Unauthorized(detail: "the token is unknown or revoked")
         }

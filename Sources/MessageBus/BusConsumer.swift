@@ -128,8 +128,8 @@ public struct BusConsumer: Service {
         let queue = configuration.queue
         let batch = try await watchdog.run(on: connection, "a batch of \(queue.rawValue)") {
             try await self.inTransaction(on: connection, careful: false) {
-                try await store.claim(queue: queue, consumer: configuration.name, limit: configuration.batchSize,
-                                      on: connection, logger: logger)
+                try await store.claimBatch(for: handler, queue: queue, consumer: configuration.name, limit: configuration.batchSize,
+                                           on: connection, logger: logger)
             }
         }
         if case .failed(let error) = batch.outcome {
@@ -142,7 +142,8 @@ public struct BusConsumer: Service {
                 if stopping { break }
                 _ = try await watchdog.run(on: connection, "message \(id) of \(queue.rawValue) alone") {
                     try await self.inTransaction(on: connection, careful: true) {
-                        try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? []
+                        ClaimedBatch(try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? [],
+                                     for: handler)
                     }
                 }
             }
@@ -167,7 +168,7 @@ public struct BusConsumer: Service {
     /// transaction rolls back to the savepoint and puts the message back for a later retry, or
     /// moves it to the dead letters.
     private func inTransaction(
-        on connection: PostgresConnection, careful: Bool, claim: () async throws -> [ClaimedMessage]
+        on connection: PostgresConnection, careful: Bool, claim: () async throws -> ClaimedBatch
     ) async throws -> Claimed {
         mark("BEGIN")
         // BEGIN goes out without waiting for its answer: the claim is queued behind it on this
@@ -175,7 +176,8 @@ public struct BusConsumer: Service {
         let begun = connection.beginTransaction(logger: logger)
         do {
             mark("claiming")
-            let batch = try await claim()
+            let claimedBatch = try await claim()
+            let batch = claimedBatch.messages
             try await begun.get()
             let fresh = batch.filter(\.isFirstDelivery).map(\.envelope)
             var claimed = Claimed(count: batch.count, firstDeliveries: fresh.map(\.messageID), outcome: .committed)
@@ -193,7 +195,7 @@ public struct BusConsumer: Service {
             var outgoing: [OutgoingMessage] = []
             do {
                 mark("handling \(fresh.count)")
-                let handled = try await handler.handleBatchDeferringWrites(fresh, connection: connection, logger: logger)
+                let handled = try await claimedBatch.handle(fresh, connection, logger)
                 outgoing = handled.messages
                 mark("publishing \(outgoing.count)")
                 try await MessagePublisher.publish(outgoing, with: handled.finalWrites, on: connection, logger: logger)

@@ -27,14 +27,21 @@ enum BusStatements {
 
     static func claimedRow(_ row: PostgresRow) throws -> ClaimedRow {
         var columns = RowReader(row)
-        return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(UUID?.self), try columns.next(String.self),
+        return try claimedRow(&columns)
+    }
+
+    static func claimedRow(_ columns: inout RowReader) throws -> ClaimedRow {
+        (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(UUID?.self), try columns.next(String.self),
                 try columns.next(Date.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(String.self),
                 try columns.next(Bool.self))
     }
 
+    static let claimedColumns = """
+        c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers, c.payload, f.message_id IS NOT NULL
+        """
+
     static let claimedRows = """
-        SELECT c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers, c.payload,
-               f.message_id IS NOT NULL
+        SELECT \(claimedColumns)
           FROM claimed c LEFT JOIN first f ON f.message_id = c.id
         """
 
@@ -76,7 +83,14 @@ enum BusStatements {
     struct Claim: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
         static let sql = """
-            WITH claimed AS (
+            WITH \(claimedBatch)
+            \(claimedRows)
+             ORDER BY c.visible_at, c.id
+            """
+
+        /// The claim's `WITH` members: `claimed` (the messages) and `first` (their first deliveries).
+        static let claimedBatch = """
+            claimed AS (
                 DELETE FROM bus.messages
                  WHERE ctid = ANY(ARRAY(SELECT ctid FROM bus.messages
                                          WHERE queue = $1 AND visible_at <= now()
@@ -85,8 +99,6 @@ enum BusStatements {
                                          FOR UPDATE SKIP LOCKED))
                 RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at),
             first AS (\(ledgerInsert(consumer: "$3")))
-            \(claimedRows)
-             ORDER BY c.visible_at, c.id
             """
         typealias Row = ClaimedRow
 
@@ -103,6 +115,43 @@ enum BusStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try claimedRow(row) }
+    }
+
+    /// As ``Claim``, also reading `Rows` for the claimed messages' sagas (see
+    /// ``ClaimedSagaRows``): each message's row carries its saga's, NULL when there is none.
+    struct ClaimWithRows<Rows: ClaimedSagaRows>: PostgresPreparedStatement {
+        static var name: String { StatementName.of(Self.self) }
+        static var sql: String {
+            StatementText.of(Self.self) {
+                """
+                WITH \(Claim.claimedBatch),
+                saga_rows AS MATERIALIZED (\(Rows.sql))
+                SELECT \(claimedColumns), r.*
+                  FROM claimed c LEFT JOIN first f ON f.message_id = c.id LEFT JOIN saga_rows r ON r.saga_id = c.saga_id
+                 ORDER BY c.visible_at, c.id
+                """
+            }
+        }
+        typealias Row = (ClaimedRow, Rows.Row?)
+
+        var queue: String
+        var limit: Int
+        var consumer: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(queue)
+            bindings.append(limit)
+            bindings.append(consumer)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            var columns = RowReader(row)
+            let message = try claimedRow(&columns)
+            guard let sagaID = try columns.next(UUID?.self) else { return (message, nil) }
+            return (message, try Rows.decode(sagaID: sagaID, &columns))
+        }
     }
 
     /// Inserts messages (the transactional outbox) and notifies their queues' consumers; see

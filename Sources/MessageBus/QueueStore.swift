@@ -40,7 +40,7 @@ public struct QueueStore: Sendable {
         return claimed
     }
 
-    private static func claimed(_ row: BusStatements.ClaimedRow) -> ClaimedMessage {
+    static func claimed(_ row: BusStatements.ClaimedRow) -> ClaimedMessage {
         let (id, saga, causation, type, created, attempt, headers, payload, first) = row
         let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decode([String: String].self, from: headers)) ?? [:]
         return ClaimedMessage(

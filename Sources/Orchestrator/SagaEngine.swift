@@ -104,16 +104,25 @@ public struct SagaEngine: Sendable {
 
     /// As ``apply(_:on:logger:)``, but leaves storing the sagas to the statement that publishes
     /// the returned messages (the consumer's, before it commits): one round trip less.
-    public func applyDeferringSave(_ inputs: [Input], on connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
-        let (outgoing, changes) = try await transitions(inputs, on: connection, logger: logger)
+    /// With `locked`, the inputs' sagas as the claim read and locked them (a saga missing there
+    /// does not exist); without, they are locked here first.
+    public func applyDeferringSave(_ inputs: [Input], locked: [UUID: SagaStatements.ClaimedSagas.Row]? = nil,
+                                   on connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
+        let (outgoing, changes) = try await transitions(inputs, locked: locked, on: connection, logger: logger)
         return HandledBatch(messages: outgoing, finalWrites: changes.isEmpty ? nil : SagaStore.saveWrites(changes))
     }
 
     /// Locks the inputs' sagas and applies the inputs in order: the messages to publish and the
     /// changes to store.
-    private func transitions(_ inputs: [Input], on connection: PostgresConnection, logger: Logger) async throws
+    private func transitions(_ inputs: [Input], locked: [UUID: SagaStatements.ClaimedSagas.Row]? = nil,
+                             on connection: PostgresConnection, logger: Logger) async throws
         -> (messages: [OutgoingMessage], changes: [SagaStore.Change]) {
-        var stored = try await store.lock(inputs.map(\.sagaID), on: connection, logger: logger)
+        var stored: [UUID: SagaStore.Stored]
+        if let locked {
+            stored = try store.restore(locked)
+        } else {
+            stored = try await store.lock(inputs.map(\.sagaID), on: connection, logger: logger)
+        }
         var changed: [UUID: SagaStore.Change] = [:]
         var order: [UUID] = []
         var outgoing: [OutgoingMessage] = []

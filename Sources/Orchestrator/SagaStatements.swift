@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// The orchestrator's hot statements, prepared once per connection. Each writes several tables
 /// at once through data-modifying `WITH` clauses, so a batch of sagas costs one round trip.
-enum SagaStatements {
+public enum SagaStatements {
     /// Column arrays of sagas' progress, as `unnest` takes them.
     struct SagaColumns: Sendable {
         var ids: [UUID] = []
@@ -127,8 +127,10 @@ enum SagaStatements {
         }
     }
 
-    static let lockColumns = """
-        id, state, step, reason, failure, array_to_string(finished_steps, ','), array_to_string(compensation_queue, ','),
+    static let lockColumns = "id, \(columnsAfterID)"
+
+    static let columnsAfterID = """
+        state, step, reason, failure, array_to_string(finished_steps, ','), array_to_string(compensation_queue, ','),
         token, compensation_attempts, history_seq, order_data::text, deadline_token, due_at <= now()
         """
 
@@ -138,10 +140,31 @@ enum SagaStatements {
 
     @Sendable static func sagaRow(_ row: PostgresRow) throws -> SagaRow {
         var columns = RowReader(row)
-        return (try columns.next(UUID.self), try columns.next(String.self), try columns.next(String.self), try columns.next(String?.self),
+        return try sagaRow(id: try columns.next(UUID.self), &columns)
+    }
+
+    static func sagaRow(id: UUID, _ columns: inout RowReader) throws -> SagaRow {
+        (id, try columns.next(String.self), try columns.next(String.self), try columns.next(String?.self),
                 try columns.next(String?.self), try columns.next(String.self), try columns.next(String.self), try columns.next(Int.self),
                 try columns.next(Int.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(Int?.self),
                 try columns.next(Bool?.self))
+    }
+
+    /// The sagas of a batch the orchestrator claims, loaded and locked (in id order) by the
+    /// claiming statement, as ``Lock`` would after it.
+    public enum ClaimedSagas: ClaimedSagaRows {
+        public struct Row: Sendable {
+            let columns: SagaRow
+        }
+
+        public static let sql = """
+            SELECT id AS saga_id, \(columnsAfterID)
+              FROM orchestrator.sagas WHERE id IN (SELECT saga_id FROM claimed) ORDER BY id FOR UPDATE
+            """
+
+        public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {
+            Row(columns: try sagaRow(id: sagaID, &columns))
+        }
     }
 
     /// Loads sagas and locks them, in id order.

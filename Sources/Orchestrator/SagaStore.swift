@@ -96,6 +96,12 @@ public struct SagaStore: Sendable {
         return sagas
     }
 
+    /// Sagas from the rows a claim read and locked for them (see
+    /// ``SagaStatements/ClaimedSagas``).
+    func restore(_ rows: [UUID: SagaStatements.ClaimedSagas.Row]) throws -> [UUID: Stored] {
+        try rows.mapValues { try restore($0.columns) }
+    }
+
     /// A saga from its row. Orders never change, so a decoded order is kept for the saga's next
     /// transitions in this process.
     private func restore(_ row: SagaStatements.SagaRow) throws -> Stored {

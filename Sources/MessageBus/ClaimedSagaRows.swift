@@ -1,0 +1,92 @@
+import Database
+import EvenTicketContracts
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Rows of a handler's own table for the sagas of a claimed batch, read (and locked, when its
+/// SQL says so) by the statement that claims the batch: one round trip less per batch than
+/// claiming first and reading after.
+///
+/// ``sql`` is a `SELECT` over `claimed`, the claim's `WITH` member that holds the claimed
+/// messages (its `saga_id` column is each message's saga). It returns at most one row per saga,
+/// and its first column, named `saga_id`, is that saga's id. A `FOR UPDATE` in it locks the rows
+/// inside the claiming statement, in the order of its `ORDER BY` (lock in id order, as the
+/// handler would alone, so that concurrent batches never deadlock). It must not write.
+public protocol ClaimedSagaRows: Sendable {
+    associatedtype Row: Sendable
+    static var sql: String { get }
+    /// Decodes one row's columns after its saga id.
+    static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row
+}
+
+/// A handler that starts a batch by reading rows of its own for the batch's sagas, and lets the
+/// claim read them (see ``ClaimedSagaRows``).
+///
+/// The consumer calls ``handleBatchDeferringWrites(_:sagaRows:connection:logger:)`` for a batch
+/// it claimed with the rows, and the plain ``MessageHandler/handleBatchDeferringWrites(_:connection:logger:)``
+/// for a message it claimed again alone (after its batch failed), which then reads its rows itself.
+public protocol SagaRowsHandler: MessageHandler {
+    associatedtype SagaRows: ClaimedSagaRows
+
+    /// As ``MessageHandler/handleBatchDeferringWrites(_:connection:logger:)``, with the rows the
+    /// claim read for the sagas of the claimed messages (a saga without a row has no entry).
+    func handleBatchDeferringWrites(
+        _ envelopes: [Envelope], sagaRows: [UUID: SagaRows.Row], connection: PostgresConnection, logger: Logger
+    ) async throws -> HandledBatch
+}
+
+/// Messages claimed in the open transaction, and how to hand them to the handler.
+struct ClaimedBatch: Sendable {
+    var messages: [ClaimedMessage]
+    var handle: @Sendable ([Envelope], PostgresConnection, Logger) async throws -> HandledBatch
+
+    /// Messages the handler reads its own rows for.
+    init(_ messages: [ClaimedMessage], for handler: any MessageHandler) {
+        self.messages = messages
+        handle = { envelopes, connection, logger in
+            try await handler.handleBatchDeferringWrites(envelopes, connection: connection, logger: logger)
+        }
+    }
+
+    /// Messages claimed with the rows `handler` wants for their sagas.
+    init<Handler: SagaRowsHandler>(_ messages: [ClaimedMessage], sagaRows: [UUID: Handler.SagaRows.Row], for handler: Handler) {
+        self.messages = messages
+        handle = { envelopes, connection, logger in
+            try await handler.handleBatchDeferringWrites(envelopes, sagaRows: sagaRows, connection: connection, logger: logger)
+        }
+    }
+}
+
+extension QueueStore {
+    /// Claims a batch for `handler`, with the rows it wants for the batch's sagas if it says so.
+    func claimBatch(for handler: any MessageHandler, queue: Queue, consumer: String, limit: Int,
+                    on connection: PostgresConnection, logger: Logger) async throws -> ClaimedBatch {
+        if let handler = handler as? any SagaRowsHandler {
+            return try await claimBatchWithRows(for: handler, queue: queue, consumer: consumer, limit: limit, on: connection, logger: logger)
+        }
+        return ClaimedBatch(try await claim(queue: queue, consumer: consumer, limit: limit, on: connection, logger: logger), for: handler)
+    }
+
+    private func claimBatchWithRows<Handler: SagaRowsHandler>(for handler: Handler, queue: Queue, consumer: String, limit: Int,
+                                                      on connection: PostgresConnection, logger: Logger) async throws -> ClaimedBatch {
+        let (messages, rows) = try await claim(queue: queue, consumer: consumer, limit: limit, with: Handler.SagaRows.self,
+                                               on: connection, logger: logger)
+        return ClaimedBatch(messages, sagaRows: rows, for: handler)
+    }
+
+    /// As ``claim(queue:consumer:limit:on:logger:)``, reading `Rows` for the claimed messages'
+    /// sagas in the same statement.
+    public func claim<Rows: ClaimedSagaRows>(queue: Queue, consumer: String, limit: Int, with rows: Rows.Type,
+                                             on connection: PostgresConnection, logger: Logger) async throws -> ([ClaimedMessage], [UUID: Rows.Row]) {
+        let results = try await connection.execute(
+            BusStatements.ClaimWithRows<Rows>(queue: queue.rawValue, limit: limit, consumer: consumer), logger: logger)
+        var claimed: [ClaimedMessage] = []
+        var sagaRows: [UUID: Rows.Row] = [:]
+        for try await (message, sagaRow) in results {
+            claimed.append(Self.claimed(message))
+            if let sagaRow { sagaRows[message.1] = sagaRow }
+        }
+        return (claimed, sagaRows)
+    }
+}
