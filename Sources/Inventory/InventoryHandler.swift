@@ -8,13 +8,16 @@ import PostgresNIO
 /// Inventory's consumer: holds and releases tickets, one reservation per saga.
 ///
 /// A batch is handled in rounds (see ``Swift/Array/roundsBySaga``). Per round it locks the
-/// sagas' reservations, then every ticket type the round touches in id order (so concurrent
+/// sagas' reservations (for the first round, the claim does: ``ClaimedReservations``), then
+/// every ticket type the round touches in id order (so concurrent
 /// batches never oversell and never deadlock each other), works out each message in delivery
 /// order against those locked counts, and writes the new counts and reservations back in one
 /// statement (for the last round, the statement that also publishes the replies). A release
 /// that arrives before its reservation leaves a `released` marker, so the late reservation is
 /// refused instead of holding tickets for a rejected order.
-public struct InventoryHandler: MessageHandler {
+public struct InventoryHandler: SagaRowsHandler {
+    public typealias SagaRows = ClaimedReservations
+
     let store = ReservationStore()
 
     public init() {}
@@ -29,8 +32,22 @@ public struct InventoryHandler: MessageHandler {
 
     /// Each round's writes run before the next round locks (``HandledBatch/inRounds(_:on:logger:_:)``).
     public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
-        try await .inRounds(envelopes, on: connection, logger: logger) { round in
-            try await handleRound(round, connection: connection, logger: logger)
+        try await handle(envelopes, claimed: nil, connection: connection, logger: logger)
+    }
+
+    /// As ``handleBatchDeferringWrites(_:connection:logger:)``, with the reservations the claim
+    /// locked: the first round uses them, a later one (a saga's second message) locks again.
+    public func handleBatchDeferringWrites(
+        _ envelopes: [Envelope], sagaRows: [UUID: ClaimedReservations.Row], connection: PostgresConnection, logger: Logger
+    ) async throws -> HandledBatch {
+        try await handle(envelopes, claimed: sagaRows.mapValues(\.reservation), connection: connection, logger: logger)
+    }
+
+    private func handle(_ envelopes: [Envelope], claimed: [UUID: ReservationStore.Reservation]?, connection: PostgresConnection,
+                        logger: Logger) async throws -> HandledBatch {
+        var claimed = claimed
+        return try await .inRounds(envelopes, on: connection, logger: logger) { round in
+            try await handleRound(round, claimed: claimed.take(), connection: connection, logger: logger)
         }
     }
 
@@ -40,8 +57,8 @@ public struct InventoryHandler: MessageHandler {
     }
 
     /// A round's replies and what it writes.
-    private func handleRound(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws
-        -> (messages: [OutgoingMessage], writes: ReservationStore.Writes?) {
+    private func handleRound(_ envelopes: [Envelope], claimed: [UUID: ReservationStore.Reservation]?, connection: PostgresConnection,
+                             logger: Logger) async throws -> (messages: [OutgoingMessage], writes: ReservationStore.Writes?) {
         let commands: [(Envelope, Command)] = try envelopes.map { envelope in
             switch envelope.typeName {
             case ReserveTickets.typeName: (envelope, .reserve(try envelope.decode(ReserveTickets.self)))
@@ -49,7 +66,12 @@ public struct InventoryHandler: MessageHandler {
             default: throw PermanentFailure.unknownType(envelope, queue: .inventory)
             }
         }
-        let reservations = try await store.lockReservations(envelopes.map(\.sagaID), on: connection, logger: logger)
+        let reservations: [UUID: ReservationStore.Reservation]
+        if let claimed {
+            reservations = claimed
+        } else {
+            reservations = try await store.lockReservations(envelopes.map(\.sagaID), on: connection, logger: logger)
+        }
         var touched: Set<UUID> = []
         for (envelope, command) in commands {
             switch command {

@@ -60,11 +60,20 @@ struct ReservationStore: Sendable {
         }
     }
 
+    static let reservationColumns = "saga_id, order_id, status, lines::text, quantity"
+
     enum LockReservations: PreparedSQL {
         static let sql = """
-            SELECT saga_id, order_id, status, lines::text, quantity FROM inventory.reservations
-             WHERE saga_id = ANY($1::uuid[]) ORDER BY saga_id FOR UPDATE
+            SELECT \(reservationColumns) FROM inventory.reservations WHERE saga_id = ANY($1::uuid[]) ORDER BY saga_id FOR UPDATE
             """
+    }
+
+    /// A reservation's columns after its saga id, in ``reservationColumns``' order.
+    static func reservation(sagaID: UUID, _ columns: inout RowReader) throws -> Reservation {
+        let (order, status, lines, quantity) = (try columns.next(UUID.self), try columns.next(String.self), try columns.next(String.self),
+                                                try columns.next(Int.self))
+        return Reservation(sagaID: sagaID, orderID: order, status: status, lines: try MessageCoding.decode([OrderLine].self, from: lines),
+                           quantity: quantity)
     }
 
     enum LockTicketTypes: PreparedSQL {
@@ -74,17 +83,13 @@ struct ReservationStore: Sendable {
     /// The sagas' reservations, locked until the transaction ends.
     func lockReservations(_ sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Reservation] {
         let rows = try await connection.execute(
-            Prepared<LockReservations, (UUID, UUID, String, String, Int)>(PostgresBindings(sagaIDs)) {
+            Prepared<LockReservations, Reservation>(PostgresBindings(sagaIDs)) {
                 var columns = RowReader($0)
-                return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(String.self), try columns.next(String.self),
-                        try columns.next(Int.self))
+                return try Self.reservation(sagaID: try columns.next(UUID.self), &columns)
             },
             logger: logger)
         var reservations: [UUID: Reservation] = [:]
-        for try await (saga, order, status, lines, quantity) in rows {
-            let decoded = try MessageCoding.decode([OrderLine].self, from: lines)
-            reservations[saga] = Reservation(sagaID: saga, orderID: order, status: status, lines: decoded, quantity: quantity)
-        }
+        for try await reservation in rows { reservations[reservation.sagaID] = reservation }
         return reservations
     }
 
@@ -99,5 +104,22 @@ struct ReservationStore: Sendable {
             stock[id] = Stock(eventID: event, available: available)
         }
         return stock
+    }
+}
+
+/// The reservations of a batch's sagas, locked (in saga order) by the inventory consumer's
+/// claim, as ``ReservationStore/lockReservations(_:on:logger:)`` would after it.
+public enum ClaimedReservations: ClaimedSagaRows {
+    public struct Row: Sendable {
+        let reservation: ReservationStore.Reservation
+    }
+
+    public static let sql = """
+        SELECT \(ReservationStore.reservationColumns) FROM inventory.reservations
+         WHERE saga_id IN (SELECT saga_id FROM claimed) ORDER BY saga_id FOR UPDATE
+        """
+
+    public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {
+        Row(reservation: try ReservationStore.reservation(sagaID: sagaID, &columns))
     }
 }

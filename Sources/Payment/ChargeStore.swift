@@ -63,27 +63,45 @@ struct ChargeStore: Sendable {
         }
     }
 
+    static let chargeColumns = "saga_id, order_id, id, status, amount_cents, currency, failure_reason"
+
     enum Lock: PreparedSQL {
-        static let sql = """
-            SELECT saga_id, order_id, id, status, amount_cents, currency, failure_reason FROM payment.charges
-             WHERE saga_id = ANY($1::uuid[]) ORDER BY saga_id FOR UPDATE
-            """
+        static let sql = "SELECT \(chargeColumns) FROM payment.charges WHERE saga_id = ANY($1::uuid[]) ORDER BY saga_id FOR UPDATE"
+    }
+
+    /// A charge's columns after its saga id, in ``chargeColumns``' order.
+    static func charge(sagaID: UUID, _ columns: inout RowReader) throws -> Charge {
+        Charge(sagaID: sagaID, orderID: try columns.next(UUID.self), id: try columns.next(UUID.self), status: try columns.next(String.self),
+               amountCents: try columns.next(Int.self), currency: try columns.next(String.self), failureReason: try columns.next(String?.self))
     }
 
     /// The sagas' charges, locked until the transaction ends.
     func lock(_ sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Charge] {
-        typealias Row = (UUID, UUID, UUID, String, Int, String, String?)
         let rows = try await connection.execute(
-            Prepared<Lock, Row>(PostgresBindings(sagaIDs)) { row in
+            Prepared<Lock, Charge>(PostgresBindings(sagaIDs)) { row in
                 var columns = RowReader(row)
-                return (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(String.self),
-                        try columns.next(Int.self), try columns.next(String.self), try columns.next(String?.self))
+                return try Self.charge(sagaID: try columns.next(UUID.self), &columns)
             },
             logger: logger)
         var charges: [UUID: Charge] = [:]
-        for try await (saga, order, id, status, amount, currency, reason) in rows {
-            charges[saga] = Charge(sagaID: saga, orderID: order, id: id, status: status, amountCents: amount, currency: currency, failureReason: reason)
-        }
+        for try await charge in rows { charges[charge.sagaID] = charge }
         return charges
+    }
+}
+
+/// The charges of a batch's sagas, locked (in saga order) by the payment consumer's claim, as
+/// ``ChargeStore/lock(_:on:logger:)`` would after it.
+public enum ClaimedCharges: ClaimedSagaRows {
+    public struct Row: Sendable {
+        let charge: ChargeStore.Charge
+    }
+
+    public static let sql = """
+        SELECT \(ChargeStore.chargeColumns) FROM payment.charges
+         WHERE saga_id IN (SELECT saga_id FROM claimed) ORDER BY saga_id FOR UPDATE
+        """
+
+    public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {
+        Row(charge: try ChargeStore.charge(sagaID: sagaID, &columns))
     }
 }

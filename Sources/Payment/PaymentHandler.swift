@@ -10,9 +10,12 @@ import PostgresNIO
 /// Every movement of money is written to `payment.gateway_ledger` in the same transaction as
 /// the charge's new status, so "money kept" is always the ledger's sum for a saga. A batch is
 /// handled in rounds (see ``Swift/Array/roundsBySaga``): per round, one locking read of the
-/// sagas' charges, then one statement that inserts new charges, updates statuses and records
-/// the ledger (for the last round, the statement that also publishes the replies).
-public struct PaymentHandler: MessageHandler {
+/// sagas' charges (for the first round, the claim's own: ``ClaimedCharges``), then one
+/// statement that inserts new charges, updates statuses and records the ledger (for the last
+/// round, the statement that also publishes the replies).
+public struct PaymentHandler: SagaRowsHandler {
+    public typealias SagaRows = ClaimedCharges
+
     let configuration: PaymentConfiguration
     let gateway = SimulatedGateway()
     let store = ChargeStore()
@@ -31,8 +34,26 @@ public struct PaymentHandler: MessageHandler {
 
     /// Each round's writes run before the next round locks (``HandledBatch/inRounds(_:on:logger:_:)``).
     public func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
-        try await .inRounds(envelopes, on: connection, logger: logger) { round in
-            let existing = try await store.lock(round.map(\.sagaID), on: connection, logger: logger)
+        try await handle(envelopes, claimed: nil, connection: connection, logger: logger)
+    }
+
+    /// As ``handleBatchDeferringWrites(_:connection:logger:)``, with the charges the claim
+    /// locked: the first round uses them, a later one (a saga's second message) locks again.
+    public func handleBatchDeferringWrites(
+        _ envelopes: [Envelope], sagaRows: [UUID: ClaimedCharges.Row], connection: PostgresConnection, logger: Logger
+    ) async throws -> HandledBatch {
+        try await handle(envelopes, claimed: sagaRows.mapValues(\.charge), connection: connection, logger: logger)
+    }
+
+    private func handle(_ envelopes: [Envelope], claimed: [UUID: ChargeStore.Charge]?, connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
+        var claimed = claimed
+        return try await .inRounds(envelopes, on: connection, logger: logger) { round in
+            let existing: [UUID: ChargeStore.Charge]
+            if let charges = claimed.take() {
+                existing = charges
+            } else {
+                existing = try await store.lock(round.map(\.sagaID), on: connection, logger: logger)
+            }
             var writes = ChargeStore.Writes()
             var outgoing: [OutgoingMessage] = []
             for envelope in round {

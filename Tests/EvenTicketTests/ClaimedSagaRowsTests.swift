@@ -2,9 +2,11 @@ import Database
 import EvenTicketContracts
 import EvenTicketTesting
 import Foundation
+@testable import Inventory
 import Logging
 import MessageBus
 import Orchestrator
+@testable import Payment
 import PostgresNIO
 import Testing
 
@@ -12,10 +14,13 @@ import Testing
 /// sagas, locked).
 @Suite("Claimed saga rows", .timeLimit(.minutes(2)))
 struct ClaimedSagaRowsTests {
-    static func lockedElsewhere(_ saga: UUID, client: PostgresClient, logger: Logger) async throws -> Bool {
+    /// Whether another transaction holds the lock on the row of `saga` in `table` (keyed by `column`).
+    static func lockedElsewhere(_ saga: UUID, in table: String = "orchestrator.sagas", column: String = "id",
+                                client: PostgresClient, logger: Logger) async throws -> Bool {
         do {
             try await client.withConnection { connection in
-                _ = try await connection.query("SELECT 1 FROM orchestrator.sagas WHERE id = \(saga) FOR UPDATE NOWAIT", logger: logger).collect()
+                let sql = "SELECT 1 FROM \(table) WHERE \(column) = $1 FOR UPDATE NOWAIT"
+                _ = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(saga)), logger: logger).collect()
             }
             return false
         } catch where error.sqlState == "55P03" {
@@ -51,6 +56,59 @@ struct ClaimedSagaRowsTests {
                 #expect(try await !Self.lockedElsewhere(other, client: client, logger: logger))
             }
             #expect(try await !Self.lockedElsewhere(saga, client: client, logger: logger))
+        }
+    }
+
+    @Test func paymentsClaimReadsAndLocksTheChargesOfItsBatch() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let charged = UUID(), fresh = UUID(), order = UUID()
+            _ = try await client.query("""
+                INSERT INTO payment.charges (saga_id, order_id, id, amount_cents, currency, status, failure_reason)
+                VALUES (\(charged), \(order), \(UUID()), 2500, 'EUR', 'failed', 'payment_declined')
+                """, logger: logger).collect()
+            try await client.withTransaction(logger: logger) { connection in
+                try await MessagePublisher.publish(
+                    [charged, fresh].map {
+                        OutgoingMessage(ChargePayment(orderID: order, amountCents: 2500, currency: "EUR", paymentToken: "tok_visa"), sagaID: $0)
+                    },
+                    on: connection, logger: logger)
+            }
+            try await client.withTransaction(logger: logger) { connection in
+                let (messages, rows) = try await QueueStore().claim(
+                    queue: .payment, consumer: "payment", limit: 10, with: ClaimedCharges.self, on: connection, logger: logger)
+                #expect(messages.count == 2)
+                #expect(Set(rows.keys) == [charged])
+                let charge = try #require(rows[charged]?.charge)
+                #expect((charge.sagaID, charge.orderID, charge.status, charge.amountCents, charge.currency, charge.failureReason)
+                        == (charged, order, "failed", 2500, "EUR", "payment_declined"))
+                #expect(try await Self.lockedElsewhere(charged, in: "payment.charges", column: "saga_id", client: client, logger: logger))
+            }
+            #expect(try await !Self.lockedElsewhere(charged, in: "payment.charges", column: "saga_id", client: client, logger: logger))
+        }
+    }
+
+    @Test func inventorysClaimReadsAndLocksTheReservationsOfItsBatch() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let held = UUID(), fresh = UUID(), order = UUID(), ticketType = UUID()
+            _ = try await client.query("""
+                INSERT INTO inventory.reservations (saga_id, order_id, status, lines, quantity)
+                VALUES (\(held), \(order), 'held', \(#"[{"ticketTypeID":"\#(ticketType)","quantity":3}]"#)::jsonb, 3)
+                """, logger: logger).collect()
+            try await client.withTransaction(logger: logger) { connection in
+                try await MessagePublisher.publish(
+                    [held, fresh].map { OutgoingMessage(ReleaseTickets(orderID: order), sagaID: $0) }, on: connection, logger: logger)
+            }
+            try await client.withTransaction(logger: logger) { connection in
+                let (messages, rows) = try await QueueStore().claim(
+                    queue: .inventory, consumer: "inventory", limit: 10, with: ClaimedReservations.self, on: connection, logger: logger)
+                #expect(messages.count == 2)
+                #expect(Set(rows.keys) == [held])
+                let reservation = try #require(rows[held]?.reservation)
+                #expect((reservation.sagaID, reservation.orderID, reservation.status, reservation.quantity) == (held, order, "held", 3))
+                #expect(reservation.lines == [OrderLine(ticketTypeID: ticketType, quantity: 3)])
+                #expect(try await Self.lockedElsewhere(held, in: "inventory.reservations", column: "saga_id", client: client, logger: logger))
+            }
+            #expect(try await !Self.lockedElsewhere(held, in: "inventory.reservations", column: "saga_id", client: client, logger: logger))
         }
     }
 }
