@@ -71,7 +71,8 @@ let package = Package(
             name: "HTTPAPI",
             dependencies: ["Access", "Ordering", "Inventory", "Orchestrator", "OrderSaga", "MessageBus", "Database",
                            .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HTTPTypes", package: "swift-http-types")]
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "NIOCore", package: "swift-nio")]
         ),
         // The composition root: which consumers and services a process runs. Shared by the CLI and the tests.
         .target(

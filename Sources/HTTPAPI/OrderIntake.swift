@@ -3,6 +3,7 @@ import EvenTicketContracts
 import Foundation
 import Logging
 import MessageBus
+import NIOCore
 import Orchestrator
 import Ordering
 import PostgresNIO
@@ -35,9 +36,30 @@ final class OrderIntake: Service, Sendable {
         var continuation: CheckedContinuation<OrderStore.Placement, any Error>
     }
 
+    /// A writer waiting for requests: resumed with true when one arrives (or the writers stop),
+    /// with false when its idle limit passes first.
+    private struct Waiter {
+        var continuation: CheckedContinuation<Bool, Never>
+        var timer: Scheduled<Void>?
+    }
+
     private struct State {
         var queue: [Pending] = []
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [Int: Waiter] = [:]
+        var lastWaiter = 0
+
+        /// Takes the writer that has waited longest.
+        mutating func takeFirstWaiter() -> Waiter? {
+            waiters.keys.min().flatMap { waiters.removeValue(forKey: $0) }
+        }
+    }
+
+    /// What a writer gets when it asks for work.
+    private enum Work {
+        case batch([Pending])
+        /// Nothing came within the idle limit.
+        case idle
+        case stopped
     }
 
     private let state = Mutex(State())
@@ -47,25 +69,31 @@ final class OrderIntake: Service, Sendable {
     private let orders = OrderStore()
     private let maximumBatch: Int
     private let writers: Int
+    private let idleLimit: Duration
     private let logger: Logger
 
-    init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, maximumBatch: Int = 200, writers: Int = 1, logger: Logger) {
+    /// `idleLimit`: how long a writer keeps its connection without a request; then it gives it
+    /// back to the pool, whose keep-alive checks the connections it holds.
+    init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, maximumBatch: Int = 200, writers: Int = 1,
+         idleLimit: Duration = .seconds(10), logger: Logger) {
         self.client = client
         self.engine = engine
         self.wakeups = wakeups
         self.maximumBatch = maximumBatch
         self.writers = writers
+        self.idleLimit = idleLimit
         self.logger = logger
     }
 
     /// Places one order; returns once it is committed (or found under its idempotency key).
     func place(_ placement: Placement) async throws -> OrderStore.Placement {
         try await withCheckedThrowingContinuation { continuation in
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            let waiter = state.withLock { state -> Waiter? in
                 state.queue.append(Pending(placement: placement, continuation: continuation))
-                return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+                return state.takeFirstWaiter()
             }
-            waiter?.resume()
+            waiter?.timer?.cancel()
+            waiter?.continuation.resume(returning: true)
         }
     }
 
@@ -79,21 +107,39 @@ final class OrderIntake: Service, Sendable {
         }
     }
 
-    /// Writes batch after batch on one leased connection, kept until the server ends it or it
-    /// fails (a lease and return per batch armed and cancelled the pool's idle and keep-alive
-    /// timers each time, as it did for the consumers' claim loops).
+    /// Writes batch after batch on one leased connection, kept while requests keep coming (a
+    /// lease and return per batch armed and cancelled the pool's idle and keep-alive timers each
+    /// time, as it did for the consumers' claim loops). It goes back to the pool when the server
+    /// has ended it, and after ``idleLimit`` without a request: the pool's keep-alive checks
+    /// only the connections it holds, and a connection lost without a word would otherwise
+    /// leave the next order waiting for the watchdog.
     private func writeLoop() async {
         var failures = Backoff(base: .milliseconds(100), maximum: .seconds(5))
         // A batch taken while the kept connection was being ended, for the next one.
         var carried: [Pending]?
         while true {
+            // Without a connection, wait for a request before leasing one.
+            if carried == nil {
+                switch await nextWork(idleOn: nil) {
+                case .stopped: return
+                case .idle: continue
+                case .batch(let batch): carried = batch
+                }
+            }
             do {
                 let stopped = try await client.withConnection { connection in
                     failures.reset()
                     while true {
-                        let next: [Pending]?
-                        if let carried { next = carried } else { next = await nextBatch() }
-                        guard let batch = next else { return true }
+                        let batch: [Pending]
+                        if let carried {
+                            batch = carried
+                        } else {
+                            switch await nextWork(idleOn: connection.eventLoop) {
+                            case .stopped: return true
+                            case .idle: return false
+                            case .batch(let next): batch = next
+                            }
+                        }
                         // A connection the server ended while this waited for requests goes back
                         // to the pool (which drops it), and the batch to the next: postgres-nio
                         // would leave a statement on it unanswered until the watchdog.
@@ -130,20 +176,38 @@ final class OrderIntake: Service, Sendable {
         return batch.isEmpty ? nil : batch
     }
 
-    /// Waits for queued requests and takes up to a batch of them; nil once cancelled or shut down with nothing queued.
-    private func nextBatch() async -> [Pending]? {
+    /// Waits for queued requests and takes up to a batch of them. Stopped once cancelled or shut
+    /// down with nothing queued; idle when `idleOn` is given and ``idleLimit`` passes first (its
+    /// timer runs on that event loop).
+    private func nextWork(idleOn eventLoop: (any EventLoop)?) async -> Work {
         while true {
-            if let batch = takeBatch() { return batch }
-            if Task.isCancelled || Task.isShuttingDownGracefully { return nil }
-            await withGracefulShutdownHandler {
+            if let batch = takeBatch() { return .batch(batch) }
+            if Task.isCancelled || Task.isShuttingDownGracefully { return .stopped }
+            let woken = await withGracefulShutdownHandler {
                 await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        let ready = state.withLock { state -> Bool in
-                            if !state.queue.isEmpty || Task.isCancelled || Task.isShuttingDownGracefully { return true }
-                            state.waiters.append(continuation)
-                            return false
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                        let id = state.withLock { state -> Int? in
+                            if !state.queue.isEmpty || Task.isCancelled || Task.isShuttingDownGracefully { return nil }
+                            state.lastWaiter += 1
+                            state.waiters[state.lastWaiter] = Waiter(continuation: continuation)
+                            return state.lastWaiter
                         }
-                        if ready { continuation.resume() }
+                        guard let id else {
+                            continuation.resume(returning: true)
+                            return
+                        }
+                        guard let eventLoop else { return }
+                        let timer = eventLoop.scheduleTask(in: TimeAmount(idleLimit)) { [self] in
+                            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+                            waiter?.continuation.resume(returning: false)
+                        }
+                        // A request may have ended the wait before the timer was set: then cancel it.
+                        let armed = state.withLock { state -> Bool in
+                            guard state.waiters[id] != nil else { return false }
+                            state.waiters[id]?.timer = timer
+                            return true
+                        }
+                        if !armed { timer.cancel() }
                     }
                 } onCancel: {
                     self.wakeAllWaiters()
@@ -151,15 +215,19 @@ final class OrderIntake: Service, Sendable {
             } onGracefulShutdown: {
                 self.wakeAllWaiters()
             }
+            if !woken { return .idle }
         }
     }
 
     private func wakeAllWaiters() {
         let waiters = state.withLock { state in
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return state.waiters.values
         }
-        waiters.forEach { $0.resume() }
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(returning: true)
+        }
     }
 
     private func write(_ batch: [Pending], on connection: PostgresConnection) async {
@@ -174,7 +242,16 @@ final class OrderIntake: Service, Sendable {
             logger.notice("an order batch failed; placing its orders one by one", metadata: ["error": "\(error.diagnosticDescription)"])
             for pending in batch {
                 do {
-                    pending.continuation.resume(returning: try await store([pending.placement], on: connection)[0])
+                    let placed: OrderStore.Placement
+                    if connection.isClosed {
+                        // The batch's failure closed the connection (a lock timeout, say): each
+                        // order goes on a connection of its own, and the writer's next batch on
+                        // a new one.
+                        placed = try await client.withConnection { try await self.store([pending.placement], on: $0)[0] }
+                    } else {
+                        placed = try await store([pending.placement], on: connection)[0]
+                    }
+                    pending.continuation.resume(returning: placed)
                 } catch {
                     pending.continuation.resume(throwing: error)
                 }

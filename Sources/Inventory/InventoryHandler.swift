@@ -40,14 +40,14 @@ public struct InventoryHandler: SagaRowsHandler {
     public func handleBatchDeferringWrites(
         _ envelopes: [Envelope], sagaRows: [UUID: ClaimedReservations.Row], connection: PostgresConnection, logger: Logger
     ) async throws -> HandledBatch {
-        try await handle(envelopes, claimed: sagaRows.mapValues(\.reservation), connection: connection, logger: logger)
+        try await handle(envelopes, claimed: sagaRows, connection: connection, logger: logger)
     }
 
-    private func handle(_ envelopes: [Envelope], claimed: [UUID: ReservationStore.Reservation]?, connection: PostgresConnection,
+    private func handle(_ envelopes: [Envelope], claimed: [UUID: ClaimedReservations.Row]?, connection: PostgresConnection,
                         logger: Logger) async throws -> HandledBatch {
         var claimed = claimed
         return try await .inRounds(envelopes, on: connection, logger: logger) { round in
-            try await handleRound(round, claimed: claimed.take(), connection: connection, logger: logger)
+            try await handleRound(round, claimed: claimed.take()?.mapValues { try $0.reservation.decoded() }, connection: connection, logger: logger)
         }
     }
 

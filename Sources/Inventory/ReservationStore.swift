@@ -68,12 +68,24 @@ struct ReservationStore: Sendable {
             """
     }
 
+    /// A reservation as stored: its lines still JSON text.
+    struct StoredReservation: Sendable {
+        var sagaID: UUID
+        var orderID: UUID
+        var status: String
+        var lines: String
+        var quantity: Int
+
+        func decoded() throws -> Reservation {
+            Reservation(sagaID: sagaID, orderID: orderID, status: status, lines: try MessageCoding.decode([OrderLine].self, from: lines),
+                        quantity: quantity)
+        }
+    }
+
     /// A reservation's columns after its saga id, in ``reservationColumns``' order.
-    static func reservation(sagaID: UUID, _ columns: inout RowReader) throws -> Reservation {
-        let (order, status, lines, quantity) = (try columns.next(UUID.self), try columns.next(String.self), try columns.next(String.self),
-                                                try columns.next(Int.self))
-        return Reservation(sagaID: sagaID, orderID: order, status: status, lines: try MessageCoding.decode([OrderLine].self, from: lines),
-                           quantity: quantity)
+    static func reservation(sagaID: UUID, _ columns: inout RowReader) throws -> StoredReservation {
+        StoredReservation(sagaID: sagaID, orderID: try columns.next(UUID.self), status: try columns.next(String.self),
+                          lines: try columns.next(String.self), quantity: try columns.next(Int.self))
     }
 
     enum LockTicketTypes: PreparedSQL {
@@ -83,13 +95,13 @@ struct ReservationStore: Sendable {
     /// The sagas' reservations, locked until the transaction ends.
     func lockReservations(_ sagaIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Reservation] {
         let rows = try await connection.execute(
-            Prepared<LockReservations, Reservation>(PostgresBindings(sagaIDs)) {
+            Prepared<LockReservations, StoredReservation>(PostgresBindings(sagaIDs)) {
                 var columns = RowReader($0)
                 return try Self.reservation(sagaID: try columns.next(UUID.self), &columns)
             },
             logger: logger)
         var reservations: [UUID: Reservation] = [:]
-        for try await reservation in rows { reservations[reservation.sagaID] = reservation }
+        for try await reservation in rows { reservations[reservation.sagaID] = try reservation.decoded() }
         return reservations
     }
 
@@ -110,13 +122,15 @@ struct ReservationStore: Sendable {
 /// The reservations of a batch's sagas, locked (in saga order) by the inventory consumer's
 /// claim, as ``ReservationStore/lockReservations(_:on:logger:)`` would after it.
 public enum ClaimedReservations: ClaimedSagaRows {
+    /// Its lines stay JSON text until the handler reads them: a row that does not decode fails
+    /// the batch (and then its message alone), not the claim, which would take it again and again.
     public struct Row: Sendable {
-        let reservation: ReservationStore.Reservation
+        let reservation: ReservationStore.StoredReservation
     }
 
     public static let sql = """
         SELECT \(ReservationStore.reservationColumns) FROM inventory.reservations
-         WHERE saga_id IN (SELECT saga_id FROM claimed) ORDER BY saga_id FOR UPDATE
+         WHERE saga_id IN (SELECT saga_id FROM claimed_sagas) ORDER BY saga_id FOR UPDATE
         """
 
     public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {

@@ -125,6 +125,7 @@ enum BusStatements {
             StatementText.of(Self.self) {
                 """
                 WITH \(Claim.claimedBatch),
+                claimed_sagas AS (SELECT c.saga_id FROM claimed c JOIN first f ON f.message_id = c.id),
                 saga_rows AS MATERIALIZED (\(Rows.sql))
                 SELECT \(claimedColumns), r.*
                   FROM claimed c LEFT JOIN first f ON f.message_id = c.id LEFT JOIN saga_rows r ON r.saga_id = c.saga_id

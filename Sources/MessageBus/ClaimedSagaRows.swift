@@ -8,11 +8,14 @@ import PostgresNIO
 /// SQL says so) by the statement that claims the batch: one round trip less per batch than
 /// claiming first and reading after.
 ///
-/// ``sql`` is a `SELECT` over `claimed`, the claim's `WITH` member that holds the claimed
-/// messages (its `saga_id` column is each message's saga). It returns at most one row per saga,
-/// and its first column, named `saga_id`, is that saga's id. A `FOR UPDATE` in it locks the rows
-/// inside the claiming statement, in the order of its `ORDER BY` (lock in id order, as the
-/// handler would alone, so that concurrent batches never deadlock). It must not write.
+/// ``sql`` is a `SELECT` of the rows of the sagas in `claimed_sagas`, the claim's `WITH`
+/// member that holds the saga ids (`saga_id`) of the claimed messages that are first
+/// deliveries (a redelivery is skipped, so its saga is not locked for it). It returns at most
+/// one row per saga, and its first column, named `saga_id`, is that saga's id. A `FOR UPDATE`
+/// in it locks the rows inside the claiming statement, in the order of its `ORDER BY` (lock in
+/// id order, as the handler would alone, so that concurrent batches never deadlock): the
+/// claim's result is sorted, so every row is read, and locked, before the first is returned.
+/// It must not write.
 public protocol ClaimedSagaRows: Sendable {
     associatedtype Row: Sendable
     static var sql: String { get }

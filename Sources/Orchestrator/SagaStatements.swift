@@ -159,7 +159,7 @@ public enum SagaStatements {
 
         public static let sql = """
             SELECT id AS saga_id, \(columnsAfterID)
-              FROM orchestrator.sagas WHERE id IN (SELECT saga_id FROM claimed) ORDER BY id FOR UPDATE
+              FROM orchestrator.sagas WHERE id IN (SELECT saga_id FROM claimed_sagas) ORDER BY id FOR UPDATE
             """
 
         public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {

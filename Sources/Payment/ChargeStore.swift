@@ -98,7 +98,7 @@ public enum ClaimedCharges: ClaimedSagaRows {
 
     public static let sql = """
         SELECT \(ChargeStore.chargeColumns) FROM payment.charges
-         WHERE saga_id IN (SELECT saga_id FROM claimed) ORDER BY saga_id FOR UPDATE
+         WHERE saga_id IN (SELECT saga_id FROM claimed_sagas) ORDER BY saga_id FOR UPDATE
         """
 
     public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {

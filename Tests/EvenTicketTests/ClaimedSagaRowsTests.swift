@@ -5,7 +5,7 @@ import Foundation
 @testable import Inventory
 import Logging
 import MessageBus
-import Orchestrator
+@testable import Orchestrator
 @testable import Payment
 import PostgresNIO
 import Testing
@@ -51,6 +51,8 @@ struct ClaimedSagaRowsTests {
                 #expect(messages.count == 3)
                 // One row per saga that exists, whatever the number of its messages.
                 #expect(Set(rows.keys) == [saga])
+                let columns = try #require(rows[saga]?.columns)
+                #expect((columns.0, columns.1, columns.2, columns.7, columns.9) == (saga, "running", "reserveTickets", 1, 0))
                 // Held until the claiming transaction ends; a saga of no message of the batch is not.
                 #expect(try await Self.lockedElsewhere(saga, client: client, logger: logger))
                 #expect(try await !Self.lockedElsewhere(other, client: client, logger: logger))
@@ -103,7 +105,7 @@ struct ClaimedSagaRowsTests {
                     queue: .inventory, consumer: "inventory", limit: 10, with: ClaimedReservations.self, on: connection, logger: logger)
                 #expect(messages.count == 2)
                 #expect(Set(rows.keys) == [held])
-                let reservation = try #require(rows[held]?.reservation)
+                let reservation = try #require(try rows[held]?.reservation.decoded())
                 #expect((reservation.sagaID, reservation.orderID, reservation.status, reservation.quantity) == (held, order, "held", 3))
                 #expect(reservation.lines == [OrderLine(ticketTypeID: ticketType, quantity: 3)])
                 #expect(try await Self.lockedElsewhere(held, in: "inventory.reservations", column: "saga_id", client: client, logger: logger))

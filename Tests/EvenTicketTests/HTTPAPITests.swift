@@ -117,6 +117,34 @@ struct HTTPAPITests {
         }
     }
 
+    @Test func aBatchThatTimesOutOnALockPlacesItsOrdersAloneOnOtherConnections() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let (event, type) = try await system.createEvent(capacity: 50)
+            let body = system.orderJSON(event: event, ticketType: type)
+            // The orders table is locked past two of the API's 5 s lock timeouts: the first
+            // order's, and then the batch's of the three sent while it waited. Each timeout closes
+            // the intake's connection; the batch's orders are then placed one by one, each on a
+            // connection of its own, once the lock is gone (on the closed one, each would wait
+            // for the intake's 30 s watchdog and fail).
+            try await system.client.withTransaction(logger: system.logger) { connection in
+                try await connection.query("LOCK TABLE ordering.orders IN ACCESS EXCLUSIVE MODE", logger: system.logger)
+                async let first = system.request(.post, "/orders", json: body)
+                try await Task.sleep(for: .seconds(1))
+                async let batch = withThrowingTaskGroup(of: TestSystem.HTTPResult.self) { group in
+                    for _ in 0..<3 { group.addTask { try await system.request(.post, "/orders", json: body) } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                Self.expectProblem(try await first, .serviceUnavailable)
+                try await Task.sleep(for: .seconds(7))
+                try await connection.query("COMMIT", logger: system.logger)
+                try await connection.query("BEGIN", logger: system.logger)
+                let placed = try await batch
+                #expect(placed.map(\.status) == [.accepted, .accepted, .accepted], "\(placed.map(\.text))")
+            }
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 3)
+        }
+    }
+
     @Test func anIntakeWhoseIdleConnectionIsEndedPlacesTheNextOrderOnAnother() async throws {
         try await TestSystem.run(roles: [.api]) { system in
             let (event, type) = try await system.createEvent(capacity: 50)
@@ -124,7 +152,7 @@ struct HTTPAPITests {
             // The server ends every other session, the intake's kept connection among them,
             // while the intake waits for the next request.
             #expect(try await system.scalar(
-                "SELECT count(pg_terminate_backend(pid, 10000))::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                "SELECT (count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)))::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
             ) >= 1)
             try await Task.sleep(for: .milliseconds(200))
             // Written on the dead connection, the order would wait for the intake's 30 s

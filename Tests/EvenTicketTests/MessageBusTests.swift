@@ -141,7 +141,7 @@ struct MessageBusTests {
                 // The server ends every other session (the consumer's, idle between batches,
                 // and the listener's) while they wait.
                 #expect(try await TestSystem.scalar(
-                    "SELECT count(pg_terminate_backend(pid, 10000))::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                    "SELECT (count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)))::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
                     client: client, logger: logger) >= 1)
                 try await Self.publish([second], client: client, logger: logger)
                 #expect(try await eventually(timeout: .seconds(15)) { handler.counts[second.envelope.messageID] == 1 })
