@@ -342,6 +342,15 @@ def main():
             checks[violation["check"]] = checks.get(violation["check"], 0) + 1
         reasons = postgres.sql("SELECT string_agg(coalesce(reason, status) || '=' || n, ' ') FROM "
                                "(SELECT status, reason, count(*) n FROM ordering.orders GROUP BY 1, 2 ORDER BY 1, 2) r")
+        # Reservation and invoice steps answer at once; only a stalled consumer lets their deadlines
+        # pass (a saga caught by the outage may, rarely). tok_timeout's payment timeouts are by design.
+        stalled_steps = int(postgres.sql("SELECT count(*) FROM ordering.orders "
+                                         "WHERE reason IN ('reservation_timeout', 'invoice_timeout')") or 0)
+        stalled_connections = 0
+        for name in os.listdir(os.path.join(args.state_dir, "logs")):
+            if name.endswith(".log"):
+                with open(os.path.join(args.state_dir, "logs", name), errors="replace") as logfile:
+                    stalled_connections += sum("closing a stalled connection" in line for line in logfile)
         summary = {
             "orders": len(placed),
             "orders_in_database": int(postgres.sql("SELECT count(*) FROM ordering.orders") or 0),
@@ -350,6 +359,8 @@ def main():
             "during_outage": outage,
             "sigterm_problems": sigterm_problems,
             "unexpected_exits_restarted": topology.restarts,
+            "step_timeouts_of_immediate_steps": stalled_steps,
+            "stalled_connections_closed": stalled_connections,
             "lost": len(placed) - int(postgres.sql("SELECT count(*) FROM ordering.orders WHERE status <> 'pending'") or 0),
             "double_charges": checks.get("confirmed_order_money", 0),
             "money_kept_on_rejected": checks.get("rejected_order_money", 0),
@@ -369,8 +380,13 @@ def main():
     else:
         for key, value in summary.items():
             print(f"{key}: {value}")
+    # Regressions that lose nothing still fail the run: a consumer that stalls shows as
+    # reservation and invoice timeouts (a stall found this way timed out 587 of 2,000), and a
+    # shutdown that hangs as forced exits. A few may happen by chance.
     ok = (summary.get("audit_clean") and summary.get("lost") == 0 and summary.get("orders_in_database") == summary.get("orders")
           and not sigterm_problems and outage["processes_died"] == 0
+          and summary.get("step_timeouts_of_immediate_steps", 0) <= max(5, len(placed) // 50)
+          and faults["sigterm_forced_exit"] <= 2
           and (args.outage <= 0 or (outage["health_503"] > 0 and outage["health_other"] == 0)))
     print("chaos: " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
