@@ -14,11 +14,16 @@ public struct APIConfiguration: Sendable {
     /// How long a bearer token's role is remembered after a lookup; a revoked token keeps
     /// working for at most this long in a running server. Zero looks up every request.
     public var tokenCacheTTL: Duration
+    /// How long the order intake keeps its database connection without a request before it
+    /// gives it back to the pool.
+    public var intakeIdleLimit: Duration
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, tokenCacheTTL: Duration = .seconds(5)) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, tokenCacheTTL: Duration = .seconds(5),
+                intakeIdleLimit: Duration = .seconds(10)) {
         self.host = host
         self.port = port
         self.tokenCacheTTL = tokenCacheTTL
+        self.intakeIdleLimit = intakeIdleLimit
     }
 }
 
@@ -35,7 +40,7 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let intake = OrderIntake(client: client, engine: engine, wakeups: wakeups, logger: logger)
+    let intake = OrderIntake(client: client, engine: engine, wakeups: wakeups, idleLimit: configuration.intakeIdleLimit, logger: logger)
     return Application(
         router: buildRouter(configuration: configuration, client: client, intake: intake, logger: logger),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "EvenTicket"),

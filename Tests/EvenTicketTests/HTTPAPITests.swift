@@ -145,6 +145,24 @@ struct HTTPAPITests {
         }
     }
 
+    @Test func anIntakeThatWentIdleLeasesAConnectionForTheNextOrder() async throws {
+        var configuration = TestSystem.configuration
+        configuration.api.intakeIdleLimit = .milliseconds(100)
+        try await TestSystem.run(configuration: configuration, roles: [.api]) { system in
+            let (event, type) = try await system.createEvent(capacity: 50)
+            _ = try await system.placeOrder(event: event, ticketType: type)
+            // Past the idle limit the intake's writer has given its connection back, and waits
+            // for the next request without one.
+            try await Task.sleep(for: .milliseconds(500))
+            _ = try await system.placeOrder(event: event, ticketType: type)
+            try await Task.sleep(for: .milliseconds(500))
+            async let third = system.placeOrder(event: event, ticketType: type)
+            async let fourth = system.placeOrder(event: event, ticketType: type)
+            _ = try await (third, fourth)
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 4)
+        }
+    }
+
     @Test func anIntakeWhoseIdleConnectionIsEndedPlacesTheNextOrderOnAnother() async throws {
         try await TestSystem.run(roles: [.api]) { system in
             let (event, type) = try await system.createEvent(capacity: 50)
