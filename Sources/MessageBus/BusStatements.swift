@@ -32,8 +32,8 @@ enum BusStatements {
 
     static func claimedRow(_ columns: inout RowReader) throws -> ClaimedRow {
         (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(UUID?.self), try columns.next(String.self),
-                try columns.next(Date.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(String.self),
-                try columns.next(Bool.self))
+         try columns.next(Date.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(String.self),
+         try columns.next(Bool.self))
     }
 
     static let claimedColumns = """

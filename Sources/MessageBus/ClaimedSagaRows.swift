@@ -71,8 +71,12 @@ extension QueueStore {
         return ClaimedBatch(try await claim(queue: queue, consumer: consumer, limit: limit, on: connection, logger: logger), for: handler)
     }
 
-    private func claimBatchWithRows<Handler: SagaRowsHandler>(for handler: Handler, queue: Queue, consumer: String, limit: Int,
-                                                      on connection: PostgresConnection, logger: Logger) async throws -> ClaimedBatch {
+    /// Opens the handler's type for the statement. (Named apart from the method above: called
+    /// with an `any SagaRowsHandler`, an overload of the same name resolved to that method, which
+    /// called itself until memory ran out.)
+    private func claimBatchWithRows<Handler: SagaRowsHandler>(
+        for handler: Handler, queue: Queue, consumer: String, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> ClaimedBatch {
         let (messages, rows) = try await claim(queue: queue, consumer: consumer, limit: limit, with: Handler.SagaRows.self,
                                                on: connection, logger: logger)
         return ClaimedBatch(messages, sagaRows: rows, for: handler)
