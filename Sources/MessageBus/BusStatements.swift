@@ -135,17 +135,10 @@ enum BusStatements {
         }
         typealias Row = (ClaimedRow, Rows.Row?)
 
-        var queue: String
-        var limit: Int
-        var consumer: String
+        /// What to claim: the same parameters as ``Claim``'s.
+        var claim: Claim
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 3)
-            bindings.append(queue)
-            bindings.append(limit)
-            bindings.append(consumer)
-            return bindings
-        }
+        func makeBindings() throws -> PostgresBindings { try claim.makeBindings() }
 
         func decodeRow(_ row: PostgresRow) throws -> Row {
             var columns = RowReader(row)

@@ -87,7 +87,7 @@ extension QueueStore {
     public func claim<Rows: ClaimedSagaRows>(queue: Queue, consumer: String, limit: Int, with rows: Rows.Type,
                                              on connection: PostgresConnection, logger: Logger) async throws -> ([ClaimedMessage], [UUID: Rows.Row]) {
         let results = try await connection.execute(
-            BusStatements.ClaimWithRows<Rows>(queue: queue.rawValue, limit: limit, consumer: consumer), logger: logger)
+            BusStatements.ClaimWithRows<Rows>(claim: .init(queue: queue.rawValue, limit: limit, consumer: consumer)), logger: logger)
         var claimed: [ClaimedMessage] = []
         var sagaRows: [UUID: Rows.Row] = [:]
         for try await (message, sagaRow) in results {
