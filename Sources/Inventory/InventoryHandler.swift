@@ -45,9 +45,8 @@ public struct InventoryHandler: SagaRowsHandler {
 
     private func handle(_ envelopes: [Envelope], claimed: [UUID: ClaimedReservations.Row]?, connection: PostgresConnection,
                         logger: Logger) async throws -> HandledBatch {
-        var claimed = claimed
-        return try await .inRounds(envelopes, on: connection, logger: logger) { round in
-            try await handleRound(round, claimed: claimed.take()?.mapValues { try $0.reservation.decoded() }, connection: connection, logger: logger)
+        try await .inRounds(envelopes, claimed: claimed, on: connection, logger: logger) { round, claimed in
+            try await handleRound(round, claimed: claimed?.mapValues { try $0.reservation.decoded() }, connection: connection, logger: logger)
         }
     }
 

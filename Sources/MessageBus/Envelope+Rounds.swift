@@ -40,6 +40,19 @@ extension HandledBatch {
         return HandledBatch(messages: messages, finalWrites: previous)
     }
 
+    /// As ``inRounds(_:on:logger:_:)``, handing the first round `claimed`: rows the claim read
+    /// for the batch's sagas (``ClaimedSagaRows``), or nil. A later round gets nil and reads its
+    /// rows itself, since the rounds before it may have written them.
+    public static func inRounds<Writes: FinalWrites, Rows>(
+        _ envelopes: [Envelope], claimed: Rows?, on connection: PostgresConnection, logger: Logger,
+        _ round: ([Envelope], _ claimed: Rows?) async throws -> (messages: [OutgoingMessage], writes: Writes?)
+    ) async throws -> HandledBatch {
+        var claimed = claimed
+        return try await inRounds(envelopes, on: connection, logger: logger) { envelopes in
+            try await round(envelopes, claimed.take())
+        }
+    }
+
     /// Runs the final writes now and returns the messages: for a caller that publishes them
     /// itself (``MessageHandler/handleBatch(_:connection:logger:)`` of a handler that defers).
     public func writingNow(on connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {

@@ -145,9 +145,9 @@ public enum SagaStatements {
 
     static func sagaRow(id: UUID, _ columns: inout RowReader) throws -> SagaRow {
         (id, try columns.next(String.self), try columns.next(String.self), try columns.next(String?.self),
-                try columns.next(String?.self), try columns.next(String.self), try columns.next(String.self), try columns.next(Int.self),
-                try columns.next(Int.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(Int?.self),
-                try columns.next(Bool?.self))
+         try columns.next(String?.self), try columns.next(String.self), try columns.next(String.self), try columns.next(Int.self),
+         try columns.next(Int.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(Int?.self),
+         try columns.next(Bool?.self))
     }
 
     /// The sagas of a batch the orchestrator claims, loaded and locked (in id order) by the

@@ -46,11 +46,10 @@ public struct PaymentHandler: SagaRowsHandler {
     }
 
     private func handle(_ envelopes: [Envelope], claimed: [UUID: ChargeStore.Charge]?, connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
-        var claimed = claimed
-        return try await .inRounds(envelopes, on: connection, logger: logger) { round in
+        try await .inRounds(envelopes, claimed: claimed, on: connection, logger: logger) { round, claimed in
             let existing: [UUID: ChargeStore.Charge]
-            if let charges = claimed.take() {
-                existing = charges
+            if let claimed {
+                existing = claimed
             } else {
                 existing = try await store.lock(round.map(\.sagaID), on: connection, logger: logger)
             }
