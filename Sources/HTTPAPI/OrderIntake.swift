@@ -230,10 +230,14 @@ final class OrderIntake: Service, Sendable {
         }
     }
 
+    /// Writes a batch, then answers its requests. Only a failure of the writing statement
+    /// itself (which then stored nothing) places the batch's orders again, one by one; once it
+    /// has committed, a request can fail only alone, in the lookup of the order its
+    /// idempotency key names (which stores nothing, and may be retried).
     private func write(_ batch: [Pending], on connection: PostgresConnection) async {
+        let created: [Order?]
         do {
-            let results = try await store(batch.map(\.placement), on: connection)
-            for (pending, result) in zip(batch, results) { pending.continuation.resume(returning: result) }
+            created = try await insert(batch.map(\.placement), on: connection)
         } catch {
             guard batch.count > 1, !error.isConnectionFailure else {
                 batch.forEach { $0.continuation.resume(throwing: error) }
@@ -242,25 +246,69 @@ final class OrderIntake: Service, Sendable {
             logger.notice("an order batch failed; placing its orders one by one", metadata: ["error": "\(error.diagnosticDescription)"])
             for pending in batch {
                 do {
-                    let placed: OrderStore.Placement
+                    let order: Order?
                     if connection.isClosed {
                         // The batch's failure closed the connection (a lock timeout, say): each
                         // order goes on a connection of its own, and the writer's next batch on
                         // a new one.
-                        placed = try await client.withConnection { try await self.store([pending.placement], on: $0)[0] }
+                        order = try await client.withConnection { try await self.insert([pending.placement], on: $0)[0] }
                     } else {
-                        placed = try await store([pending.placement], on: connection)[0]
+                        order = try await insert([pending.placement], on: connection)[0]
                     }
-                    pending.continuation.resume(returning: placed)
+                    await answer([pending], created: [order], on: connection)
                 } catch {
                     pending.continuation.resume(throwing: error)
                 }
             }
+            return
+        }
+        await answer(batch, created: created, on: connection)
+    }
+
+    /// Answers each request with the order it created, or else with the one its idempotency key
+    /// names (looked up after every created order is answered).
+    private func answer(_ batch: [Pending], created: [Order?], on connection: PostgresConnection) async {
+        var replays: [Pending] = []
+        for (pending, order) in zip(batch, created) {
+            if let order {
+                pending.continuation.resume(returning: .created(order))
+            } else {
+                replays.append(pending)
+            }
+        }
+        for pending in replays {
+            do {
+                pending.continuation.resume(returning: try await existing(pending.placement.order, on: connection))
+            } catch {
+                pending.continuation.resume(throwing: error)
+            }
         }
     }
 
-    /// One statement for all of `placements` (see ``PlaceOrders``); then the replays are looked up.
-    private func store(_ placements: [Placement], on connection: PostgresConnection) async throws -> [OrderStore.Placement] {
+    /// The order an idempotency key names, under the watchdog; on a connection of its own if
+    /// `connection` was closed (by a lookup before that hit a lock timeout, say).
+    private func existing(_ order: OrderStore.NewOrder, on connection: PostgresConnection) async throws -> OrderStore.Placement {
+        let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
+        let logger = self.logger
+        let orders = self.orders
+        let lookUp = { @Sendable (connection: PostgresConnection) async throws -> OrderStore.Placement in
+            try await watchdog.run(on: connection, "an idempotency key's order") {
+                do {
+                    return try await orders.existing(order, on: connection, logger: logger)
+                } catch {
+                    await connection.closeAfterTransientConflict(error, logger: logger)
+                    throw error
+                }
+            }
+        }
+        if connection.isClosed { return try await client.withConnection(lookUp) }
+        return try await lookUp(connection)
+    }
+
+    /// Stores `placements` in one statement (see ``PlaceOrders``) and wakes the consumers of
+    /// their first commands; returns the order each one created, nil where an order under its
+    /// idempotency key existed already. Throws only when nothing was stored.
+    private func insert(_ placements: [Placement], on connection: PostgresConnection) async throws -> [Order?] {
         let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
         let insert = OrderInsert(placements.map(\.order))
         let plan = engine.plan(placements.indices.map { index in
@@ -286,14 +334,6 @@ final class OrderIntake: Service, Sendable {
         }
         let created = insert.orders(stored: stored)
         wakeups?.signal(MessagePublisher.queuesToWake(plan.messages(of: created.compactMap { $0?.sagaId })))
-        var results: [OrderStore.Placement] = []
-        for (placement, order) in zip(placements, created) {
-            if let order {
-                results.append(.created(order))
-            } else {
-                results.append(try await orders.existing(placement.order, on: connection, logger: logger))
-            }
-        }
-        return results
+        return created
     }
 }
