@@ -8,25 +8,31 @@ extension PostgresClient {
     /// ``PostgresConnection/endTransaction(after:logger:)`` rolls back. Unlike
     /// `withTransaction`, errors are thrown as they are, unwrapped.
     public func transaction<T: Sendable>(
-        logger: Logger, _ body: (PostgresConnection) async throws -> T
+        logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await withConnection { connection in
-            let begun = connection.beginTransaction(logger: logger)
-            let result: T
-            do {
-                result = try await body(connection)
-                try await begun.get()
-            } catch {
-                await connection.endTransaction(after: error, logger: logger)
-                throw error
-            }
-            _ = try await connection.query("COMMIT", logger: logger).collect()
-            return result
-        }
+        try await withConnection { try await $0.transaction(logger: logger, body) }
     }
 }
 
 extension PostgresConnection {
+    /// Runs `body` in a transaction on this connection: BEGIN (see ``beginTransaction(logger:)``),
+    /// the body, COMMIT; when the body throws, ``endTransaction(after:logger:)`` rolls back.
+    public func transaction<T: Sendable>(
+        logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let begun = beginTransaction(logger: logger)
+        let result: T
+        do {
+            result = try await body(self)
+            try await begun.get()
+        } catch {
+            await endTransaction(after: error, logger: logger)
+            throw error
+        }
+        _ = try await query("COMMIT", logger: logger).collect()
+        return result
+    }
+
     /// Sends `BEGIN` without waiting for its answer, and returns its outcome to await later.
     ///
     /// The statements sent after it on this connection are queued behind it and run inside the

@@ -35,28 +35,37 @@ public struct LedgerPruner: Service {
         }
     }
 
-    /// Deletes every entry older than the retention; returns how many.
+    /// Deletes every entry older than the retention; returns how many. Each chunk runs under a
+    /// ``ConnectionWatchdog``: a stalled connection would otherwise stop the pruning without a word.
     @discardableResult
     public func prune(chunk: Int = 5000) async throws -> Int {
+        let watchdog = ConnectionWatchdog(timeout: .seconds(60), drain: .seconds(5), logger: logger)
         var total = 0
         while !Task.isCancelled {
-            let rows = try await client.query(
-                """
-                WITH gone AS (
-                    DELETE FROM bus.processed_messages
-                     WHERE ctid = ANY(ARRAY(
-                        SELECT ctid FROM bus.processed_messages
-                         WHERE processed_at < now() - \(retention.milliseconds) * interval '1 millisecond'
-                         LIMIT \(chunk)))
-                    RETURNING 1)
-                SELECT count(*)::int FROM gone
-                """,
-                logger: logger)
-            var deleted = 0
-            for try await count in rows.decode(Int.self) { deleted = count }
+            let deleted = try await client.withConnection { connection in
+                try await watchdog.run(on: connection, "pruning the ledger") { try await pruneChunk(chunk, on: connection) }
+            }
             total += deleted
             if deleted < chunk { break }
         }
         return total
+    }
+
+    private func pruneChunk(_ chunk: Int, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            WITH gone AS (
+                DELETE FROM bus.processed_messages
+                 WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM bus.processed_messages
+                     WHERE processed_at < now() - \(retention.milliseconds) * interval '1 millisecond'
+                     LIMIT \(chunk)))
+                RETURNING 1)
+            SELECT count(*)::int FROM gone
+            """,
+            logger: logger)
+        var deleted = 0
+        for try await count in rows.decode(Int.self) { deleted = count }
+        return deleted
     }
 }

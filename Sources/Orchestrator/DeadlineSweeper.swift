@@ -13,17 +13,21 @@ public struct DeadlineSweeper: Service {
     let wakeups: Wakeups?
     let interval: Duration
     let batchSize: Int
+    let watchdog: ConnectionWatchdog
     let logger: Logger
 
     /// Deadlines fire up to about `interval` late.
     /// `wakeups` wakes this process's consumers of what a sweep publishes (others hear its `NOTIFY`).
+    /// A sweep runs under a ``ConnectionWatchdog`` of `timeout` (`drain` once shutdown began):
+    /// a stalled connection would otherwise stop every deadline of this process without a word.
     public init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, interval: Duration = .milliseconds(200),
-                batchSize: Int = 100, logger: Logger) {
+                batchSize: Int = 100, timeout: Duration = .seconds(30), drain: Duration = .seconds(8), logger: Logger) {
         self.client = client
         self.engine = engine
         self.wakeups = wakeups
         self.interval = interval
         self.batchSize = batchSize
+        self.watchdog = ConnectionWatchdog(timeout: timeout, drain: drain, logger: logger)
         self.logger = logger
     }
 
@@ -46,10 +50,15 @@ public struct DeadlineSweeper: Service {
 
     /// Fires one batch of due deadlines; returns how many sagas it looked at.
     func sweep() async throws -> Int {
-        let (messages, count) = try await client.transaction(logger: logger) { connection in
-            let fired = try await engine.fireDeadlines(limit: batchSize, on: connection, logger: logger)
-            try await MessagePublisher.publish(fired.messages, on: connection, logger: logger)
-            return fired
+        let (engine, batchSize, logger, watchdog) = (engine, batchSize, logger, watchdog)
+        let (messages, count) = try await client.withConnection { connection in
+            try await watchdog.run(on: connection, "a deadline sweep") {
+                try await connection.transaction(logger: logger) { connection in
+                    let fired = try await engine.fireDeadlines(limit: batchSize, on: connection, logger: logger)
+                    try await MessagePublisher.publish(fired.messages, on: connection, logger: logger)
+                    return fired
+                }
+            }
         }
         wakeups?.signal(MessagePublisher.queuesToWake(messages))
         if count > 0 { logger.debug("deadlines fired", metadata: ["count": "\(count)"]) }
