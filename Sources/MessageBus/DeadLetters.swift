@@ -45,19 +45,23 @@ public struct DeadLetters: Sendable {
     /// Puts dead letters back on their queues as new deliveries (attempts start again), in one
     /// transaction that also wakes the consumers. `ids` nil means all. Returns how many moved.
     /// A dead letter was never recorded as processed (its handler's transaction rolled back),
-    /// so its consumer handles it like any new message.
+    /// so its consumer handles it like any new message. One whose id is queued already (a copy
+    /// of the same message) stays a dead letter, for a later retry.
     @discardableResult
     public func retry(_ ids: [UUID]?, logger: Logger) async throws -> Int {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 WITH moved AS (
-                    DELETE FROM bus.dead_letters WHERE \(ids == nil) OR id = ANY(\(ids ?? [])::uuid[])
-                    RETURNING id, queue, type, saga_id, causation_id, payload, headers, created_at, error)
-                INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, created_at, visible_at, attempts, last_error)
-                SELECT id, queue, type, saga_id, causation_id, payload, headers, created_at, now(), 0, error FROM moved
-                ON CONFLICT (id) DO NOTHING
-                RETURNING queue
+                    INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, created_at, visible_at, attempts, last_error)
+                    SELECT id, queue, type, saga_id, causation_id, payload, headers, created_at, now(), 0, error
+                      FROM bus.dead_letters WHERE \(ids == nil) OR id = ANY(\(ids ?? [])::uuid[])
+                       FOR UPDATE
+                    ON CONFLICT (id) DO NOTHING
+                    RETURNING id, queue),
+                gone AS (
+                    DELETE FROM bus.dead_letters d USING moved WHERE d.id = moved.id)
+                SELECT queue FROM moved
                 """, logger: logger)
             var queues = Set<String>()
             var moved = 0

@@ -69,7 +69,8 @@ public struct QueueStore: Sendable {
     }
 
     /// Moves a claimed message to the dead letters with its last error, in the claiming
-    /// transaction (after rolling back to before the handler).
+    /// transaction (after rolling back to before the handler). A dead letter under the same id
+    /// (a copy of this message that died before) is brought up to date with this delivery.
     func deadLetter(_ message: Envelope, queue: Queue, consumer: String, error: String,
                     on connection: PostgresConnection, logger: Logger) async throws {
         _ = try await connection.query(
@@ -80,7 +81,7 @@ public struct QueueStore: Sendable {
             VALUES (\(message.messageID), \(queue.rawValue), \(message.typeName), \(message.sagaID), \(message.causationID),
                     \(message.payload), \(MessageCoding.encode(message.headers)), \(message.timestamp),
                     \(message.attempt), \(error))
-            ON CONFLICT (id) DO NOTHING
+            ON CONFLICT (id) DO UPDATE SET attempts = excluded.attempts, error = excluded.error, dead_at = now()
             """,
             logger: logger
         ).collect()

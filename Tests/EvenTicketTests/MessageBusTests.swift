@@ -252,6 +252,43 @@ struct MessageBusTests {
         }
     }
 
+    @Test func aDeadLetterAndAQueuedCopyOfItsMessageLoseNeither() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let id = UUID()
+            let broken = #"{"orderID": "not closed"#
+            _ = try await client.query(
+                """
+                INSERT INTO bus.dead_letters (id, queue, type, saga_id, payload, headers, created_at, attempts, error)
+                VALUES (\(id), 'inventory', \(ReleaseTickets.typeName), gen_random_uuid(), \(broken), '{}', now(), 5, 'the first death')
+                """, logger: logger).collect()
+            _ = try await client.query(
+                """
+                INSERT INTO bus.messages (id, queue, type, saga_id, payload)
+                VALUES (\(id), 'inventory', \(ReleaseTickets.typeName), gen_random_uuid(), \(broken))
+                """, logger: logger).collect()
+            // A retry would put the dead letter back under the id that is queued: it stays a
+            // dead letter (it was deleted, and the queued copy alone remained).
+            let deadLetters = DeadLetters(client: client)
+            #expect(try await deadLetters.retry(nil, logger: logger) == 0)
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 1)
+            // The queued copy dies too: the dead letter records its death (it was dropped).
+            let handler = DecodingHandler(inner: RecordingHandler())
+            let configuration = ConsumerConfiguration(queue: .inventory, maxAttempts: 5, pollInterval: .milliseconds(100))
+            try await Self.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                let consumed = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0
+                }
+                #expect(consumed)
+            }
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM bus.dead_letters WHERE attempts = 1 AND error <> 'the first death'", client: client, logger: logger) == 1)
+            // With no copy queued, the retry moves it.
+            #expect(try await deadLetters.retry(nil, logger: logger) == 1)
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 0)
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE id = \(id)", client: client, logger: logger) == 1)
+        }
+    }
+
     @Test func aDelayedMessageIsNotDeliveredEarly() async throws {
         try await TestSystem.withDatabase { client, logger in
             let handler = RecordingHandler()
