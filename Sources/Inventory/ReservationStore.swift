@@ -128,10 +128,9 @@ public enum ClaimedReservations: ClaimedSagaRows {
         let reservation: ReservationStore.StoredReservation
     }
 
-    public static let sql = """
-        SELECT \(ReservationStore.reservationColumns) FROM inventory.reservations
-         WHERE saga_id IN (SELECT saga_id FROM claimed_sagas) ORDER BY saga_id FOR UPDATE
-        """
+    public static let table = "inventory.reservations"
+    public static let sagaKey = "saga_id"
+    public static let columns = ReservationStore.reservationColumns
 
     public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {
         Row(reservation: try ReservationStore.reservation(sagaID: sagaID, &columns))

@@ -100,14 +100,21 @@ enum BusStatements {
         static let claimedBatch = """
             claimed AS (
                 DELETE FROM bus.messages
-                 WHERE ctid = ANY(ARRAY(SELECT ctid FROM bus.messages
-                                         WHERE queue = $1 AND visible_at <= now()
-                                         ORDER BY visible_at
-                                         LIMIT $2
-                                         FOR UPDATE SKIP LOCKED))
-                RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at),
+                 WHERE ctid = ANY(ARRAY(SELECT ctid \(candidates)))
+                \(claimedReturning)),
             first AS (\(ledgerInsert(consumer: "$3")))
             """
+
+        /// The visible messages a batch may take, oldest first, locked (after a `SELECT` list).
+        static let candidates = """
+            FROM bus.messages
+             WHERE queue = $1 AND visible_at <= now()
+             ORDER BY visible_at
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED
+            """
+
+        static let claimedReturning = "RETURNING id, saga_id, causation_id, type, created_at, attempts, headers, payload, visible_at"
         typealias Row = ClaimedRow
 
         var queue: String
@@ -125,16 +132,25 @@ enum BusStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try claimedRow(row) }
     }
 
-    /// As ``Claim``, also reading `Rows` for the claimed messages' sagas (see
-    /// ``ClaimedSagaRows``): each message's row carries its saga's, NULL when there is none.
+    /// As ``Claim``, also locking and reading `Rows` for the claimed messages' sagas (see
+    /// ``ClaimedSagaRows``): each message's row carries its saga's, NULL when there is none. Of
+    /// the candidates, it claims those whose saga's row it could lock or that have none; the
+    /// others stay queued, locked by nothing once this transaction ends.
     struct ClaimWithRows<Rows: ClaimedSagaRows>: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
         static var sql: String {
             StatementText.of(Self.self) {
                 """
-                WITH \(Claim.claimedBatch),
-                claimed_sagas AS (SELECT c.saga_id FROM claimed c JOIN first f ON f.message_id = c.id),
-                saga_rows AS MATERIALIZED (\(Rows.sql))
+                WITH candidates AS MATERIALIZED (SELECT ctid, saga_id \(Claim.candidates)),
+                claimed_sagas AS (SELECT DISTINCT saga_id FROM candidates),
+                saga_rows AS MATERIALIZED (\(Rows.lockingSQL)),
+                claimed AS (
+                    DELETE FROM bus.messages
+                     WHERE ctid = ANY(ARRAY(SELECT c.ctid FROM candidates c
+                                             WHERE c.saga_id IN (SELECT saga_id FROM saga_rows)
+                                                OR NOT \(Rows.hasRow("c.saga_id"))))
+                    \(Claim.claimedReturning)),
+                first AS (\(ledgerInsert(consumer: "$3")))
                 SELECT \(claimedColumns), r.*
                   FROM claimed c LEFT JOIN first f ON f.message_id = c.id LEFT JOIN saga_rows r ON r.saga_id = c.saga_id
                  ORDER BY c.visible_at, c.id

@@ -4,23 +4,43 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// Rows of a handler's own table for the sagas of a claimed batch, read (and locked, when its
-/// SQL says so) by the statement that claims the batch: one round trip less per batch than
-/// claiming first and reading after.
+/// Rows of a handler's own table for the sagas of a claimed batch, read and locked by the
+/// statement that claims the batch: one round trip less per batch than claiming first and
+/// locking after.
 ///
-/// ``sql`` is a `SELECT` of the rows of the sagas in `claimed_sagas`, the claim's `WITH`
-/// member that holds the saga ids (`saga_id`) of the claimed messages that are first
-/// deliveries (a redelivery is skipped, so its saga is not locked for it). It returns at most
-/// one row per saga, and its first column, named `saga_id`, is that saga's id. A `FOR UPDATE`
-/// in it locks the rows inside the claiming statement, in the order of its `ORDER BY` (lock in
-/// id order, as the handler would alone, so that concurrent batches never deadlock): the
-/// claim's result is sorted, so every row is read, and locked, before the first is returned.
-/// It must not write.
+/// The claim locks the rows of its candidate messages' sagas (`FOR UPDATE`, in key order, as
+/// the handler would alone) and skips those another transaction holds: a message whose saga's
+/// row is locked elsewhere is left queued for a later batch, instead of making the batch wait
+/// for the lock (a row held past the lock timeout, in an operator's open `psql` session say,
+/// failed every batch that took its message, and so held up the whole queue). A message whose
+/// saga has no row is claimed, as its handler may create the row.
 public protocol ClaimedSagaRows: Sendable {
     associatedtype Row: Sendable
-    static var sql: String { get }
+    /// The handler's table (`schema.table`), at most one row per saga.
+    static var table: String { get }
+    /// Its column of saga ids.
+    static var sagaKey: String { get }
+    /// The columns the claim reads: first the saga id, named `saga_id`, then what ``decode(sagaID:_:)`` reads.
+    static var columns: String { get }
     /// Decodes one row's columns after its saga id.
     static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row
+}
+
+extension ClaimedSagaRows {
+    /// The rows of the sagas in the claim's `claimed_sagas`, locked in key order, leaving out
+    /// those another transaction holds. The claim's result is sorted, so every row is read, and
+    /// locked, before the first is returned.
+    static var lockingSQL: String {
+        """
+        SELECT \(columns) FROM \(table)
+         WHERE \(sagaKey) IN (SELECT saga_id FROM claimed_sagas) ORDER BY \(sagaKey) FOR UPDATE SKIP LOCKED
+        """
+    }
+
+    /// Whether the saga named by the SQL expression `sagaID` has a row (a plain read: no lock).
+    static func hasRow(_ sagaID: String) -> String {
+        "EXISTS (SELECT 1 FROM \(table) WHERE \(sagaKey) = \(sagaID))"
+    }
 }
 
 /// A handler that starts a batch by reading rows of its own for the batch's sagas, and lets the

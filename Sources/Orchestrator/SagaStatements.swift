@@ -161,10 +161,9 @@ public enum SagaStatements {
             let columns: SagaRow
         }
 
-        public static let sql = """
-            SELECT id AS saga_id, \(columnsAfterID)
-              FROM orchestrator.sagas WHERE id IN (SELECT saga_id FROM claimed_sagas) ORDER BY id FOR UPDATE
-            """
+        public static let table = "orchestrator.sagas"
+        public static let sagaKey = "id"
+        public static let columns = "id AS saga_id, \(columnsAfterID)"
 
         public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {
             Row(columns: try sagaRow(id: sagaID, &columns))

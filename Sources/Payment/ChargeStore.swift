@@ -96,10 +96,9 @@ public enum ClaimedCharges: ClaimedSagaRows {
         let charge: ChargeStore.Charge
     }
 
-    public static let sql = """
-        SELECT \(ChargeStore.chargeColumns) FROM payment.charges
-         WHERE saga_id IN (SELECT saga_id FROM claimed_sagas) ORDER BY saga_id FOR UPDATE
-        """
+    public static let table = "payment.charges"
+    public static let sagaKey = "saga_id"
+    public static let columns = ChargeStore.chargeColumns
 
     public static func decode(sagaID: UUID, _ columns: inout RowReader) throws -> Row {
         Row(charge: try ChargeStore.charge(sagaID: sagaID, &columns))

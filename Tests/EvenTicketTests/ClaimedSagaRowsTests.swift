@@ -113,4 +113,44 @@ struct ClaimedSagaRowsTests {
             #expect(try await !Self.lockedElsewhere(held, in: "inventory.reservations", column: "saga_id", client: client, logger: logger))
         }
     }
+
+    @Test func aSagaLockedElsewhereLeavesItsMessageQueuedAndTheRestOfTheBatchGoesOn() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let held = UUID(), free = UUID()
+            for id in [held, free] {
+                _ = try await client.query("""
+                    INSERT INTO orchestrator.sagas (id, order_id, state, step, order_data, token)
+                    VALUES (\(id), \(UUID()), 'running', 'reserveTickets', '{}', 1)
+                    """, logger: logger).collect()
+            }
+            try await client.withTransaction(logger: logger) { connection in
+                try await MessagePublisher.publish(
+                    [held, free].map { OutgoingMessage(TicketsReserved(orderID: UUID(), quantity: 1), sagaID: $0) },
+                    on: connection, logger: logger)
+            }
+            // Another session holds one saga's row, as an operator's open psql session might.
+            try await client.withTransaction(logger: logger) { blocker in
+                _ = try await blocker.query("SELECT 1 FROM orchestrator.sagas WHERE id = \(held) FOR UPDATE", logger: logger).collect()
+                // The claim neither waits for that lock nor takes that saga's message.
+                try await client.withTransaction(logger: logger) { connection in
+                    _ = try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger).collect()
+                    let (messages, rows) = try await QueueStore().claim(
+                        queue: .orchestrator, consumer: "orchestrator", limit: 10, with: SagaStatements.ClaimedSagas.self,
+                        on: connection, logger: logger)
+                    #expect(messages.map(\.envelope.sagaID) == [free])
+                    #expect(Set(rows.keys) == [free])
+                }
+                #expect(try await TestSystem.scalar(
+                    "SELECT count(*)::int FROM bus.messages WHERE saga_id = \(held)", client: client, logger: logger) == 1)
+            }
+            // Once the lock is gone, the message is claimed with its saga.
+            try await client.withTransaction(logger: logger) { connection in
+                let (messages, rows) = try await QueueStore().claim(
+                    queue: .orchestrator, consumer: "orchestrator", limit: 10, with: SagaStatements.ClaimedSagas.self,
+                    on: connection, logger: logger)
+                #expect(messages.map(\.envelope.sagaID) == [held])
+                #expect(Set(rows.keys) == [held])
+            }
+        }
+    }
 }
