@@ -86,6 +86,7 @@ public struct BusConsumer: Service {
     /// time, armed through Dispatch's threads, and a task hop before every claim).
     private func claimLoop(_ index: Int) async {
         var failures = Backoff(base: .milliseconds(100), maximum: .seconds(5))
+        var deferrals = DeferralLog()
         let queue = configuration.queue.rawValue
         defer { activity.set(index, "stopped") }
         while !stopping {
@@ -97,20 +98,26 @@ public struct BusConsumer: Service {
                     // the pool (which drops it) before it is used again.
                     while !stopping, !connection.isClosed {
                         let generation = wakeups.generation(of: queue)
-                        let claimed = try await self.consumeBatch(on: connection)
+                        let batch = try await self.consumeBatch(on: connection)
                         failures.reset()
                         activity.set(index, "between batches")
-                        if claimed == configuration.batchSize {
+                        if batch.claimed > 0, batch.claimed + batch.deferred == configuration.batchSize {
                             // More may be waiting: let another loop help.
                             wakeups.signal(queue)
                             continue
                         }
                         // The queue had no more than this batch: claim again once something new
                         // is published (returns at once if that happened while this batch ran),
-                        // instead of paying for an empty claim now.
-                        let jitter = configuration.pollInterval * Double.random(in: 0.8..<1.2)
+                        // instead of paying for an empty claim now. Messages left queued for a
+                        // saga row held elsewhere are tried again soon: the transaction holding
+                        // it may publish nothing to this queue when it ends.
+                        var wait = configuration.pollInterval * Double.random(in: 0.8..<1.2)
+                        if batch.deferred > 0 {
+                            wait = min(wait, Self.deferredRetry)
+                            deferrals.note(batch.deferred, logger: logger)
+                        }
                         activity.set(index, "waiting for work")
-                        await wakeups.wait(for: queue, since: generation, upTo: jitter)
+                        await wakeups.wait(for: queue, since: generation, upTo: wait)
                     }
                 }
             } catch {
@@ -121,10 +128,14 @@ public struct BusConsumer: Service {
         }
     }
 
-    /// Claims and handles one batch; returns how many messages it claimed. Throws only when the
+    /// How soon a loop claims again after it left messages queued for saga rows held elsewhere.
+    static let deferredRetry = Duration.milliseconds(50)
+
+    /// Claims and handles one batch; returns how many messages it claimed, and how many it left
+    /// queued because another transaction holds their saga's row. Throws only when the
     /// connection failed or a wait timed out, in which case the claimed messages are back on the
     /// queue. Each transaction runs under the watchdog.
-    func consumeBatch(on connection: PostgresConnection) async throws -> Int {
+    func consumeBatch(on connection: PostgresConnection) async throws -> (claimed: Int, deferred: Int) {
         let queue = configuration.queue
         let batch = try await watchdog.run(on: connection, "a batch of \(queue.rawValue)") {
             try await self.inTransaction(on: connection, careful: false) {
@@ -148,7 +159,7 @@ public struct BusConsumer: Service {
                 }
             }
         }
-        return batch.count
+        return (batch.count, batch.deferred)
     }
 
     private enum Outcome {
@@ -160,6 +171,7 @@ public struct BusConsumer: Service {
         var count: Int
         var firstDeliveries: [UUID]
         var outcome: Outcome
+        var deferred = 0
     }
 
     /// One transaction: claim, then handle the messages and publish what the handler returns.
@@ -180,7 +192,8 @@ public struct BusConsumer: Service {
             let batch = claimedBatch.messages
             try await begun.get()
             let fresh = batch.filter(\.isFirstDelivery).map(\.envelope)
-            var claimed = Claimed(count: batch.count, firstDeliveries: fresh.map(\.messageID), outcome: .committed)
+            var claimed = Claimed(count: batch.count, firstDeliveries: fresh.map(\.messageID), outcome: .committed,
+                                  deferred: claimedBatch.deferred)
             if fresh.count < batch.count {
                 logger.debug("skipping messages handled before", metadata: ["count": "\(batch.count - fresh.count)"])
             }
@@ -254,6 +267,25 @@ public struct BusConsumer: Service {
 
     private func execute(_ sql: String, on connection: PostgresConnection) async throws {
         _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+    }
+}
+
+/// Logs, at most every 10 s per claim loop, that messages are being left queued because their
+/// sagas' rows are held by another transaction (which may be one that never ends).
+private struct DeferralLog {
+    private var last: ContinuousClock.Instant?
+    private var since = 0
+
+    mutating func note(_ count: Int, logger: Logger) {
+        since += count
+        let now = ContinuousClock.now
+        if let last, now - last < .seconds(10) { return }
+        logger.notice("messages left queued: another transaction holds their sagas' rows", metadata: [
+            "deferred": "\(since)",
+            "hint": "SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
+        ])
+        last = now
+        since = 0
     }
 }
 

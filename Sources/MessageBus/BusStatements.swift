@@ -39,7 +39,12 @@ enum BusStatements {
     }
 
     static func claimedRow(_ columns: inout RowReader) throws -> ClaimedRow {
-        (try columns.next(UUID.self), try columns.next(UUID.self), try columns.next(UUID?.self), try columns.next(String.self),
+        try claimedRow(id: columns.next(UUID.self), &columns)
+    }
+
+    /// As ``claimedRow(_:)-(RowReader)``, the message's id read already.
+    static func claimedRow(id: UUID, _ columns: inout RowReader) throws -> ClaimedRow {
+        (id, try columns.next(UUID.self), try columns.next(UUID?.self), try columns.next(String.self),
          try columns.next(Date.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(String.self),
          try columns.next(Bool.self))
     }
@@ -135,7 +140,8 @@ enum BusStatements {
     /// As ``Claim``, also locking and reading `Rows` for the claimed messages' sagas (see
     /// ``ClaimedSagaRows``): each message's row carries its saga's, NULL when there is none. Of
     /// the candidates, it claims those whose saga's row it could lock or that have none; the
-    /// others stay queued, locked by nothing once this transaction ends.
+    /// others stay queued, locked by nothing once this transaction ends. Every row also carries
+    /// the number of candidates; with nothing claimed, one row carries it alone.
     struct ClaimWithRows<Rows: ClaimedSagaRows>: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
         static var sql: String {
@@ -151,13 +157,16 @@ enum BusStatements {
                                                 OR NOT \(Rows.hasRow("c.saga_id"))))
                     \(Claim.claimedReturning)),
                 first AS (\(ledgerInsert(consumer: "$3")))
-                SELECT \(claimedColumns), r.*
-                  FROM claimed c LEFT JOIN first f ON f.message_id = c.id LEFT JOIN saga_rows r ON r.saga_id = c.saga_id
+                SELECT n.candidates, \(claimedColumns), r.*
+                  FROM (SELECT count(*)::integer AS candidates FROM candidates) n
+                       LEFT JOIN (claimed c LEFT JOIN first f ON f.message_id = c.id
+                                            LEFT JOIN saga_rows r ON r.saga_id = c.saga_id) ON true
                  ORDER BY c.visible_at, c.id
                 """
             }
         }
-        typealias Row = (ClaimedRow, Rows.Row?)
+        /// The candidates, and a claimed message with its saga's row (no message: nothing was claimed).
+        typealias Row = (candidates: Int, message: ClaimedRow?, sagaRow: Rows.Row?)
 
         /// What to claim: the same parameters as ``Claim``'s.
         var claim: Claim
@@ -166,9 +175,11 @@ enum BusStatements {
 
         func decodeRow(_ row: PostgresRow) throws -> Row {
             var columns = RowReader(row)
-            let message = try claimedRow(&columns)
-            guard let sagaID = try columns.next(UUID?.self) else { return (message, nil) }
-            return (message, try Rows.decode(sagaID: sagaID, &columns))
+            let candidates = try columns.next(Int.self)
+            guard let id = try columns.next(UUID?.self) else { return (candidates, nil, nil) }
+            let message = try claimedRow(id: id, &columns)
+            guard let sagaID = try columns.next(UUID?.self) else { return (candidates, message, nil) }
+            return (candidates, message, try Rows.decode(sagaID: sagaID, &columns))
         }
     }
 

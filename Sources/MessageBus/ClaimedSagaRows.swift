@@ -13,7 +13,9 @@ import PostgresNIO
 /// row is locked elsewhere is left queued for a later batch, instead of making the batch wait
 /// for the lock (a row held past the lock timeout, in an operator's open `psql` session say,
 /// failed every batch that took its message, and so held up the whole queue). A message whose
-/// saga has no row is claimed, as its handler may create the row.
+/// saga has no row is claimed, as its handler may create the row. (So with several claim loops
+/// a saga's later message may be handled before an earlier one that was left queued; handlers
+/// take stale inputs in their stride, as they must for redeliveries.)
 public protocol ClaimedSagaRows: Sendable {
     associatedtype Row: Sendable
     /// The handler's table (`schema.table`), at most one row per saga.
@@ -63,6 +65,8 @@ public protocol SagaRowsHandler: MessageHandler {
 struct ClaimedBatch: Sendable {
     var messages: [ClaimedMessage]
     var handle: @Sendable ([Envelope], PostgresConnection, Logger) async throws -> HandledBatch
+    /// Messages the claim left queued because another transaction holds their saga's row.
+    var deferred = 0
 
     /// Messages the handler reads its own rows for.
     init(_ messages: [ClaimedMessage], for handler: any MessageHandler) {
@@ -97,23 +101,30 @@ extension QueueStore {
     private func claimBatchWithRows<Handler: SagaRowsHandler>(
         for handler: Handler, queue: Queue, consumer: String, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> ClaimedBatch {
-        let (messages, rows) = try await claim(queue: queue, consumer: consumer, limit: limit, with: Handler.SagaRows.self,
-                                               on: connection, logger: logger)
-        return ClaimedBatch(messages, sagaRows: rows, for: handler)
+        let claimed = try await claim(queue: queue, consumer: consumer, limit: limit, with: Handler.SagaRows.self,
+                                      on: connection, logger: logger)
+        var batch = ClaimedBatch(claimed.messages, sagaRows: claimed.rows, for: handler)
+        batch.deferred = claimed.deferred
+        return batch
     }
 
-    /// As ``claim(queue:consumer:limit:on:logger:)``, reading `Rows` for the claimed messages'
-    /// sagas in the same statement.
-    public func claim<Rows: ClaimedSagaRows>(queue: Queue, consumer: String, limit: Int, with rows: Rows.Type,
-                                             on connection: PostgresConnection, logger: Logger) async throws -> ([ClaimedMessage], [UUID: Rows.Row]) {
+    /// As ``claim(queue:consumer:limit:on:logger:)``, locking and reading `Rows` for the claimed
+    /// messages' sagas in the same statement; `deferred` counts the messages it left queued
+    /// because another transaction holds their saga's row.
+    public func claim<Rows: ClaimedSagaRows>(
+        queue: Queue, consumer: String, limit: Int, with rows: Rows.Type, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (messages: [ClaimedMessage], rows: [UUID: Rows.Row], deferred: Int) {
         let results = try await connection.execute(
             BusStatements.ClaimWithRows<Rows>(claim: .init(queue: queue.rawValue, limit: limit, consumer: consumer)), logger: logger)
         var claimed: [ClaimedMessage] = []
         var sagaRows: [UUID: Rows.Row] = [:]
-        for try await (message, sagaRow) in results {
+        var candidates = 0
+        for try await (count, message, sagaRow) in results {
+            candidates = count
+            guard let message else { continue }
             claimed.append(Self.claimed(message))
             if let sagaRow { sagaRows[message.1] = sagaRow }
         }
-        return (claimed, sagaRows)
+        return (claimed, sagaRows, candidates - claimed.count)
     }
 }

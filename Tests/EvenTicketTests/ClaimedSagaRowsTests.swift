@@ -45,10 +45,11 @@ struct ClaimedSagaRowsTests {
                     on: connection, logger: logger)
             }
             try await client.withTransaction(logger: logger) { connection in
-                let (messages, rows) = try await QueueStore().claim(
+                let (messages, rows, deferred) = try await QueueStore().claim(
                     queue: .orchestrator, consumer: "orchestrator", limit: 10, with: SagaStatements.ClaimedSagas.self,
                     on: connection, logger: logger)
                 #expect(messages.count == 3)
+                #expect(deferred == 0)
                 // One row per saga that exists, whatever the number of its messages.
                 #expect(Set(rows.keys) == [saga])
                 let columns = try #require(rows[saga]?.columns)
@@ -76,9 +77,10 @@ struct ClaimedSagaRowsTests {
                     on: connection, logger: logger)
             }
             try await client.withTransaction(logger: logger) { connection in
-                let (messages, rows) = try await QueueStore().claim(
+                let (messages, rows, deferred) = try await QueueStore().claim(
                     queue: .payment, consumer: "payment", limit: 10, with: ClaimedCharges.self, on: connection, logger: logger)
                 #expect(messages.count == 2)
+                #expect(deferred == 0)
                 #expect(Set(rows.keys) == [charged])
                 let charge = try #require(rows[charged]?.charge)
                 #expect((charge.sagaID, charge.orderID, charge.status, charge.amountCents, charge.currency, charge.failureReason)
@@ -101,9 +103,10 @@ struct ClaimedSagaRowsTests {
                     [held, fresh].map { OutgoingMessage(ReleaseTickets(orderID: order), sagaID: $0) }, on: connection, logger: logger)
             }
             try await client.withTransaction(logger: logger) { connection in
-                let (messages, rows) = try await QueueStore().claim(
+                let (messages, rows, deferred) = try await QueueStore().claim(
                     queue: .inventory, consumer: "inventory", limit: 10, with: ClaimedReservations.self, on: connection, logger: logger)
                 #expect(messages.count == 2)
+                #expect(deferred == 0)
                 #expect(Set(rows.keys) == [held])
                 let reservation = try #require(try rows[held]?.reservation.decoded())
                 #expect((reservation.sagaID, reservation.orderID, reservation.status, reservation.quantity) == (held, order, "held", 3))
@@ -134,22 +137,24 @@ struct ClaimedSagaRowsTests {
                 // The claim neither waits for that lock nor takes that saga's message.
                 try await client.withTransaction(logger: logger) { connection in
                     _ = try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger).collect()
-                    let (messages, rows) = try await QueueStore().claim(
+                    let (messages, rows, deferred) = try await QueueStore().claim(
                         queue: .orchestrator, consumer: "orchestrator", limit: 10, with: SagaStatements.ClaimedSagas.self,
                         on: connection, logger: logger)
                     #expect(messages.map(\.envelope.sagaID) == [free])
                     #expect(Set(rows.keys) == [free])
+                    #expect(deferred == 1)
                 }
                 #expect(try await TestSystem.scalar(
                     "SELECT count(*)::int FROM bus.messages WHERE saga_id = \(held)", client: client, logger: logger) == 1)
             }
             // Once the lock is gone, the message is claimed with its saga.
             try await client.withTransaction(logger: logger) { connection in
-                let (messages, rows) = try await QueueStore().claim(
+                let (messages, rows, deferred) = try await QueueStore().claim(
                     queue: .orchestrator, consumer: "orchestrator", limit: 10, with: SagaStatements.ClaimedSagas.self,
                     on: connection, logger: logger)
                 #expect(messages.map(\.envelope.sagaID) == [held])
                 #expect(Set(rows.keys) == [held])
+                #expect(deferred == 0)
             }
         }
     }
