@@ -282,7 +282,7 @@ private struct DeferralLog {
         if let last, now - last < .seconds(10) { return }
         logger.notice("messages left queued: another transaction holds their sagas' rows", metadata: [
             "deferred": "\(since)",
-            "hint": "SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
+            "hint": "SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE xact_start < now() - interval '10 seconds'",
         ])
         last = now
         since = 0

@@ -28,15 +28,20 @@ struct ClaimedSagaRowsTests {
         }
     }
 
+    /// Sagas waiting on their first step, as the intake leaves them.
+    static func insertRunningSagas(_ ids: [UUID], client: PostgresClient, logger: Logger) async throws {
+        for id in ids {
+            _ = try await client.query("""
+                INSERT INTO orchestrator.sagas (id, order_id, state, step, order_data, token)
+                VALUES (\(id), \(UUID()), 'running', 'reserveTickets', '{}', 1)
+                """, logger: logger).collect()
+        }
+    }
+
     @Test func theOrchestratorsClaimReadsAndLocksTheSagasOfItsBatch() async throws {
         try await TestSystem.withDatabase { client, logger in
             let saga = UUID(), other = UUID(), missing = UUID()
-            for id in [saga, other] {
-                _ = try await client.query("""
-                    INSERT INTO orchestrator.sagas (id, order_id, state, step, order_data, token)
-                    VALUES (\(id), \(UUID()), 'running', 'reserveTickets', '{}', 1)
-                    """, logger: logger).collect()
-            }
+            try await Self.insertRunningSagas([saga, other], client: client, logger: logger)
             try await client.withTransaction(logger: logger) { connection in
                 try await MessagePublisher.publish(
                     [OutgoingMessage(TicketsReserved(orderID: UUID(), quantity: 1), sagaID: saga),
@@ -120,12 +125,7 @@ struct ClaimedSagaRowsTests {
     @Test func aSagaLockedElsewhereLeavesItsMessageQueuedAndTheRestOfTheBatchGoesOn() async throws {
         try await TestSystem.withDatabase { client, logger in
             let held = UUID(), free = UUID()
-            for id in [held, free] {
-                _ = try await client.query("""
-                    INSERT INTO orchestrator.sagas (id, order_id, state, step, order_data, token)
-                    VALUES (\(id), \(UUID()), 'running', 'reserveTickets', '{}', 1)
-                    """, logger: logger).collect()
-            }
+            try await Self.insertRunningSagas([held, free], client: client, logger: logger)
             try await client.withTransaction(logger: logger) { connection in
                 try await MessagePublisher.publish(
                     [held, free].map { OutgoingMessage(TicketsReserved(orderID: UUID(), quantity: 1), sagaID: $0) },
