@@ -70,6 +70,8 @@ final class OrderIntake: Service, Sendable {
     private let maximumBatch: Int
     private let writers: Int
     private let idleLimit: Duration
+    /// Bounds each batch's statement and each replay's lookup on the writer's connection.
+    private let watchdog: ConnectionWatchdog
     private let logger: Logger
 
     /// `idleLimit`: how long a writer keeps its connection without a request; then it gives it
@@ -82,6 +84,7 @@ final class OrderIntake: Service, Sendable {
         self.maximumBatch = maximumBatch
         self.writers = writers
         self.idleLimit = idleLimit
+        self.watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
         self.logger = logger
     }
 
@@ -288,9 +291,7 @@ final class OrderIntake: Service, Sendable {
     /// The order an idempotency key names, under the watchdog; on a connection of its own if
     /// `connection` was closed (by a lookup before that hit a lock timeout, say).
     private func existing(_ order: OrderStore.NewOrder, on connection: PostgresConnection) async throws -> OrderStore.Placement {
-        let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
-        let logger = self.logger
-        let orders = self.orders
+        let (logger, orders, watchdog) = (self.logger, self.orders, self.watchdog)
         let lookUp = { @Sendable (connection: PostgresConnection) async throws -> OrderStore.Placement in
             try await watchdog.run(on: connection, "an idempotency key's order") {
                 do {
@@ -309,7 +310,6 @@ final class OrderIntake: Service, Sendable {
     /// their first commands; returns the order each one created, nil where an order under its
     /// idempotency key existed already. Throws only when nothing was stored.
     private func insert(_ placements: [Placement], on connection: PostgresConnection) async throws -> [Order?] {
-        let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
         let insert = OrderInsert(placements.map(\.order))
         let plan = engine.plan(placements.indices.map { index in
             let new = placements[index].order
