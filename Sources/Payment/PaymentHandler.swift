@@ -81,7 +81,7 @@ public struct PaymentHandler: SagaRowsHandler {
                 case "cancelled":
                     return reply(PaymentFailed(orderID: command.orderID, reason: "payment_cancelled"))
                 default:
-                    return [] // pending: the gateway's answer is on its way
+                    return [] // pending or refunding: the gateway's answer is on its way
                 }
             }
             var charge = ChargeStore.Charge(sagaID: sagaID, orderID: command.orderID, id: .timeOrdered(), status: "charged",
@@ -105,10 +105,22 @@ public struct PaymentHandler: SagaRowsHandler {
             }
         case SettleSlowCharge.typeName:
             let command = try envelope.decode(SettleSlowCharge.self)
-            guard let charge = existing, charge.status == "pending" else { return [] }
-            writes.statusChanges.append((sagaID, "charged"))
-            writes.ledger.append(.init(sagaID: sagaID, kind: "charge", amountCents: charge.amountCents))
-            return reply(PaymentCharged(orderID: command.orderID, chargeID: charge.id, amountCents: charge.amountCents))
+            guard let charge = existing else { return [] }
+            switch charge.status {
+            case "pending":
+                writes.statusChanges.append((sagaID, "charged"))
+                writes.ledger.append(.init(sagaID: sagaID, kind: "charge", amountCents: charge.amountCents))
+                return reply(PaymentCharged(orderID: command.orderID, chargeID: charge.id, amountCents: charge.amountCents))
+            case "refunding":
+                // The saga asked for its money back before the gateway answered: the charge
+                // lands and is refunded in one go.
+                writes.statusChanges.append((sagaID, "refunded"))
+                writes.ledger.append(.init(sagaID: sagaID, kind: "charge", amountCents: charge.amountCents))
+                writes.ledger.append(.init(sagaID: sagaID, kind: "refund", amountCents: -charge.amountCents))
+                return reply(PaymentRefunded(orderID: command.orderID, amountCents: charge.amountCents))
+            default:
+                return [] // settled already
+            }
         case RefundPayment.typeName:
             let command = try envelope.decode(RefundPayment.self)
             guard let charge = existing else {
@@ -118,9 +130,17 @@ public struct PaymentHandler: SagaRowsHandler {
                                             amountCents: 0, currency: "XXX"))
                 return reply(PaymentRefunded(orderID: command.orderID, amountCents: 0))
             }
-            guard charge.status == "charged" else {
-                // Nothing taken (failed, cancelled, refunded already), or the gateway has not answered
-                // yet (pending): if it charges later, the saga hears PaymentCharged and refunds then.
+            switch charge.status {
+            case "charged":
+                break
+            case "pending":
+                // The gateway has not answered yet: nothing to give back now, and whatever it
+                // takes later comes back when it lands (SettleSlowCharge), whichever order the
+                // saga hears these replies in.
+                writes.statusChanges.append((sagaID, "refunding"))
+                return reply(PaymentRefunded(orderID: command.orderID, amountCents: 0))
+            default:
+                // Nothing taken (failed, cancelled), refunded already, or to be refunded on landing.
                 return reply(PaymentRefunded(orderID: command.orderID, amountCents: 0))
             }
             writes.statusChanges.append((sagaID, "refunded"))

@@ -93,10 +93,10 @@ struct OrderSagaEndToEndTests {
             }
             #expect(settled, "late charge not refunded: \(effects)")
             #expect(effects.invoiceStatus == "void")
-            // Which refund takes the money back depends on timing: usually the orchestrator's
-            // answer to the late PaymentCharged (a second RefundPayment, after OrderRejected);
-            // on a loaded machine the compensation's own refund may reach the gateway after
-            // the late charge and take it back itself. Either way, exactly once.
+            // Which refund takes the money back depends on timing: usually the compensation's
+            // own, which found the charge pending and marked it to be refunded when it lands;
+            // if the gateway answered first, the orchestrator's answer to the late
+            // PaymentCharged (a second RefundPayment). Either way, exactly once.
             try await system.awaitQuiet()
             #expect(try await Self.effects(of: saga, in: system) == Effects(moneyKept: 0, charges: 1, invoiceStatus: "void"))
             #expect(try await system.scalar(

@@ -81,6 +81,47 @@ struct ParticipantBatchTests {
         }
     }
 
+    @Test func aRefundWhileTheGatewayHasNotAnsweredRefundsTheChargeWhenItLands() async throws {
+        // The saga gave up on a slow charge and compensates: its refund finds the charge
+        // pending. Whatever order the orchestrator later sees the replies in, the money the
+        // gateway takes afterwards must come back without the saga asking again.
+        try await TestSystem.withDatabase { client, logger in
+            let (saga, order) = (UUID(), UUID())
+            try await client.transaction(logger: logger) { connection in
+                try await MessagePublisher.publish(
+                    [OutgoingMessage(ChargePayment(orderID: order, amountCents: 4500, currency: "EUR", paymentToken: "tok_timeout"), sagaID: saga),
+                     OutgoingMessage(RefundPayment(orderID: order), sagaID: saga)],
+                    on: connection, logger: logger)
+            }
+            let handler = PaymentHandler(configuration: PaymentConfiguration(slowChargeDelay: .milliseconds(300)))
+            try await MessageBusTests.consuming(handler, client: client, logger: logger,
+                                                configuration: ConsumerConfiguration(queue: .payment, pollInterval: .milliseconds(100))) {
+                let settled = try await eventually {
+                    let replies = try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE queue = 'orchestrator'",
+                                                              client: client, logger: logger)
+                    let queued = try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE queue = 'payment'",
+                                                             client: client, logger: logger)
+                    return replies == 2 && queued == 0
+                }
+                #expect(settled)
+            }
+            var replies: [(type: String, amount: Int)] = []
+            for try await (type, payload) in try await client.query(
+                "SELECT type, payload FROM bus.messages WHERE queue = 'orchestrator' ORDER BY id", logger: logger).decode((String, String).self) {
+                let amount = type == PaymentRefunded.typeName ? try MessageCoding.decode(PaymentRefunded.self, from: payload).amountCents : -1
+                replies.append((type, amount))
+            }
+            #expect(replies.map(\.type) == [PaymentRefunded.typeName, PaymentRefunded.typeName])
+            #expect(replies.map(\.amount) == [0, 4500])
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM payment.charges WHERE saga_id = \(saga) AND status = 'refunded'", client: client, logger: logger) == 1)
+            #expect(try await TestSystem.scalar(
+                "SELECT coalesce(sum(amount_cents), -1)::int FROM payment.gateway_ledger WHERE saga_id = \(saga)", client: client, logger: logger) == 0)
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM payment.gateway_ledger WHERE saga_id = \(saga) AND kind = 'charge'", client: client, logger: logger) == 1)
+        }
+    }
+
     @Test func anInvoiceAndItsCancellationInOneBatchLeaveItVoidAndACancellationFirstLeavesNoneIssued() async throws {
         try await TestSystem.withDatabase { client, logger in
             let (issued, cancelledFirst) = ((saga: UUID(), order: UUID()), (saga: UUID(), order: UUID()))
