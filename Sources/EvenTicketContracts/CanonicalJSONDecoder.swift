@@ -63,6 +63,17 @@ public struct JSONObjectReader {
         return try scalar(Int.self, value, path(key))
     }
 
+    /// An integer member that must lie in `range`: one outside it is as unreadable as a
+    /// malformed one (`DecodingError.dataCorrupted`).
+    public func int(_ key: String, in range: ClosedRange<Int>) throws -> Int {
+        let int = try int(key)
+        guard range.contains(int) else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: path(key), debugDescription: "\(int) is outside \(range.lowerBound)...\(range.upperBound)"))
+        }
+        return int
+    }
+
     public func uuid(_ key: String) throws -> UUID {
         let value = try self.value(key)
         if case .string(let text) = value, let uuid = UUID(text: text) { return uuid }
@@ -72,6 +83,16 @@ public struct JSONObjectReader {
 
     public func array<T: JSONReadable>(_ key: String, of type: T.Type = T.self) throws -> [T] {
         try array(of: T.self, try value(key), key)
+    }
+
+    /// An array member whose length must lie in `counts`.
+    public func array<T: JSONReadable>(_ key: String, of type: T.Type = T.self, counts: ClosedRange<Int>) throws -> [T] {
+        let items = try array(of: T.self, try value(key), key)
+        guard counts.contains(items.count) else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: path(key), debugDescription: "\(items.count) items, outside \(counts.lowerBound)...\(counts.upperBound)"))
+        }
+        return items
     }
 
     // As `decodeIfPresent`: nil when the key is missing or its value is `null`; a value of the

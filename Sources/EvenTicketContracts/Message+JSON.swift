@@ -12,7 +12,7 @@ extension OrderLine: JSONWritable, JSONReadable {
     }
 
     public init(json: JSONObjectReader) throws {
-        self.init(ticketTypeID: try json.uuid("ticketTypeID"), quantity: try json.int("quantity"))
+        self.init(ticketTypeID: try json.uuid("ticketTypeID"), quantity: try json.int("quantity", in: OrderLine.quantities))
     }
 }
 
@@ -28,7 +28,7 @@ extension ReserveTickets {
     }
 
     public init(json: JSONObjectReader) throws {
-        self.init(orderID: try json.uuid("orderID"), eventID: try json.uuid("eventID"), lines: try json.array("lines"))
+        self.init(orderID: try json.uuid("orderID"), eventID: try json.uuid("eventID"), lines: try json.array("lines", counts: OrderLine.lineCounts))
     }
 }
 
@@ -49,7 +49,7 @@ extension CreateInvoice {
 
     public init(json: JSONObjectReader) throws {
         self.init(orderID: try json.uuid("orderID"), customerID: try json.string("customerID"),
-                  amountCents: try json.int("amountCents"), currency: try json.string("currency"))
+                  amountCents: try json.int("amountCents", in: AmountCents.range), currency: try json.string("currency"))
     }
 }
 
@@ -69,7 +69,7 @@ extension ChargePayment {
     }
 
     public init(json: JSONObjectReader) throws {
-        self.init(orderID: try json.uuid("orderID"), amountCents: try json.int("amountCents"),
+        self.init(orderID: try json.uuid("orderID"), amountCents: try json.int("amountCents", in: AmountCents.range),
                   currency: try json.string("currency"), paymentToken: try json.string("paymentToken"))
     }
 }

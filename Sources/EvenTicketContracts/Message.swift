@@ -36,8 +36,22 @@ public struct OrderLine: Codable, Sendable, Hashable {
     public var ticketTypeID: UUID
     public var quantity: Int
 
+    /// The quantities a message may carry. The API allows far fewer per line; this bound keeps
+    /// a message from elsewhere (a dead letter edited and sent again, a future publisher) from
+    /// overflowing a participant's sums: outside it, the message does not decode and is
+    /// dead-lettered.
+    public static let quantities = 1...1_000_000
+    /// The lines a message may carry.
+    public static let lineCounts = 1...100
+
     public init(ticketTypeID: UUID, quantity: Int) {
         self.ticketTypeID = ticketTypeID
         self.quantity = quantity
     }
+}
+
+/// Amounts in cents that a message may carry: never negative, and far enough from `Int.max`
+/// that sums and refunds (negated) of them cannot overflow.
+public enum AmountCents {
+    public static let range = 0...1_000_000_000_000_000
 }

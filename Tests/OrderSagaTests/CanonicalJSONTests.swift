@@ -61,8 +61,8 @@ struct CanonicalJSONTests {
             OrderPlaced(orderID: id, customerID: awkward, eventID: Fixture.eventID, lines: lines, totalCents: 12_345, currency: "EUR",
                         paymentToken: "tok_visa"),
             ReserveTickets(orderID: id, eventID: Fixture.eventID, lines: lines), ReleaseTickets(orderID: id),
-            CreateInvoice(orderID: id, customerID: awkward, amountCents: -1, currency: "JPY"), CancelInvoice(orderID: id),
-            ChargePayment(orderID: id, amountCents: Int.max, currency: "USD", paymentToken: awkward), RefundPayment(orderID: id),
+            CreateInvoice(orderID: id, customerID: awkward, amountCents: 0, currency: "JPY"), CancelInvoice(orderID: id),
+            ChargePayment(orderID: id, amountCents: AmountCents.range.upperBound, currency: "USD", paymentToken: awkward), RefundPayment(orderID: id),
             SettleSlowCharge(orderID: id), StepDeadlineReached(step: "chargePayment", token: 42),
             TicketsReserved(orderID: id, quantity: 3), TicketsUnavailable(orderID: id, reason: awkward),
             TicketsReleased(orderID: id, quantity: 3),
@@ -103,6 +103,38 @@ struct CanonicalJSONTests {
         do { _ = try MessageCoding.decode(TicketsReserved.self, from: document) } catch { ours = Failure(error) }
         #expect(foundation != nil)
         #expect(ours == foundation)
+    }
+
+    /// Commands whose numbers a participant must not take: out of range, they do not decode
+    /// (and are dead-lettered) instead of overflowing a sum or moving negative money.
+    static let commandsOutOfRange: [(type: String, json: String)] = {
+        let order = #""orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F""#
+        let event = #""eventID":"0F0C1A52-6A7B-4E38-9E5A-45A8E1C1A0B2""#
+        func line(_ quantity: Int) -> String { #"{"quantity":\#(quantity),"ticketTypeID":"5D1B8B0E-2C35-4C8E-8E43-0A3A9C3E6F10"}"# }
+        return [
+            ("reserve", #"{\#(event),"lines":[\#(line(0))],\#(order)}"#),
+            ("reserve", #"{\#(event),"lines":[\#(line(-5))],\#(order)}"#),
+            ("reserve", #"{\#(event),"lines":[\#(line(Int.max)),\#(line(Int.max))],\#(order)}"#),
+            ("reserve", #"{\#(event),"lines":[],\#(order)}"#),
+            ("reserve", #"{\#(event),"lines":[\#(Array(repeating: line(1), count: 101).joined(separator: ","))],\#(order)}"#),
+            ("charge", #"{"amountCents":-4500,"currency":"EUR",\#(order),"paymentToken":"tok_visa"}"#),
+            ("charge", #"{"amountCents":\#(Int.max),"currency":"EUR",\#(order),"paymentToken":"tok_visa"}"#),
+            ("invoice", #"{"amountCents":-1,"currency":"EUR","customerID":"c",\#(order)}"#),
+        ]
+    }()
+
+    @Test(arguments: commandsOutOfRange)
+    func commandsWithNumbersOutOfRangeDoNotDecode(command: (type: String, json: String)) throws {
+        #expect(throws: DecodingError.self) {
+            switch command.type {
+            case "reserve": _ = try MessageCoding.decode(ReserveTickets.self, from: command.json)
+            case "charge": _ = try MessageCoding.decode(ChargePayment.self, from: command.json)
+            default: _ = try MessageCoding.decode(CreateInvoice.self, from: command.json)
+            }
+        }
+        // The same command within range reads.
+        let inRange = command.json.replacingOccurrences(of: #""quantity":-5"#, with: #""quantity":5"#)
+        if inRange != command.json { _ = try MessageCoding.decode(ReserveTickets.self, from: inRange) }
     }
 
     @Test func messagesReadAsJSONDecoderReads() throws {
