@@ -95,6 +95,18 @@ public struct JSONObjectReader {
         return items
     }
 
+    /// Throws `DecodingError.dataCorrupted` at the first member whose key is not in `known`:
+    /// for a request whose fields matter, a field the reader would silently drop (a misspelled
+    /// one, or one the client believes is honoured) is an error.
+    public func onlyKeys(_ known: Set<String>) throws {
+        for member in members where !known.contains(member.key) {
+            throw DecodingError.dataCorrupted(.init(codingPath: path(member.key), debugDescription: JSONObjectReader.unknownKey))
+        }
+    }
+
+    /// The description of the error ``onlyKeys(_:)`` throws.
+    public static let unknownKey = "is not a field of this object"
+
     // As `decodeIfPresent`: nil when the key is missing or its value is `null`; a value of the
     // wrong type throws.
 

@@ -1,3 +1,4 @@
+import EvenTicketContracts
 import Foundation
 import Hummingbird
 import Inventory
@@ -8,15 +9,29 @@ struct EventRoutes {
     let catalog: Catalog
     let logger: Logger
 
-    struct CreateEventRequest: Decodable {
-        struct TicketType: Decodable {
+    struct CreateEventRequest: JSONReadable {
+        struct TicketType: JSONReadable {
             var name: String?
             var priceCents: Int?
             var currency: String?
             var capacity: Int?
+
+            init(json: JSONObjectReader) throws {
+                try json.onlyKeys(["name", "priceCents", "currency", "capacity"])
+                name = try json.stringIfPresent("name")
+                priceCents = try json.intIfPresent("priceCents")
+                currency = try json.stringIfPresent("currency")
+                capacity = try json.intIfPresent("capacity")
+            }
         }
         var name: String?
         var ticketTypes: [TicketType]?
+
+        init(json: JSONObjectReader) throws {
+            try json.onlyKeys(["name", "ticketTypes"])
+            name = try json.stringIfPresent("name")
+            ticketTypes = try json.arrayIfPresent("ticketTypes")
+        }
 
         func validated() throws -> (String, [Catalog.NewTicketType]) {
             let name = try TextField.validated(name, field: "name", maximum: 200)

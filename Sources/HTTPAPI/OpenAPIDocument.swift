@@ -36,6 +36,7 @@ enum OpenAPIDocument {
               "401": {"$ref": "#/components/responses/Problem"},
               "403": {"$ref": "#/components/responses/Problem"},
               "413": {"$ref": "#/components/responses/Problem"},
+              "415": {"$ref": "#/components/responses/Problem"},
               "422": {"$ref": "#/components/responses/Problem"},
               "503": {"$ref": "#/components/responses/Problem"}
             }
@@ -67,6 +68,7 @@ enum OpenAPIDocument {
               "401": {"$ref": "#/components/responses/Problem"},
               "409": {"$ref": "#/components/responses/Problem"},
               "413": {"$ref": "#/components/responses/Problem"},
+              "415": {"$ref": "#/components/responses/Problem"},
               "422": {"$ref": "#/components/responses/Problem"},
               "503": {"$ref": "#/components/responses/Problem"}
             }
@@ -141,7 +143,7 @@ enum OpenAPIDocument {
           },
           "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
           "NewTicketType": {
-            "type": "object",
+            "type": "object", "additionalProperties": false,
             "required": ["name", "priceCents", "currency", "capacity"],
             "properties": {
               "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F]*[^\\s\\u0000-\\u001F\\u007F][^\\u0000-\\u001F\\u007F]*$"},
@@ -151,7 +153,7 @@ enum OpenAPIDocument {
             }
           },
           "NewEvent": {
-            "type": "object",
+            "type": "object", "additionalProperties": false,
             "required": ["name", "ticketTypes"],
             "properties": {
               "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001F\\u007F]*[^\\s\\u0000-\\u001F\\u007F][^\\u0000-\\u001F\\u007F]*$"},
@@ -176,12 +178,12 @@ enum OpenAPIDocument {
             }
           },
           "OrderLine": {
-            "type": "object",
+            "type": "object", "additionalProperties": false,
             "required": ["ticketTypeId", "quantity"],
             "properties": {"ticketTypeId": {"type": "string", "format": "uuid"}, "quantity": {"type": "integer", "minimum": 1, "maximum": 100}}
           },
           "NewOrder": {
-            "type": "object",
+            "type": "object", "additionalProperties": false,
             "required": ["customerId", "eventId", "lines", "paymentToken"],
             "properties": {
               "customerId": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F]*[^\\s\\u0000-\\u001F\\u007F][^\\u0000-\\u001F\\u007F]*$"},

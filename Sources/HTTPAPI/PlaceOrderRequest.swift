@@ -9,6 +9,7 @@ struct PlaceOrderRequest: Decodable, JSONReadable {
         var quantity: Int?
 
         init(json: JSONObjectReader) throws {
+            try json.onlyKeys(["ticketTypeId", "quantity"])
             ticketTypeId = try json.stringIfPresent("ticketTypeId")
             quantity = try json.intIfPresent("quantity")
         }
@@ -22,6 +23,7 @@ struct PlaceOrderRequest: Decodable, JSONReadable {
     /// What `Decodable` would read (every field optional), without its runtime machinery: the
     /// hottest request body.
     init(json: JSONObjectReader) throws {
+        try json.onlyKeys(["customerId", "eventId", "lines", "paymentToken"])
         customerId = try json.stringIfPresent("customerId")
         eventId = try json.stringIfPresent("eventId")
         lines = try json.arrayIfPresent("lines")

@@ -17,12 +17,31 @@ enum RequestBody {
         return try reading { try MessageCoding.decode(T.self, from: text) }
     }
 
+    /// The body as text, once it is known to be JSON by its `Content-Type`, within the size
+    /// limit, and valid UTF-8 (which JSON must be; replacing bad bytes would store altered text).
     private static func collect(_ request: Request) async throws -> String {
+        guard let contentType = request.headers[.contentType], isJSON(contentType) else {
+            throw Problem(.unsupportedMediaType, "Unsupported media type",
+                          detail: "send the body as JSON with Content-Type: application/json")
+        }
+        let buffer: ByteBuffer
         do {
-            return String(buffer: try await request.body.collect(upTo: maximumSize))
+            buffer = try await request.body.collect(upTo: maximumSize)
         } catch {
             throw Problem(.contentTooLarge, "Request body too large", detail: "the limit is \(maximumSize) bytes")
         }
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+            throw Problem(.badRequest, "Malformed JSON", detail: "the request body is not valid UTF-8")
+        }
+        return text
+    }
+
+    /// `application/json` or a `+json` type, any parameters (`; charset=utf-8`) aside.
+    static func isJSON(_ contentType: String) -> Bool {
+        if contentType == "application/json" { return true } // what clients send, checked without a copy
+        let mediaType = (contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            .lowercased().filter { $0 != " " && $0 != "\t" }
+        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
     }
 
     /// Runs `decode`, answering its decoding errors with a problem that names the field.
@@ -39,6 +58,11 @@ enum RequestBody {
             throw Problem.invalid(path(context.codingPath), "expected \(describe(expected)), found null")
         } catch let DecodingError.keyNotFound(key, context) {
             throw Problem.invalid(path(context.codingPath + [key]), "is required")
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            // Well-formed JSON whose value cannot be read: a number that is not an integer
+            // (1.5, 1e30, or one beyond 64 bits), or a field the request does not have.
+            let detail = context.debugDescription == JSONObjectReader.unknownKey ? "is not a field of this request" : "expected an integer"
+            throw Problem.invalid(path(context.codingPath), detail)
         } catch {
             throw Problem(.badRequest, "Malformed JSON", detail: "the request body is not valid JSON")
         }

@@ -38,6 +38,10 @@ struct HTTPAPITests {
                 (#"{"customerId":"c","eventId":"\#(event)","lines":["\#(type)"],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0]"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].ticketTypeId"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":null}"#, .unprocessableContent, "paymentToken"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1.5}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":99999999999999999999}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa","discount":100}"#, .unprocessableContent, "discount"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1,"price":0}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].price"),
                 ("[]", .unprocessableContent, nil),
                 ("", .badRequest, nil),
             ]
@@ -78,6 +82,34 @@ struct HTTPAPITests {
         }
     }
 
+    @Test func aBodyThatIsNotJSONByItsTypeOrItsBytesIsRefused() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let (event, type) = try await system.createEvent(capacity: 5)
+            let order = #"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#
+            for contentType in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"] {
+                let result = try await system.request(.post, "/orders", json: order, headers: [.contentType: contentType])
+                Self.expectProblem(result, .unsupportedMediaType)
+            }
+            let bare = try await system.http.execute(
+                uri: "/orders", method: .post, headers: [.authorization: "Bearer \(system.tokens[.client]!)"], body: ByteBuffer(string: order))
+            #expect(bare.status == .unsupportedMediaType)
+            // Bytes that are not UTF-8 in a string: refused, not stored with replacement characters.
+            var bytes = Array(#"{"customerId":""#.utf8) + [0xFF, 0xFE]
+            bytes += Array(#"","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#.utf8)
+            let notUTF8 = try await system.http.execute(
+                uri: "/orders", method: .post,
+                headers: [.authorization: "Bearer \(system.tokens[.client]!)", .contentType: "application/json"], body: ByteBuffer(bytes: bytes))
+            #expect(notUTF8.status == .badRequest)
+            #expect(String(buffer: notUTF8.body).contains("UTF-8"))
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 0)
+            // Parameters and a +json type are JSON.
+            for contentType in ["application/json; charset=utf-8", "Application/JSON", "application/vnd.eventticket+json"] {
+                let result = try await system.request(.post, "/orders", json: order, headers: [.contentType: contentType], as: .role(.client))
+                #expect(result.status == .accepted, "\(contentType): \(result.text)")
+            }
+        }
+    }
+
     @Test func badEventsAreRefused() async throws {
         try await TestSystem.run(roles: [.api]) { system in
             let cases: [(String, String)] = [
@@ -88,6 +120,10 @@ struct HTTPAPITests {
                 (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":-1,"currency":"EUR","capacity":1}]}"#, "ticketTypes[0].priceCents"),
                 (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1,"currency":"euro","capacity":1}]}"#, "ticketTypes[0].currency"),
                 (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":-5}]}"#, "ticketTypes[0].capacity"),
+                (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":1e30}]}"#, "ticketTypes[0].capacity"),
+                (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1.5,"currency":"EUR","capacity":1}]}"#, "ticketTypes[0].priceCents"),
+                (#"{"name":"x","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":1,"vat":20}]}"#, "ticketTypes[0].vat"),
+                (#"{"name":"x","venue":"y","ticketTypes":[{"name":"GA","priceCents":1,"currency":"EUR","capacity":1}]}"#, "venue"),
             ]
             for (body, field) in cases {
                 Self.expectProblem(try await system.request(.post, "/events", json: body), .unprocessableContent, field: field)

@@ -123,7 +123,7 @@ struct TestSystem: Sendable {
         as credentials: Credentials = .role(.operator)
     ) async throws -> HTTPResult {
         var headers = headers
-        if json != nil { headers[.contentType] = "application/json" }
+        if json != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
         switch credentials {
         case .role(let role): headers[.authorization] = "Bearer \(tokens[role]!)"
         case .token(let token): headers[.authorization] = "Bearer \(token)"
