@@ -113,6 +113,27 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }
+
+    /// One connection's configuration, as the pool's (``clientConfiguration(maximumConnections:role:idleInTransactionTimeout:settings:)``)
+    /// but without a role or settings: for a single attempt whose failure should be the
+    /// server's own answer (a wrong password, a missing database), which a pool retries
+    /// silently instead of reporting.
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        switch endpoint {
+        case .tcp(let host, let port):
+            let tls: PostgresConnection.Configuration.TLS = switch sslMode {
+            case .disable, .allow: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require, .verifyCA, .verifyFull: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
+        }
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
 }
 
 /// A `DATABASE_URL` that cannot be used.

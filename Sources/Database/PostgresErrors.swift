@@ -45,6 +45,9 @@ extension Error {
             if let info = psql.serverInfo {
                 return "PostgreSQL \(info[.sqlState] ?? "?"): \(info[.message] ?? "")"
             }
+            if let underlying = psql.underlying {
+                return "\(psql.code): \(underlying)"
+            }
             return "PostgreSQL client error: \(psql.code)"
         }
         return String(describing: error)

@@ -10,6 +10,7 @@ import Ordering
 import Payment
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// Builds the services of one process: the bus listener, a consumer per role, and the HTTP API.
 public enum EvenTicketSystem {
@@ -144,18 +145,36 @@ public enum EvenTicketSystem {
         }
     }
 
-    /// Fails with a clear message when the server does not answer within `timeout`.
+    /// Fails with a clear message when the server does not answer within `timeout`, and at
+    /// once, with the server's own words, when it answers with an error that will not fix itself
+    /// (a wrong password, a missing database or role). Each attempt is one direct connection:
+    /// the pool would retry such a failure quietly until the timeout. While the server cannot be
+    /// reached (not started yet, restarting) it says so every few seconds.
     static func waitUntilReachable(_ client: PostgresClient, url: DatabaseURL, logger: Logger, timeout: Duration = .seconds(15)) async throws {
+        let lastError = LastError()
         let reached = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
+                var told = ContinuousClock.now
                 while true {
                     do {
+                        let connection = try await PostgresConnection.connect(
+                            configuration: try url.connectionConfiguration(), id: 0, logger: poolLogger(logger))
+                        try? await connection.close()
                         _ = try await client.query("SELECT 1", logger: logger).collect()
                         return true
                     } catch {
-                        // A wrong password or a missing database will not fix itself; a dropped connection may.
+                        try Task.checkCancellation() // the timeout: the last attempt's error stands
                         if error.sqlState != nil, !error.isConnectionFailure {
                             throw DatabaseUnreachable(url: url, reason: error.diagnosticDescription)
+                        }
+                        if let psql = error as? PSQLError, psql.code == .sslUnsupported {
+                            throw DatabaseUnreachable(
+                                url: url, reason: "the server does not accept TLS connections, which sslmode=\(url.sslMode.rawValue) requires")
+                        }
+                        lastError.set(error.diagnosticDescription)
+                        if ContinuousClock.now - told >= .seconds(5) {
+                            told = .now
+                            logger.notice("waiting for PostgreSQL", metadata: ["database": "\(url)", "error": "\(error.diagnosticDescription)"])
                         }
                         try await Task.sleep(for: .milliseconds(250))
                     }
@@ -169,7 +188,17 @@ public enum EvenTicketSystem {
             group.cancelAll()
             return first
         }
-        guard reached else { throw DatabaseUnreachable(url: url, reason: "no answer within \(timeout)") }
+        guard reached else {
+            let last = lastError.get().map { "; the last attempt: \($0)" } ?? ""
+            throw DatabaseUnreachable(url: url, reason: "no answer within \(timeout)\(last)")
+        }
+    }
+
+    /// The last failed attempt's description, shared with the task that times out.
+    private final class LastError: Sendable {
+        private let value = Mutex<String?>(nil)
+        func set(_ description: String) { value.withLock { $0 = description } }
+        func get() -> String? { value.withLock { $0 } }
     }
 }
 

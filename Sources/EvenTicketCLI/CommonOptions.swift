@@ -3,6 +3,7 @@ import Database
 import Foundation
 import EvenTicketApp
 import Logging
+import NIOCore
 
 /// Options every command that talks to PostgreSQL takes.
 struct DatabaseOptions: ParsableArguments {
@@ -67,6 +68,11 @@ struct StepTimeoutOption: ParsableArguments {
     }
 }
 
+/// A TCP port to listen on: 0 (any free one) to 65535.
+func validatePort(_ port: Int, option: String = "--port") throws {
+    guard (0...65_535).contains(port) else { throw ValidationError("\(option) must be 0 to 65535 (0: any free port)") }
+}
+
 /// Runs a command body, turning known failures into one line and a non-zero exit.
 func reportingFailures(_ body: () async throws -> Void) async throws {
     do {
@@ -75,6 +81,9 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
         throw error
     } catch let exit as ExitCode {
         throw exit
+    } catch let error as IOError where error.errnoCode == EADDRINUSE {
+        FileHandle.standardError.write(Data("error: cannot listen: the address is in use (another process listens on that port; pass another --port)\n".utf8))
+        throw ExitCode.failure
     } catch {
         FileHandle.standardError.write(Data("error: \(error.diagnosticDescription)\n".utf8))
         throw ExitCode.failure

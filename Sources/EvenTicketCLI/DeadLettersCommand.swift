@@ -59,7 +59,8 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @Flag(help: "Retry every dead letter.") var all = false
 
         func validate() throws {
-            guard all != !ids.isEmpty else { throw ValidationError("name message ids or pass --all, not both") }
+            if all, !ids.isEmpty { throw ValidationError("name message ids or pass --all, not both") }
+            if !all, ids.isEmpty { throw ValidationError("name the message ids to retry, or pass --all to retry every dead letter") }
         }
 
         func run() async throws {

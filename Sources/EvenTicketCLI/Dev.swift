@@ -14,16 +14,21 @@ struct Dev: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var timeout: StepTimeoutOption
+    @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host = "127.0.0.1"
     @Option(help: "HTTP port.") var port = 8080
     @Option(help: "Keep the PostgreSQL cluster in this folder across runs (default: a temporary one, deleted on exit).")
     var dataDir: String?
     @Flag(help: "Delete the cluster in --data-dir first.") var fresh = false
 
+    func validate() throws {
+        try validatePort(port)
+    }
+
     func run() async throws {
         let logger = logging.makeLogger("eventicket.dev")
         let stepTimeout = try timeout.duration()
         let compensationTimeout = timeout.compensationDuration()
-        let (port, dataDir, fresh) = (self.port, self.dataDir, self.fresh)
+        let (host, port, dataDir, fresh) = (self.host, self.port, self.dataDir, self.fresh)
         try await reportingFailures {
             let postgres = try EmbeddedPostgres.start(.init(dataDirectory: dataDir, fresh: fresh), logger: logger)
             defer { postgres.stop() }
@@ -31,7 +36,7 @@ struct Dev: AsyncParsableCommand {
             try await DatabaseAdmin.createDatabaseIfMissing("eventicket", server: server, logger: logger)
             let url = server.with(database: "eventicket")
             let configuration = SystemConfiguration(
-                api: APIConfiguration(port: port), stepTimeout: stepTimeout, compensationTimeout: compensationTimeout)
+                api: APIConfiguration(host: host, port: port), stepTimeout: stepTimeout, compensationTimeout: compensationTimeout)
             let demo = DemoBox()
             try await runRoles(
                 Set(Role.allCases), url: url, configuration: configuration, logger: logger,

@@ -13,6 +13,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
 
+    func validate() throws {
+        try validatePort(port)
+    }
+
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.serve")
@@ -60,10 +64,15 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Seconds the simulated gateway takes to answer a tok_timeout charge (keep above the step timeout).")
     var slowChargeDelay: Double = 60
 
+    func validate() throws {
+        guard slowChargeDelay > 0, slowChargeDelay <= 86_400 else {
+            throw ValidationError("--slow-charge-delay must be more than 0 and at most 86400 seconds")
+        }
+    }
+
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.worker")
-        guard slowChargeDelay > 0 else { throw ValidationError("--slow-charge-delay must be positive") }
         let roles = Set((services.isEmpty ? Service.allCases : services).map { Role(rawValue: $0.rawValue)! })
         var configuration = SystemConfiguration()
         configuration.payment.slowChargeDelay = .milliseconds(Int64(slowChargeDelay * 1000))

@@ -121,6 +121,11 @@ public struct BusConsumer: Service {
                     }
                 }
             } catch {
+                if stopping {
+                    // Shutting down: the pool may be gone already; nothing to back off for.
+                    logger.debug("consuming ended by shutdown", metadata: ["error": "\(error.diagnosticDescription)"])
+                    break
+                }
                 logger.warning("consuming failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
                 activity.set(index, "backing off")
                 try? await Task.sleep(for: failures.next())
