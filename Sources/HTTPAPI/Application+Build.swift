@@ -62,6 +62,10 @@ func buildRouter(configuration: APIConfiguration, client: PostgresClient, intake
         }
         return JSONResponse.make(["status": "ok"])
     }
+    // Load balancers often probe with HEAD: the same answer, without a body.
+    router.head("/health") { _, _ in
+        Response(status: await databaseAnswers(client, within: .seconds(2), logger: logger) ? .ok : .serviceUnavailable)
+    }
     let tokens = TokenCache(tokens: AccessTokens(client: client), timeToLive: configuration.tokenCacheTTL)
     let clients = router.group().add(middleware: RequireRole(minimum: .client, tokens: tokens, logger: logger))
     let operators = router.group().add(middleware: RequireRole(minimum: .operator, tokens: tokens, logger: logger))

@@ -22,6 +22,12 @@ enum OpenAPIDocument {
               "200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
               "503": {"$ref": "#/components/responses/Problem"}
             }
+          },
+          "head": {
+            "operationId": "healthProbe",
+            "summary": "Readiness as GET /health answers it, without a body.",
+            "security": [],
+            "responses": {"200": {"description": "Ready"}, "503": {"description": "The database is not reachable"}}
           }
         },
         "/events": {

@@ -313,6 +313,9 @@ struct HTTPAPITests {
             let health = try await system.request(.get, "/health")
             #expect(health.status == .ok)
             #expect(health.body["status"]?.string == "ok")
+            let probe = try await system.request(.head, "/health", as: .none)
+            #expect(probe.status == .ok)
+            #expect(probe.text.isEmpty)
         }
     }
 }
