@@ -11,18 +11,23 @@ public enum DatabaseAdmin {
                 throw DatabaseURLError(reason: "database name \(identifier) must be letters, digits and underscores")
             }
         }
-        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 1), backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            let rows = try await client.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger).collect()
-            guard rows.isEmpty else { return }
-            let templateClause = template.map { " TEMPLATE \($0)" } ?? ""
-            do {
-                _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)\(templateClause)"), logger: logger).collect()
-            } catch where error.sqlState == "42P04" {
-                // Created meanwhile by another process.
+        // One direct connection: a pool started just for this would be leased before its
+        // `run()` got going (postgres-nio warns about that).
+        let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
+        do {
+            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger).collect()
+            if rows.isEmpty {
+                let templateClause = template.map { " TEMPLATE \($0)" } ?? ""
+                do {
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)\(templateClause)"), logger: logger).collect()
+                } catch where error.sqlState == "42P04" {
+                    // Created meanwhile by another process.
+                }
             }
+        } catch {
+            try? await connection.close()
+            throw error
         }
+        try await connection.close()
     }
 }
