@@ -38,6 +38,9 @@ extension Error {
             .contains(state)
     }
 
+    /// A wait for a lock outlasted `lock_timeout`: another transaction holds a row this one needs.
+    public var isLockTimeout: Bool { sqlState == SQLState.lockNotAvailable }
+
     /// A description with the server's message, for logs and dead letters (never for clients).
     public var diagnosticDescription: String {
         let error = unwrappingTransaction

@@ -120,6 +120,9 @@ public struct BusConsumer: Service {
                         await wakeups.wait(for: queue, since: generation, upTo: wait)
                     }
                 }
+            } catch let timedOut as LockWaitTimedOut where !stopping {
+                activity.set(index, "trying messages alone after a lock wait")
+                await isolate(timedOut)
             } catch {
                 if stopping {
                     // Shutting down: the pool may be gone already; nothing to back off for.
@@ -135,6 +138,61 @@ public struct BusConsumer: Service {
 
     /// How soon a loop claims again after it left messages queued for saga rows held elsewhere.
     static let deferredRetry = Duration.milliseconds(50)
+
+    /// How long a message waits before it is claimed again when a row it needs stayed locked
+    /// elsewhere past the lock timeout, even when it was tried alone.
+    static let lockWaitPostponement = Duration.seconds(10)
+
+    /// A batch whose handler waited past the lock timeout for a row another transaction holds;
+    /// it rolled back, and its messages are back on the queue.
+    struct LockWaitTimedOut: Error {
+        var ids: [UUID]
+        var cause: any Error
+    }
+
+    /// After a batch waited past the lock timeout: tries each of its messages alone, on a
+    /// connection of its own, and postpones those that wait again, so that a lock held for long
+    /// outside the services (an operator's `psql` session left open on a ticket type, say)
+    /// holds up only the messages that need that row. Retrying the whole batch would wait again
+    /// for as long as the lock is held, and with it the rest of the queue behind those messages.
+    private func isolate(_ timedOut: LockWaitTimedOut) async {
+        let queue = configuration.queue
+        logger.notice("a batch waited too long for a row lock; trying its messages alone", metadata: [
+            "count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)",
+            "hint": "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        ])
+        var blocked = timedOut.ids.count == 1 ? timedOut.ids : []
+        for id in timedOut.ids where timedOut.ids.count > 1 {
+            if stopping { return }
+            do {
+                try await client.withConnection { connection in
+                    _ = try await watchdog.run(on: connection, "message \(id) of \(queue.rawValue) alone after a lock wait") {
+                        try await self.inTransaction(on: connection, careful: true) {
+                            ClaimedBatch(try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? [],
+                                         for: handler)
+                        }
+                    }
+                }
+            } catch where error.isLockTimeout {
+                blocked.append(id)
+            } catch {
+                // Anything else: the messages not tried yet are claimed again as usual.
+                logger.warning("consuming failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
+                return
+            }
+        }
+        guard !blocked.isEmpty, !stopping else { return }
+        do {
+            try await store.postpone(blocked, queue: queue, by: Self.lockWaitPostponement,
+                                     reason: "waited past the lock timeout: \(timedOut.cause.diagnosticDescription)",
+                                     client: client, logger: logger)
+            logger.notice("messages postponed: a row they need is locked elsewhere", metadata: [
+                "ids": "\(blocked.map(\.uuidString).joined(separator: ","))", "retry.in": "\(Self.lockWaitPostponement)",
+            ])
+        } catch {
+            logger.warning("could not postpone messages blocked by a lock", metadata: ["error": "\(error.diagnosticDescription)"])
+        }
+    }
 
     /// Claims and handles one batch; returns how many messages it claimed, and how many it left
     /// queued because another transaction holds their saga's row. Throws only when the
@@ -221,6 +279,9 @@ public struct BusConsumer: Service {
             } catch {
                 // A lost connection, or a wait that timed out: the work is fine and is simply
                 // tried again after the caller's backoff (the rollback puts the messages back).
+                // A batch that waited past the lock timeout is tried again one message at a
+                // time instead (see `isolate`): the lock it waited for may be held for long.
+                if error.isLockTimeout, !careful { throw LockWaitTimedOut(ids: claimed.firstDeliveries, cause: error) }
                 if error.isConnectionFailure || error.isTransientConflict { throw error }
                 claimed.outcome = .failed(error)
                 outgoing = []
@@ -238,8 +299,9 @@ public struct BusConsumer: Service {
             wakeups.signal(MessagePublisher.queuesToWake(outgoing))
             return claimed
         } catch {
-            mark("ending the transaction after \(error.diagnosticDescription)")
-            await connection.endTransaction(after: error, logger: logger)
+            let cause = (error as? LockWaitTimedOut)?.cause ?? error
+            mark("ending the transaction after \(cause.diagnosticDescription)")
+            await connection.endTransaction(after: cause, logger: logger)
             throw error
         }
     }

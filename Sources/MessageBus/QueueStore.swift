@@ -68,6 +68,19 @@ public struct QueueStore: Sendable {
         ).collect()
     }
 
+    /// Makes queued messages visible again only after `delay`, their attempts unchanged: for
+    /// messages that could not be handled for a reason that is not theirs (a row they need is
+    /// locked elsewhere). Runs on its own; a message claimed meanwhile is simply not there.
+    func postpone(_ ids: [UUID], queue: Queue, by delay: Duration, reason: String, client: PostgresClient, logger: Logger) async throws {
+        _ = try await client.query(
+            """
+            UPDATE bus.messages SET visible_at = now() + \(delay.milliseconds) * interval '1 millisecond', last_error = \(reason)
+             WHERE id = ANY(\(ids)) AND queue = \(queue.rawValue)
+            """,
+            logger: logger
+        ).collect()
+    }
+
     /// Moves a claimed message to the dead letters with its last error, in the claiming
     /// transaction (after rolling back to before the handler). A dead letter under the same id
     /// (a copy of this message that died before) is brought up to date with this delivery.
