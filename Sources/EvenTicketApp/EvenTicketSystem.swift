@@ -164,7 +164,8 @@ public enum EvenTicketSystem {
                         return true
                     } catch {
                         try Task.checkCancellation() // the timeout: the last attempt's error stands
-                        if error.sqlState != nil, !error.isConnectionFailure {
+                        // Too many connections or a lost race may pass; the rest is for good.
+                        if error.sqlState != nil, !error.isDatabaseUnavailable {
                             throw DatabaseUnreachable(url: url, reason: error.diagnosticDescription)
                         }
                         if let psql = error as? PSQLError, psql.code == .sslUnsupported {

@@ -151,46 +151,60 @@ public struct BusConsumer: Service {
     }
 
     /// After a batch waited past the lock timeout: tries each of its messages alone, on a
-    /// connection of its own, and postpones those that wait again, so that a lock held for long
-    /// outside the services (an operator's `psql` session left open on a ticket type, say)
-    /// holds up only the messages that need that row. Retrying the whole batch would wait again
-    /// for as long as the lock is held, and with it the rest of the queue behind those messages.
+    /// connection of its own and with a short lock timeout (the lock is known to be held), and
+    /// postpones each one that waits again at once, so that a lock held for long outside the
+    /// services (an operator's `psql` session left open on a ticket type, say) holds up only
+    /// the messages that need that row. Retrying the whole batch would wait again for as long
+    /// as the lock is held, and with it the rest of the queue behind those messages.
     private func isolate(_ timedOut: LockWaitTimedOut) async {
         let queue = configuration.queue
         logger.notice("a batch waited too long for a row lock; trying its messages alone", metadata: [
             "count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)",
             "hint": "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
         ])
-        var blocked = timedOut.ids.count == 1 ? timedOut.ids : []
-        for id in timedOut.ids where timedOut.ids.count > 1 {
+        if timedOut.ids.count == 1, let only = timedOut.ids.first {
+            await postpone(only, cause: timedOut.cause) // it was alone already
+            return
+        }
+        for id in timedOut.ids {
             if stopping { return }
             do {
                 try await client.withConnection { connection in
                     _ = try await watchdog.run(on: connection, "message \(id) of \(queue.rawValue) alone after a lock wait") {
                         try await self.inTransaction(on: connection, careful: true) {
-                            ClaimedBatch(try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? [],
-                                         for: handler)
+                            try await self.execute("SET LOCAL lock_timeout = '\(Self.isolatedLockTimeout.milliseconds)ms'", on: connection)
+                            return ClaimedBatch(
+                                try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? [],
+                                for: handler)
                         }
                     }
                 }
             } catch where error.isLockTimeout {
-                blocked.append(id)
+                await postpone(id, cause: error)
             } catch {
-                // Anything else: the messages not tried yet are claimed again as usual.
+                // Anything else: this message and those not tried yet are claimed again as usual.
                 logger.warning("consuming failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
                 return
             }
         }
-        guard !blocked.isEmpty, !stopping else { return }
+    }
+
+    /// How long a message tried alone after a lock wait waits for a lock before it is postponed.
+    static let isolatedLockTimeout = Duration.seconds(1)
+
+    /// Leaves a message that waited past the lock timeout for ``lockWaitPostponement``.
+    private func postpone(_ id: UUID, cause: any Error) async {
         do {
-            try await store.postpone(blocked, queue: queue, by: Self.lockWaitPostponement,
-                                     reason: "waited past the lock timeout: \(timedOut.cause.diagnosticDescription)",
+            try await store.postpone([id], queue: configuration.queue, by: Self.lockWaitPostponement,
+                                     reason: "waited past the lock timeout: \(cause.diagnosticDescription)",
                                      client: client, logger: logger)
-            logger.notice("messages postponed: a row they need is locked elsewhere", metadata: [
-                "ids": "\(blocked.map(\.uuidString).joined(separator: ","))", "retry.in": "\(Self.lockWaitPostponement)",
+            logger.notice("message postponed: a row it needs is locked elsewhere", metadata: [
+                "message.id": "\(id)", "retry.in": "\(Self.lockWaitPostponement)",
             ])
         } catch {
-            logger.warning("could not postpone messages blocked by a lock", metadata: ["error": "\(error.diagnosticDescription)"])
+            logger.warning("could not postpone a message blocked by a lock", metadata: [
+                "message.id": "\(id)", "error": "\(error.diagnosticDescription)",
+            ])
         }
     }
 

@@ -70,11 +70,13 @@ public struct QueueStore: Sendable {
 
     /// Makes queued messages visible again only after `delay`, their attempts unchanged: for
     /// messages that could not be handled for a reason that is not theirs (a row they need is
-    /// locked elsewhere). Runs on its own; a message claimed meanwhile is simply not there.
+    /// locked elsewhere). Runs on its own; a message claimed meanwhile is simply not there, and
+    /// one put back meanwhile for later stays as late as it was.
     func postpone(_ ids: [UUID], queue: Queue, by delay: Duration, reason: String, client: PostgresClient, logger: Logger) async throws {
         _ = try await client.query(
             """
-            UPDATE bus.messages SET visible_at = now() + \(delay.milliseconds) * interval '1 millisecond', last_error = \(reason)
+            UPDATE bus.messages SET visible_at = greatest(visible_at, now() + \(delay.milliseconds) * interval '1 millisecond'),
+                                    last_error = \(reason)
              WHERE id = ANY(\(ids)) AND queue = \(queue.rawValue)
             """,
             logger: logger
