@@ -7,7 +7,7 @@ struct Audit: AsyncParsableCommand {
         abstract: "Check the invariants across every service; print a JSON report, exit 1 on any violation.")
 
     @OptionGroup var options: OperatorOptions
-    @Option(help: "Seconds an order may stay pending before it counts as a violation.")
+    @Option(parsing: .unconditional, help: "Seconds an order may stay pending before it counts as a violation.")
     var maxPendingAge: Int = 60
 
     func validate() throws {

@@ -22,35 +22,35 @@ struct Bench: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
-    @Option(help: "Closed loop: virtual clients, each with one order in flight (default 16).")
+    @Option(parsing: .unconditional, help: "Closed loop: virtual clients, each with one order in flight (default 16).")
     var concurrency: Int?
-    @Option(help: "Open loop: orders per second, placed on schedule whatever the completions.")
+    @Option(parsing: .unconditional, help: "Open loop: orders per second, placed on schedule whatever the completions.")
     var rate: Double?
-    @Option(help: "Open loop: the most HTTP requests in flight; an order due beyond that is dropped and counted.")
+    @Option(parsing: .unconditional, help: "Open loop: the most HTTP requests in flight; an order due beyond that is dropped and counted.")
     var maxInFlight = 256
-    @Option(help: "Seconds measured after the warm-up (default 20; with --orders alone, no time limit).")
+    @Option(parsing: .unconditional, help: "Seconds measured after the warm-up (default 20; with --orders alone, no time limit).")
     var duration: Double?
-    @Option(help: "Seconds of load before measuring (default 3; with --orders, 0).")
+    @Option(parsing: .unconditional, help: "Seconds of load before measuring (default 3; with --orders, 0).")
     var warmup: Double?
-    @Option(help: "Stop placing after this many orders (warm-up included).")
+    @Option(parsing: .unconditional, help: "Stop placing after this many orders (warm-up included).")
     var orders: Int?
-    @Option(help: "Seconds to wait after the window for in-flight orders to become terminal.")
+    @Option(parsing: .unconditional, help: "Seconds to wait after the window for in-flight orders to become terminal.")
     var settle: Double = 30
     @Option(help: "Payment tokens and their weights: visa, declined, timeout, flaky.")
     var mix = TokenMix.standard.description
-    @Option(help: "Seconds the orchestrator waits on a step (workers answer tok_timeout after twice this).")
+    @Option(parsing: .unconditional, help: "Seconds the orchestrator waits on a step (workers answer tok_timeout after twice this).")
     var stepTimeout: Double = 2
-    @Option(help: "Orchestrator processes to start.")
+    @Option(parsing: .unconditional, help: "Orchestrator processes to start.")
     var orchestrators = 1
-    @Option(help: "Worker processes to start (each runs inventory, invoicing and payment).")
+    @Option(parsing: .unconditional, help: "Worker processes to start (each runs inventory, invoicing and payment).")
     var workers = 1
     @Flag(help: "First measure the commit ceiling (16 connections × 5 s of single-row INSERTs) and single-commit latency.")
     var calibrate = false
-    @Option(help: "Claim loops per consumer in each child process (their --consumer-concurrency).")
+    @Option(parsing: .unconditional, help: "Claim loops per consumer in each child process (their --consumer-concurrency).")
     var consumerConcurrency: Int?
-    @Option(help: "Messages per transaction in each child process's consumers (their --batch-size).")
+    @Option(parsing: .unconditional, help: "Messages per transaction in each child process's consumers (their --batch-size).")
     var batchSize: Int?
-    @Option(help: "Sequential commits on one saga's critical path, for the latency floor printed with --calibrate.")
+    @Option(parsing: .unconditional, help: "Sequential commits on one saga's critical path, for the latency floor printed with --calibrate.")
     var sequentialCommits = 9
     @Option(name: .customLong("database-url"), help: ArgumentHelp(
         "Use this PostgreSQL instead of an embedded one (PG CPU is then n/a).", valueName: "url"))
@@ -65,9 +65,9 @@ struct Bench: AsyncParsableCommand {
     var noSpawn = false
     @Option(help: ArgumentHelp("With --no-spawn: the running system's HTTP API, http://host:port.", valueName: "url"))
     var url: String?
-    @Option(help: "Fail when no order is accepted or completes for this many seconds while some are in flight.")
+    @Option(parsing: .unconditional, help: "Fail when no order is accepted or completes for this many seconds while some are in flight.")
     var stallTimeout: Double = 60
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Messages to queue before the load, due in a day so they stay queued all run (spread over the five queues; deleted afterwards from a --database-url).",
         valueName: "n"))
     var backlog = 0

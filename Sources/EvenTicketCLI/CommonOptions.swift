@@ -47,10 +47,10 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Step timeout as a number of seconds.
 struct StepTimeoutOption: ParsableArguments {
-    @Option(help: "Seconds a saga waits on a step before it compensates (serve sets the first step's deadline, the orchestrator the others': give both the same).")
+    @Option(parsing: .unconditional, help: "Seconds a saga waits on a step before it compensates (serve sets the first step's deadline, the orchestrator the others': give both the same).")
     var stepTimeout: Double = 30
 
-    @Option(help: "Seconds the orchestrator waits on a compensation before it sends it again (default: the step timeout).")
+    @Option(parsing: .unconditional, help: "Seconds the orchestrator waits on a compensation before it sends it again (default: the step timeout).")
     var compensationTimeout: Double?
 
     func validate() throws {
@@ -92,17 +92,17 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
 
 /// How a process's consumers claim messages.
 struct ConsumerOptions: ParsableArguments {
-    @Option(help: "Seconds a consumer may hold claimed messages without a word to PostgreSQL; then PostgreSQL ends its session and the messages are back on the queue. (A crashed process's messages come back at once.)")
+    @Option(parsing: .unconditional, help: "Seconds a consumer may hold claimed messages without a word to PostgreSQL; then PostgreSQL ends its session and the messages are back on the queue. (A crashed process's messages come back at once.)")
     var lease: Double = 30
 
     // One loop with large batches is the fastest on a small machine (measured: 1 loop × 500
     // completes 10–15% more sagas/s than 4 × 100 at saturation, and at lower CPU per saga): each
     // batch costs a fixed set of round trips, and a loop's next claim takes everything that
     // arrived while its last batch ran. More processes, not more loops, add consumers.
-    @Option(help: "Claim loops per consumer in this process.")
+    @Option(parsing: .unconditional, help: "Claim loops per consumer in this process.")
     var consumerConcurrency: Int = 1
 
-    @Option(help: "Messages claimed and handled per transaction (at most).")
+    @Option(parsing: .unconditional, help: "Messages claimed and handled per transaction (at most).")
     var batchSize: Int = 500
 
     func validate() throws {

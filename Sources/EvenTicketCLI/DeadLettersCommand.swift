@@ -20,7 +20,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The newest dead letters, as JSON lines.")
         @OptionGroup var options: OperatorOptions
-        @Option(help: "How many.") var limit = 100
+        @Option(parsing: .unconditional, help: "How many.") var limit = 100
 
         func validate() throws {
             guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }

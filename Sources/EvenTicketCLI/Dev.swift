@@ -15,7 +15,7 @@ struct Dev: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var timeout: StepTimeoutOption
     @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host = "127.0.0.1"
-    @Option(help: "HTTP port.") var port = 8080
+    @Option(parsing: .unconditional, help: "HTTP port.") var port = 8080
     @Option(help: "Keep the PostgreSQL cluster in this folder across runs (default: a temporary one, deleted on exit).")
     var dataDir: String?
     @Flag(help: "Delete the cluster in --data-dir first.") var fresh = false

@@ -11,7 +11,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var timeout: StepTimeoutOption
     @OptionGroup var consumers: ConsumerOptions
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 8080
+    @Option(parsing: .unconditional, help: "Port to listen on.") var port = 8080
 
     func validate() throws {
         try validatePort(port)
@@ -61,7 +61,7 @@ struct Worker: AsyncParsableCommand {
     @OptionGroup var consumers: ConsumerOptions
     @Option(name: .customLong("service"), help: "A participant to run; repeat for several. Default: all.")
     var services: [Service] = []
-    @Option(help: "Seconds the simulated gateway takes to answer a tok_timeout charge (keep above the step timeout).")
+    @Option(parsing: .unconditional, help: "Seconds the simulated gateway takes to answer a tok_timeout charge (keep above the step timeout).")
     var slowChargeDelay: Double = 60
 
     func validate() throws {
