@@ -26,7 +26,9 @@ extension BenchReport {
         orders = Orders(
             scheduled: state.scheduled, placed: state.placed, accepted: state.accepted, completed: state.completed,
             unfinished: result.unfinished, dropped: state.dropped, late: state.late, errors: state.errors, outcomes: state.outcomes)
-        latency = Latencies(headline: Latency(microseconds: state.headline), timeoutToken: Latency(microseconds: state.slowClass))
+        latency = Latencies(
+            headline: Latency(microseconds: state.headline), confirmed: Latency(microseconds: state.headlineConfirmed),
+            rejected: Latency(microseconds: state.headlineRejected), timeoutToken: Latency(microseconds: state.slowClass))
         costPerSaga = CostPerSaga(
             commits: perSaga(delta.commits), statements: perSaga(delta.statements),
             walBytes: perSaga(delta.walBytes), rowsWritten: perSaga(delta.rowsWritten))

@@ -31,7 +31,10 @@ extension BenchReport {
         lines.append("")
         lines.append("Latency, POST sent → order terminal (ms), orders sent in the window")
         lines.append("  " + pad("", 40, left: true) + ["count", "mean", "p50", "p90", "p99", "p99.9", "max"].map { pad($0, 9) }.joined())
-        for (name, value) in [("headline (all but tok_timeout)", latency.headline), ("tok_timeout (ends after step timeout)", latency.timeoutToken)] {
+        for (name, value) in [
+            ("headline (all but tok_timeout)", latency.headline), ("  of which confirmed", latency.confirmed),
+            ("  of which rejected", latency.rejected), ("tok_timeout (ends after step timeout)", latency.timeoutToken),
+        ] {
             guard let value else {
                 lines.append("  " + pad(name, 40, left: true) + pad("0", 9))
                 continue

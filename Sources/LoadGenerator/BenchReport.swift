@@ -84,6 +84,11 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public struct Latencies: Sendable, Codable, Equatable {
         /// Every order not paid with `tok_timeout`: the headline figure.
         public var headline: Latency?
+        /// The headline's confirmed orders.
+        public var confirmed: Latency?
+        /// The headline's rejected orders (declined payments, tickets unavailable), which undo
+        /// their finished steps one after the other before they end.
+        public var rejected: Latency?
         /// Orders paid with `tok_timeout`, which end only after the step timeout by design.
         public var timeoutToken: Latency?
     }

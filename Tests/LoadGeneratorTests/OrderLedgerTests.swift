@@ -42,6 +42,9 @@ struct OrderLedgerTests {
         #expect(state.outcomes == ["confirmed": 1, "rejected:payment_declined": 1, "rejected:payment_timeout": 1])
         #expect(state.headline.totalCount == 1)
         #expect(state.headline.max >= 249_000 && state.headline.max <= 251_000)
+        // The one headline order was rejected: it is in the rejected split, not the confirmed one.
+        #expect(state.headlineRejected.totalCount == 1)
+        #expect(state.headlineConfirmed.totalCount == 0)
         #expect(state.slowClass.totalCount == 1)
         #expect(ledger.inFlight.orders == 0)
         #expect(ledger.inFlight.requests == 0)
