@@ -157,7 +157,6 @@ public struct BusConsumer: Service {
     /// the messages that need that row. Retrying the whole batch would wait again for as long
     /// as the lock is held, and with it the rest of the queue behind those messages.
     private func isolate(_ timedOut: LockWaitTimedOut) async {
-        let queue = configuration.queue
         logger.notice("a batch waited too long for a row lock; trying its messages alone", metadata: [
             "count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)",
             "hint": "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
@@ -170,14 +169,7 @@ public struct BusConsumer: Service {
             if stopping { return }
             do {
                 try await client.withConnection { connection in
-                    _ = try await watchdog.run(on: connection, "message \(id) of \(queue.rawValue) alone after a lock wait") {
-                        try await self.inTransaction(on: connection, careful: true) {
-                            try await self.execute("SET LOCAL lock_timeout = '\(Self.isolatedLockTimeout.milliseconds)ms'", on: connection)
-                            return ClaimedBatch(
-                                try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? [],
-                                for: handler)
-                        }
-                    }
+                    try await handleAlone(id, on: connection, lockTimeout: Self.isolatedLockTimeout)
                 }
             } catch where error.isLockTimeout {
                 await postpone(id, cause: error)
@@ -228,15 +220,26 @@ public struct BusConsumer: Service {
             ])
             for id in batch.firstDeliveries {
                 if stopping { break }
-                _ = try await watchdog.run(on: connection, "message \(id) of \(queue.rawValue) alone") {
-                    try await self.inTransaction(on: connection, careful: true) {
-                        ClaimedBatch(try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? [],
-                                     for: handler)
-                    }
-                }
+                try await handleAlone(id, on: connection)
             }
         }
         return (batch.count, batch.deferred)
+    }
+
+    /// Claims message `id` by itself and handles it `careful`ly, in a transaction of its own
+    /// under the watchdog: behind a savepoint, with its failure recorded. With `lockTimeout`, the
+    /// transaction waits at most that long for a lock.
+    private func handleAlone(_ id: UUID, on connection: PostgresConnection, lockTimeout: Duration? = nil) async throws {
+        _ = try await watchdog.run(on: connection, "message \(id) of \(configuration.queue.rawValue) alone") {
+            try await self.inTransaction(on: connection, careful: true) {
+                if let lockTimeout {
+                    try await self.execute("SET LOCAL lock_timeout = '\(lockTimeout.milliseconds)ms'", on: connection)
+                }
+                return ClaimedBatch(
+                    try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? [],
+                    for: handler)
+            }
+        }
     }
 
     private enum Outcome {
