@@ -41,6 +41,9 @@ extension Error {
     /// A wait for a lock outlasted `lock_timeout`: another transaction holds a row this one needs.
     public var isLockTimeout: Bool { sqlState == SQLState.lockNotAvailable }
 
+    /// A statement ran past `statement_timeout` (or an operator cancelled it).
+    public var isStatementTimeout: Bool { sqlState == SQLState.queryCanceled }
+
     /// A description with the server's message, for logs and dead letters (never for clients).
     public var diagnosticDescription: String {
         let error = unwrappingTransaction

@@ -22,8 +22,9 @@ import Synchronization
 /// once in the batch that rolled back, once alone (or in another consumer's batch). The
 /// savepoint is taken only on that second, careful pass, so a batch that succeeds (nearly all
 /// of them) pays for no savepoint. Each transaction runs under its own
-/// ``ConsumerConfiguration/batchTimeout``. On graceful shutdown the batch in hand finishes and
-/// the loops stop.
+/// ``ConsumerConfiguration/batchTimeout``. A batch that waits past the lock or the statement
+/// timeout is taken apart the same way, each message on a connection of its own (see
+/// `isolate`). On graceful shutdown the batch in hand finishes and the loops stop.
 public struct BusConsumer: Service {
     let configuration: ConsumerConfiguration
     let client: PostgresClient
@@ -120,8 +121,8 @@ public struct BusConsumer: Service {
                         await wakeups.wait(for: queue, since: generation, upTo: wait)
                     }
                 }
-            } catch let timedOut as LockWaitTimedOut where !stopping {
-                activity.set(index, "trying messages alone after a lock wait")
+            } catch let timedOut as BatchTimedOut where !stopping {
+                activity.set(index, "trying messages alone after \(timedOut.wait.description)")
                 await isolate(timedOut)
             } catch {
                 if stopping {
@@ -143,33 +144,64 @@ public struct BusConsumer: Service {
     /// elsewhere past the lock timeout, even when it was tried alone.
     static let lockWaitPostponement = Duration.seconds(10)
 
-    /// A batch whose handler waited past the lock timeout for a row another transaction holds;
-    /// it rolled back, and its messages are back on the queue.
-    struct LockWaitTimedOut: Error {
+    /// A batch whose handler waited too long: past the lock timeout for a row another
+    /// transaction holds, or past the statement timeout. It rolled back, and its messages are
+    /// back on the queue.
+    struct BatchTimedOut: Error {
+        enum Wait: CustomStringConvertible {
+            /// For a row lock: not the messages' fault, and the lock may be held for long.
+            case lock
+            /// Past the statement timeout: maybe one message's fault.
+            case statement
+
+            init?(_ error: any Error) {
+                if error.isLockTimeout { self = .lock } else if error.isStatementTimeout { self = .statement } else { return nil }
+            }
+
+            var description: String { self == .lock ? "a lock wait" : "a statement timeout" }
+        }
+
+        var wait: Wait
         var ids: [UUID]
         var cause: any Error
     }
 
-    /// After a batch waited past the lock timeout: tries each of its messages alone, on a
-    /// connection of its own and with a short lock timeout (the lock is known to be held), and
-    /// postpones each one that waits again at once, so that a lock held for long outside the
-    /// services (an operator's `psql` session left open on a ticket type, say) holds up only
-    /// the messages that need that row. Retrying the whole batch would wait again for as long
-    /// as the lock is held, and with it the rest of the queue behind those messages.
-    private func isolate(_ timedOut: LockWaitTimedOut) async {
-        logger.notice("a batch waited too long for a row lock; trying its messages alone", metadata: [
-            "count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)",
-            "hint": "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
-        ])
+    /// After a batch waited too long, tries each of its messages alone, each on a connection of
+    /// its own, so that what held the batch up holds up only the messages it concerns. Retrying
+    /// the whole batch would wait as long again, and with it the rest of the queue.
+    ///
+    /// - After a lock wait, each message gets a short lock timeout (the lock is known to be
+    ///   held), and one that waits again is postponed at once, uncounted: a lock held for long
+    ///   outside the services (an operator's `psql` session left open on a ticket type, say) is
+    ///   not the message's fault.
+    /// - After a statement timeout, a message that runs past it alone too has that recorded as
+    ///   a failed delivery (retried with backoff, then dead-lettered), like a handler that
+    ///   throws: a message that always makes its handler that slow ends in the dead letters.
+    private func isolate(_ timedOut: BatchTimedOut) async {
+        switch timedOut.wait {
+        case .lock:
+            logger.notice("a batch waited too long for a row lock; trying its messages alone", metadata: [
+                "count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)",
+                "hint": "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+            ])
+        case .statement:
+            logger.warning("a batch ran past the statement timeout; trying its messages alone", metadata: [
+                "count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)",
+            ])
+        }
         if timedOut.ids.count == 1, let only = timedOut.ids.first {
-            await postpone(only, cause: timedOut.cause) // it was alone already
+            // It was alone already.
+            switch timedOut.wait {
+            case .lock: await postpone(only, cause: timedOut.cause)
+            case .statement: await recordFailure(of: only, cause: timedOut.cause)
+            }
             return
         }
         for id in timedOut.ids {
             if stopping { return }
             do {
                 try await client.withConnection { connection in
-                    try await handleAlone(id, on: connection, lockTimeout: Self.isolatedLockTimeout)
+                    try await handleAlone(id, on: connection, lockTimeout: timedOut.wait == .lock ? Self.isolatedLockTimeout : nil)
                 }
             } catch where error.isLockTimeout {
                 await postpone(id, cause: error)
@@ -200,6 +232,28 @@ public struct BusConsumer: Service {
         }
     }
 
+    /// Records a failed delivery of message `id`, which ran past the statement timeout alone,
+    /// without running its handler again: claims it by id and puts it back with backoff, or
+    /// moves it to the dead letters.
+    private func recordFailure(of id: UUID, cause: any Error) async {
+        do {
+            try await client.withConnection { connection in
+                _ = try await watchdog.run(on: connection, "recording message \(id)'s failure") {
+                    try await connection.transaction(logger: logger) { connection in
+                        guard let claimed = try await store.claim(id, consumer: configuration.name, on: connection, logger: logger),
+                              claimed.isFirstDelivery
+                        else { return }
+                        try await recordFailure(claimed.envelope, error: cause, on: connection)
+                    }
+                }
+            }
+        } catch {
+            logger.warning("could not record the failure of a message that ran past the statement timeout", metadata: [
+                "message.id": "\(id)", "error": "\(error.diagnosticDescription)",
+            ])
+        }
+    }
+
     /// Claims and handles one batch; returns how many messages it claimed, and how many it left
     /// queued because another transaction holds their saga's row. Throws only when the
     /// connection failed or a wait timed out, in which case the claimed messages are back on the
@@ -219,7 +273,9 @@ public struct BusConsumer: Service {
                 "count": "\(batch.count)", "error": "\(error.diagnosticDescription)",
             ])
             for id in batch.firstDeliveries {
-                if stopping { break }
+                // Closed after a message ran past the statement timeout (see `inTransaction`):
+                // the rest are claimed again with the next batch, on a new connection.
+                if stopping || connection.isClosed { break }
                 try await handleAlone(id, on: connection)
             }
         }
@@ -258,7 +314,9 @@ public struct BusConsumer: Service {
     /// When the handler fails, everything rolls back and the caller handles the messages again
     /// one by one, `careful`ly: then the handler runs behind a savepoint, and when it fails the
     /// transaction rolls back to the savepoint and puts the message back for a later retry, or
-    /// moves it to the dead letters.
+    /// moves it to the dead letters. A careful pass that ran past the statement timeout counts
+    /// as such a failure; it closes its connection after the commit, as after any timeout (see
+    /// ``PostgresConnection/endTransaction(after:logger:)``).
     private func inTransaction(
         on connection: PostgresConnection, careful: Bool, claim: () async throws -> ClaimedBatch
     ) async throws -> Claimed {
@@ -286,6 +344,7 @@ public struct BusConsumer: Service {
             // without waiting: the handler's first statement is queued behind it.
             let savepoint = careful && fresh.count == 1 ? connection.send("SAVEPOINT handler", logger: logger) : nil
             var outgoing: [OutgoingMessage] = []
+            var timedOutAlone: (any Error)?
             do {
                 mark("handling \(fresh.count)")
                 let handled = try await claimedBatch.handle(fresh, connection, logger)
@@ -296,10 +355,14 @@ public struct BusConsumer: Service {
             } catch {
                 // A lost connection, or a wait that timed out: the work is fine and is simply
                 // tried again after the caller's backoff (the rollback puts the messages back).
-                // A batch that waited past the lock timeout is tried again one message at a
-                // time instead (see `isolate`): the lock it waited for may be held for long.
-                if error.isLockTimeout, !careful { throw LockWaitTimedOut(ids: claimed.firstDeliveries, cause: error) }
-                if error.isConnectionFailure || error.isTransientConflict { throw error }
+                // A batch that waited past the lock or the statement timeout is tried again one
+                // message at a time instead (see `isolate`): it may wait as long again.
+                if !careful, let wait = BatchTimedOut.Wait(error) {
+                    throw BatchTimedOut(wait: wait, ids: claimed.firstDeliveries, cause: error)
+                }
+                // A message that ran past the statement timeout alone: its failure.
+                if careful, savepoint != nil, error.isStatementTimeout { timedOutAlone = error }
+                if error.isConnectionFailure || (error.isTransientConflict && timedOutAlone == nil) { throw error }
                 claimed.outcome = .failed(error)
                 outgoing = []
                 guard let savepoint else {
@@ -313,10 +376,11 @@ public struct BusConsumer: Service {
             mark("COMMIT")
             try await execute("COMMIT", on: connection)
             mark("committed")
+            if let timedOutAlone { await connection.closeAfterTransientConflict(timedOutAlone, logger: logger) }
             wakeups.signal(MessagePublisher.queuesToWake(outgoing))
             return claimed
         } catch {
-            let cause = (error as? LockWaitTimedOut)?.cause ?? error
+            let cause = (error as? BatchTimedOut)?.cause ?? error
             mark("ending the transaction after \(cause.diagnosticDescription)")
             await connection.endTransaction(after: cause, logger: logger)
             throw error
