@@ -43,6 +43,8 @@ public func buildApplication(
     let intake = OrderIntake(client: client, engine: engine, wakeups: wakeups, idleLimit: configuration.intakeIdleLimit, logger: logger)
     return Application(
         router: buildRouter(configuration: configuration, client: client, intake: intake, logger: logger),
+        // A request that is not valid HTTP gets a problem body too (see `MalformedRequestHandler`).
+        server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "EvenTicket"),
         services: [intake],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },

@@ -35,9 +35,13 @@ public struct Problem: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = Body(title: title, status: status.code, detail: detail, field: field)
-        return JSONResponse.make(body, status: status, contentType: "application/problem+json")
+        JSONResponse.make(body, status: status, contentType: "application/problem+json")
     }
+
+    private var body: Body { Body(title: title, status: status.code, detail: detail, field: field) }
+
+    /// The body as JSON, for an answer written below the router (``MalformedRequestHandler``).
+    var json: String { MessageCoding.encode(body) }
 }
 
 /// JSON response bodies: keys sorted, dates in ISO 8601, written by ``MessageCoding`` (the same
