@@ -177,31 +177,45 @@ public struct BusConsumer: Service {
     /// - After a statement timeout, a message that runs past it alone too has that recorded as
     ///   a failed delivery (retried with backoff, then dead-lettered), like a handler that
     ///   throws: a message that always makes its handler that slow ends in the dead letters.
+    ///   Once ``maxTimeoutsInARow`` messages in a row have done so, the server itself is slow,
+    ///   not the messages: the rest stay queued, uncounted, and the loop claims again after
+    ///   ``isolatedTimeoutsPause``. That bounds what one batch can cost to that many statement
+    ///   timeouts, and the messages it counts, innocent ones too when the server is slow, to
+    ///   that many. (An operator's `pg_cancel_backend` of a handler's statement raises the same
+    ///   error, and counts the same way.)
     private func isolate(_ timedOut: BatchTimedOut) async {
-        switch timedOut.wait {
-        case .lock:
-            logger.notice("a batch waited too long for a row lock; trying its messages alone", metadata: [
-                "count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)",
-                "hint": "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
-            ])
-        case .statement:
-            logger.warning("a batch ran past the statement timeout; trying its messages alone", metadata: [
-                "count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)",
-            ])
-        }
+        var metadata: Logger.Metadata = ["count": "\(timedOut.ids.count)", "error": "\(timedOut.cause.diagnosticDescription)"]
         if timedOut.ids.count == 1, let only = timedOut.ids.first {
             // It was alone already.
             switch timedOut.wait {
             case .lock: await postpone(only, cause: timedOut.cause)
-            case .statement: await recordFailure(of: only, cause: timedOut.cause)
+            case .statement:
+                logger.warning("a message ran past the statement timeout alone; counting a failed delivery", metadata: metadata)
+                await recordFailure(of: only, cause: timedOut.cause)
             }
             return
         }
+        switch timedOut.wait {
+        case .lock:
+            metadata["hint"] = "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            logger.notice("a batch waited too long for a row lock; trying its messages alone", metadata: metadata)
+        case .statement:
+            logger.warning("a batch ran past the statement timeout; trying its messages alone", metadata: metadata)
+        }
+        var timeoutsInARow = 0
         for id in timedOut.ids {
             if stopping { return }
             do {
-                try await client.withConnection { connection in
+                let outcome = try await client.withConnection { connection in
                     try await handleAlone(id, on: connection, lockTimeout: timedOut.wait == .lock ? Self.isolatedLockTimeout : nil)
+                }
+                timeoutsInARow = outcome.isStatementTimeout ? timeoutsInARow + 1 : 0
+                if timeoutsInARow == Self.maxTimeoutsInARow {
+                    logger.warning("messages in a row ran past the statement timeout alone; leaving the rest of the batch queued", metadata: [
+                        "count": "\(timeoutsInARow)",
+                    ])
+                    try? await Task.sleep(for: Self.isolatedTimeoutsPause)
+                    return
                 }
             } catch where error.isLockTimeout {
                 await postpone(id, cause: error)
@@ -215,6 +229,13 @@ public struct BusConsumer: Service {
 
     /// How long a message tried alone after a lock wait waits for a lock before it is postponed.
     static let isolatedLockTimeout = Duration.seconds(1)
+
+    /// Messages of a batch that may run past the statement timeout alone, one after the other,
+    /// before the rest of the batch is left to be claimed again (see ``isolate(_:)``).
+    static let maxTimeoutsInARow = 2
+
+    /// The pause before claiming again after that.
+    static let isolatedTimeoutsPause = Duration.seconds(5)
 
     /// Leaves a message that waited past the lock timeout for ``lockWaitPostponement``.
     private func postpone(_ id: UUID, cause: any Error) async {
@@ -285,8 +306,9 @@ public struct BusConsumer: Service {
     /// Claims message `id` by itself and handles it `careful`ly, in a transaction of its own
     /// under the watchdog: behind a savepoint, with its failure recorded. With `lockTimeout`, the
     /// transaction waits at most that long for a lock.
-    private func handleAlone(_ id: UUID, on connection: PostgresConnection, lockTimeout: Duration? = nil) async throws {
-        _ = try await watchdog.run(on: connection, "message \(id) of \(configuration.queue.rawValue) alone") {
+    @discardableResult
+    private func handleAlone(_ id: UUID, on connection: PostgresConnection, lockTimeout: Duration? = nil) async throws -> Outcome {
+        try await watchdog.run(on: connection, "message \(id) of \(configuration.queue.rawValue) alone") {
             try await self.inTransaction(on: connection, careful: true) {
                 if let lockTimeout {
                     try await self.execute("SET LOCAL lock_timeout = '\(lockTimeout.milliseconds)ms'", on: connection)
@@ -294,13 +316,18 @@ public struct BusConsumer: Service {
                 return ClaimedBatch(
                     try await store.claim(id, consumer: configuration.name, on: connection, logger: logger).map { [$0] } ?? [],
                     for: handler)
-            }
+            }.outcome
         }
     }
 
     private enum Outcome {
         case committed
         case failed(any Error)
+
+        /// The handler ran past the statement timeout (and that was recorded as its failure).
+        var isStatementTimeout: Bool {
+            if case .failed(let error) = self { error.isStatementTimeout } else { false }
+        }
     }
 
     private struct Claimed {
@@ -321,6 +348,9 @@ public struct BusConsumer: Service {
         on connection: PostgresConnection, careful: Bool, claim: () async throws -> ClaimedBatch
     ) async throws -> Claimed {
         mark("BEGIN")
+        // Set when the careful pass ran past the statement timeout: the connection is closed
+        // after the transaction, whatever ends it (see `endTransaction(after:)`).
+        var timedOutAlone: (any Error)?
         // BEGIN goes out without waiting for its answer: the claim is queued behind it on this
         // connection and runs inside the transaction (see `beginTransaction`).
         let begun = connection.beginTransaction(logger: logger)
@@ -344,7 +374,6 @@ public struct BusConsumer: Service {
             // without waiting: the handler's first statement is queued behind it.
             let savepoint = careful && fresh.count == 1 ? connection.send("SAVEPOINT handler", logger: logger) : nil
             var outgoing: [OutgoingMessage] = []
-            var timedOutAlone: (any Error)?
             do {
                 mark("handling \(fresh.count)")
                 let handled = try await claimedBatch.handle(fresh, connection, logger)
@@ -382,7 +411,7 @@ public struct BusConsumer: Service {
         } catch {
             let cause = (error as? BatchTimedOut)?.cause ?? error
             mark("ending the transaction after \(cause.diagnosticDescription)")
-            await connection.endTransaction(after: cause, logger: logger)
+            await connection.endTransaction(after: error.isConnectionFailure ? error : timedOutAlone ?? cause, logger: logger)
             throw error
         }
     }

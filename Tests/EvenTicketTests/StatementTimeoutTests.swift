@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MessageBus
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// A message whose handler always runs past the statement timeout holds up neither the messages
@@ -14,7 +15,7 @@ struct StatementTimeoutTests {
         try await TestSystem.withDatabase { client, logger in
             let slow = MessageBusTests.message()
             let others = (0..<10).map { _ in MessageBusTests.message() }
-            let handler = SlowOnOneHandler(slow: slow.envelope.messageID)
+            let handler = SlowOnOneHandler(slow: [slow.envelope.messageID])
             // One batch: the slow message first, then ten that are quick.
             try await MessageBusTests.publish([slow] + others, client: client, logger: logger)
             let configuration = ConsumerConfiguration(
@@ -41,6 +42,9 @@ struct StatementTimeoutTests {
             }
             #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
             #expect(handler.recorder.counts[slow.envelope.messageID] == nil, "the slow message never finished its handler")
+            // Its batch, alone once, then two batches of one, each counted at once: had any
+            // delivery been counted twice, it would have been dead-lettered sooner.
+            #expect(handler.slowStarts == 4)
         }
     }
 
@@ -52,7 +56,7 @@ struct StatementTimeoutTests {
             let failing = MessageBusTests.message()
             let slow = MessageBusTests.message()
             let others = (0..<10).map { _ in MessageBusTests.message() }
-            let handler = SlowOnOneHandler(slow: slow.envelope.messageID, failing: failing.envelope.messageID)
+            let handler = SlowOnOneHandler(slow: [slow.envelope.messageID], failing: failing.envelope.messageID)
             try await MessageBusTests.publish([failing, slow] + others, client: client, logger: logger)
             let configuration = ConsumerConfiguration(
                 queue: .inventory, maxAttempts: 2, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1)
@@ -77,21 +81,56 @@ struct StatementTimeoutTests {
     }
 }
 
-/// Runs past a 200 ms statement timeout on one message, throws on another (if given); records
+extension StatementTimeoutTests {
+    @Test func afterTwoMessagesInARowRunPastTheTimeoutAloneTheRestOfTheBatchIsLeftQueuedUncounted() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // Three slow messages at the head of a batch: as when the server itself is slow.
+            let slow = (0..<3).map { _ in MessageBusTests.message() }
+            let quick = (0..<5).map { _ in MessageBusTests.message() }
+            let handler = SlowOnOneHandler(slow: Set(slow.map(\.envelope.messageID)))
+            try await MessageBusTests.publish(slow + quick, client: client, logger: logger)
+            let configuration = ConsumerConfiguration(
+                queue: .inventory, maxAttempts: 5, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1)
+            func attempts(_ message: OutgoingMessage) async throws -> Int {
+                try await TestSystem.scalar("SELECT attempts FROM bus.messages WHERE id = \(message.envelope.messageID)",
+                                            client: client, logger: logger)
+            }
+            try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                let firstTwoCounted = try await eventually(timeout: .seconds(10), every: .milliseconds(10)) {
+                    let (first, second) = (try await attempts(slow[0]), try await attempts(slow[1]))
+                    return first == 1 && second == 1
+                }
+                #expect(firstTwoCounted)
+                // The loop pauses for 5 s; before, it went on through the batch, 200 ms for the
+                // third slow message, then the quick ones.
+                try await Task.sleep(for: .seconds(1))
+                #expect(try await attempts(slow[2]) == 0, "not counted")
+                #expect(handler.recorder.counts.isEmpty, "the quick ones wait for the next claim")
+            }
+        }
+    }
+}
+
+/// Runs past a 200 ms statement timeout on some messages, throws on another (if given); records
 /// the others.
 final class SlowOnOneHandler: MessageHandler {
-    let slow: UUID
+    let slow: Set<UUID>
     let failing: UUID?
     let recorder = RecordingHandler()
+    private let starts = Mutex(0)
 
-    init(slow: UUID, failing: UUID? = nil) {
+    init(slow: Set<UUID>, failing: UUID? = nil) {
         self.slow = slow
         self.failing = failing
     }
 
+    /// How many times a slow message's handler started.
+    var slowStarts: Int { starts.withLock { $0 } }
+
     func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
         if envelope.messageID == failing { throw RecordingHandler.TestFailure(description: "refused") }
-        if envelope.messageID == slow {
+        if slow.contains(envelope.messageID) {
+            starts.withLock { $0 += 1 }
             _ = try await connection.query("SET LOCAL statement_timeout = '200ms'", logger: logger).collect()
             _ = try await connection.query("SELECT pg_sleep(5)", logger: logger).collect()
         }
