@@ -3,15 +3,16 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 
-/// Answers a request that is not valid HTTP/1.1 (a request line or header block over the
-/// parser's limits, a malformed header, …) with a problem body, as every other bad request is
-/// answered. Without it, Hummingbird answers NIO's parser error with a bare 400 before the
-/// application ever sees the request.
+/// Gives the answer to a request that is not valid HTTP/1.1 (a request line or header block over
+/// the parser's limits, a malformed header, …) a problem body, as every other bad request has.
 ///
-/// It sits between the HTTP/1 codec and Hummingbird and takes over only between requests, once
-/// every request read so far has been answered (a pipelined request's answer is written first);
-/// a parser error in the middle of a request's body still reaches Hummingbird, which fails that
-/// request. The connection is closed after the answer: the parser cannot go on after an error.
+/// Hummingbird answers NIO's parser error itself, before the application sees a request: once
+/// every request read before has been answered, it writes a bare `400` (`Content-Length: 0`,
+/// `Connection: close`), half-closes the connection and stops reading. This handler, between the
+/// HTTP/1 codec and Hummingbird, leaves all of that as it is and only fills in that answer: it
+/// notes the parser error on its way through, and when the next response head written is a
+/// `400` with every request started so far already answered, which only Hummingbird's answer to
+/// the parser error can be, it adds the problem body to it.
 final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -19,54 +20,32 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
     typealias OutboundOut = HTTPResponsePart
 
     private var requestsStarted = 0
-    private var requestsEnded = 0
     private var responsesEnded = 0
-    private var waiting: HTTPParserError?
-    private var answered = false
+    private var parserError: HTTPParserError?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head: requestsStarted += 1
-        case .end: requestsEnded += 1
-        case .body: break
-        }
+        if case .head = unwrapInboundIn(data) { requestsStarted += 1 }
         context.fireChannelRead(data)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let ends = if case .end = unwrapOutboundIn(data) { true } else { false }
-        context.write(data, promise: promise)
-        guard ends else { return }
-        responsesEnded += 1
-        if let error = waiting, responsesEnded == requestsStarted {
-            waiting = nil
-            answer(error, context: context)
-        }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if parserError == nil, let error = error as? HTTPParserError { parserError = error }
+        context.fireErrorCaught(error)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError, requestsEnded == requestsStarted, !answered, waiting == nil else {
-            context.fireErrorCaught(error)
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let part = unwrapOutboundIn(data)
+        if case .head(var head) = part, head.status == .badRequest, responsesEnded == requestsStarted, let error = parserError {
+            parserError = nil
+            let body = ByteBuffer(string: Problem(.badRequest, "Malformed request", detail: Self.detail(for: error)).json)
+            head.headerFields[.contentType] = "application/problem+json"
+            head.headerFields[.contentLength] = String(body.readableBytes)
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+            context.write(wrapOutboundOut(.body(body)), promise: nil)
             return
         }
-        if responsesEnded == requestsStarted {
-            answer(parserError, context: context)
-        } else {
-            waiting = parserError
-        }
-    }
-
-    private func answer(_ error: HTTPParserError, context: ChannelHandlerContext) {
-        answered = true
-        let body = ByteBuffer(string: Problem(.badRequest, "Malformed request", detail: Self.detail(for: error)).json)
-        var head = HTTPResponse(status: .badRequest)
-        head.headerFields[.contentType] = "application/problem+json"
-        head.headerFields[.contentLength] = String(body.readableBytes)
-        head.headerFields[.connection] = "close"
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        if case .end = part { responsesEnded += 1 }
+        context.write(data, promise: promise)
     }
 
     static func detail(for error: HTTPParserError) -> String {
