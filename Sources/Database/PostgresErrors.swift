@@ -1,4 +1,5 @@
 import PostgresNIO
+import _ConnectionPoolModule
 
 extension Error {
     /// The error a transaction closure threw, unwrapped from postgres-nio's transaction error.
@@ -25,9 +26,17 @@ extension Error {
     }
 
     /// PostgreSQL cannot serve the work right now: the connection failed, the server has no
-    /// connection slot left, or the statement lost a race or timed out. Nothing was committed.
+    /// connection slot left, the pool has given up opening connections for now, or the statement
+    /// lost a race or timed out. Nothing was committed.
     public var isDatabaseUnavailable: Bool {
-        isConnectionFailure || isTransientConflict || sqlState == SQLState.tooManyConnections
+        isConnectionFailure || isTransientConflict || sqlState == SQLState.tooManyConnections || isPoolGivingUp
+    }
+
+    /// postgres-nio's pool has failed to open a connection for a while (its circuit breaker
+    /// tripped) and fails requests at once until one opens again. It throws this error as it is,
+    /// not as a `PSQLError`.
+    public var isPoolGivingUp: Bool {
+        (unwrappingTransaction as? ConnectionPoolError) == .connectionCreationCircuitBreakerTripped
     }
 
     /// The statement lost a race or waited too long (serialization failure, deadlock, lock or

@@ -60,13 +60,14 @@ func buildRouter(configuration: APIConfiguration, client: PostgresClient, intake
     let catalog = Catalog(client: client)
     router.get("/health") { _, _ in
         guard await databaseAnswers(client, within: .seconds(2), logger: logger) else {
-            throw Problem(.serviceUnavailable, "Not ready", detail: "the database is not reachable")
+            throw ServiceUnavailable(title: "Not ready", detail: "the database is not reachable")
         }
         return JSONResponse.make(["status": "ok"])
     }
     // Load balancers often probe with HEAD: the same answer, without a body.
     router.head("/health") { _, _ in
-        Response(status: await databaseAnswers(client, within: .seconds(2), logger: logger) ? .ok : .serviceUnavailable)
+        await databaseAnswers(client, within: .seconds(2), logger: logger)
+            ? Response(status: .ok) : Response(status: .serviceUnavailable, headers: [.retryAfter: "1"])
     }
     let tokens = TokenCache(tokens: AccessTokens(client: client), timeToLive: configuration.tokenCacheTTL)
     let clients = router.group().add(middleware: RequireRole(minimum: .client, tokens: tokens, logger: logger))

@@ -13,6 +13,11 @@ import NIOHTTPTypes
 /// notes the parser error on its way through, and when the next response head written is a
 /// `400` with every request started so far already answered, which only Hummingbird's answer to
 /// the parser error can be, it adds the problem body to it.
+///
+/// A parser error in the middle of a request's body is different: that request has had its
+/// answer already (the route's, a 401 say, or a problem for the broken body), and Hummingbird's
+/// `400` would be a second answer to it, which a client would take for the answer to its next
+/// request. That `400` is dropped; the connection is closed all the same.
 final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -20,23 +25,45 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
     typealias OutboundOut = HTTPResponsePart
 
     private var requestsStarted = 0
+    private var requestsEnded = 0
     private var responsesEnded = 0
     private var parserError: HTTPParserError?
+    /// The parser error came in the middle of a request's body.
+    private var midBody = false
+    /// Dropping Hummingbird's second answer, up to its end.
+    private var dropping = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { requestsStarted += 1 }
+        switch unwrapInboundIn(data) {
+        case .head: requestsStarted += 1
+        case .end: requestsEnded += 1
+        case .body: break
+        }
         context.fireChannelRead(data)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if parserError == nil, let error = error as? HTTPParserError { parserError = error }
+        if parserError == nil, let error = error as? HTTPParserError {
+            parserError = error
+            midBody = requestsEnded < requestsStarted
+        }
         context.fireErrorCaught(error)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let part = unwrapOutboundIn(data)
+        if dropping {
+            if case .end = part { dropping = false }
+            promise?.succeed(())
+            return
+        }
         if case .head(var head) = part, head.status == .badRequest, responsesEnded == requestsStarted, let error = parserError {
             parserError = nil
+            if midBody {
+                dropping = true
+                promise?.succeed(())
+                return
+            }
             let body = ByteBuffer(string: Problem(.badRequest, "Malformed request", detail: Self.detail(for: error)).json)
             head.headerFields[.contentType] = "application/problem+json"
             head.headerFields[.contentLength] = String(body.readableBytes)

@@ -44,10 +44,12 @@ extension ServiceUnavailable: ProblemResponse {}
 /// 503 with `Retry-After`: PostgreSQL is unreachable, out of connections, or the request's
 /// statement lost a race or timed out; the request did nothing and may be sent again.
 struct ServiceUnavailable: HTTPResponseError {
+    var title = "Service unavailable"
+    var detail = "The database is unavailable or busy; try again shortly."
     var status: HTTPResponse.Status { .serviceUnavailable }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = try Problem(.serviceUnavailable, "Service unavailable", detail: "The database is unavailable or busy; try again shortly.")
+        var response = try Problem(.serviceUnavailable, title, detail: detail)
             .response(from: request, context: context)
         response.headers[.retryAfter] = "1"
         return response

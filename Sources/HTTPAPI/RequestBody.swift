@@ -1,6 +1,7 @@
 import EvenTicketContracts
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Reads a JSON request body, answering malformed or mistyped JSON with a problem that names the field.
 enum RequestBody {
@@ -27,8 +28,12 @@ enum RequestBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maximumSize)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, "Request body too large", detail: "the limit is \(maximumSize) bytes")
+        } catch {
+            // A chunk that is not valid chunked encoding, or a body that ended before its
+            // Content-Length: the parser cannot go on, and the connection is closed after this.
+            throw Problem(.badRequest, "Malformed request", detail: "the request body was malformed or cut short")
         }
         guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
             throw Problem(.badRequest, "Malformed JSON", detail: "the request body is not valid UTF-8")
