@@ -95,17 +95,27 @@ public struct JSONObjectReader {
         return items
     }
 
-    /// Throws `DecodingError.dataCorrupted` at the first member whose key is not in `known`:
-    /// for a request whose fields matter, a field the reader would silently drop (a misspelled
-    /// one, or one the client believes is honoured) is an error.
+    /// Throws `DecodingError.dataCorrupted` at the first member whose key is not in `known`, or
+    /// that appears twice: for a request whose fields matter, a field the reader would silently
+    /// drop (a misspelled one, one the client believes is honoured, or the second of two with
+    /// one name, of which a reader takes the first) is an error.
     public func onlyKeys(_ known: Set<String>) throws {
-        for member in members where !known.contains(member.key) {
-            throw DecodingError.dataCorrupted(.init(codingPath: path(member.key), debugDescription: JSONObjectReader.unknownKey))
+        for (index, member) in members.enumerated() {
+            guard known.contains(member.key) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: path(member.key), debugDescription: JSONObjectReader.unknownKey))
+            }
+            // A handful of members: comparing is cheaper than building a set.
+            if members[..<index].contains(where: { $0.key == member.key }) {
+                throw DecodingError.dataCorrupted(.init(codingPath: path(member.key), debugDescription: JSONObjectReader.repeatedKey))
+            }
         }
     }
 
-    /// The description of the error ``onlyKeys(_:)`` throws.
+    /// The description of the error ``onlyKeys(_:)`` throws for a key it does not know.
     public static let unknownKey = "is not a field of this object"
+
+    /// The description of the error ``onlyKeys(_:)`` throws for a key given twice.
+    public static let repeatedKey = "is given more than once"
 
     // As `decodeIfPresent`: nil when the key is missing or its value is `null`; a value of the
     // wrong type throws.

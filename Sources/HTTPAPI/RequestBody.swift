@@ -65,8 +65,13 @@ enum RequestBody {
             throw Problem.invalid(path(context.codingPath + [key]), "is required")
         } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
             // Well-formed JSON whose value cannot be read: a number that is not an integer
-            // (1.5, 1e30, or one beyond 64 bits), or a field the request does not have.
-            let detail = context.debugDescription == JSONObjectReader.unknownKey ? "is not a field of this request" : "expected an integer"
+            // (1.5, 1e30, or one beyond 64 bits), a field the request does not have, or one
+            // given twice.
+            let detail = switch context.debugDescription {
+            case JSONObjectReader.unknownKey: "is not a field of this request"
+            case JSONObjectReader.repeatedKey: "is given more than once"
+            default: "expected an integer"
+            }
             throw Problem.invalid(path(context.codingPath), detail)
         } catch {
             throw Problem(.badRequest, "Malformed JSON", detail: "the request body is not valid JSON")

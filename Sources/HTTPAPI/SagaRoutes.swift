@@ -15,6 +15,9 @@ struct SagaRoutes {
         var nextCursor: UUID?
     }
 
+    /// The query parameters `GET /sagas` takes.
+    static let parameters = ["state", "limit", "after"]
+
     /// One saga for anyone with a token; listing them for operators.
     func register(reading router: some RouterMethods<BasicRequestContext>, listing operators: some RouterMethods<BasicRequestContext>) {
         router.get("/sagas/:sagaId") { _, context in
@@ -24,6 +27,18 @@ struct SagaRoutes {
         }
         operators.get("/sagas") { request, _ in
             let query = request.uri.queryParameters
+            // A parameter the list does not take (a misspelled one would widen the list without
+            // a word), or one given twice (only one would count), is an error.
+            for (index, parameter) in query.enumerated() {
+                let name = String(parameter.key)
+                guard Self.parameters.contains(name) else {
+                    throw Problem(.badRequest, "Invalid query",
+                                  detail: "\(name) is not a parameter of this list (\(Self.parameters.joined(separator: ", ")))", field: name)
+                }
+                if query[..<index].contains(where: { $0.key == parameter.key }) {
+                    throw Problem(.badRequest, "Invalid query", detail: "\(name) is given more than once", field: name)
+                }
+            }
             var state: SagaState?
             if let text = query.get("state") {
                 guard let parsed = SagaState(rawValue: text) else {

@@ -42,6 +42,9 @@ struct HTTPAPITests {
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":99999999999999999999}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa","discount":100}"#, .unprocessableContent, "discount"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1,"price":0}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].price"),
+                // A field given twice: a reader would take one and drop the other.
+                (#"{"customerId":"a","customerId":"b","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1,"quantity":5}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
                 ("[]", .unprocessableContent, nil),
                 ("", .badRequest, nil),
             ]
@@ -68,6 +71,9 @@ struct HTTPAPITests {
             Self.expectProblem(try await system.request(.get, "/no/such/route"), .notFound)
             Self.expectProblem(try await system.request(.get, "/sagas?state=sleeping"), .badRequest, field: "state")
             Self.expectProblem(try await system.request(.get, "/sagas?limit=0"), .badRequest, field: "limit")
+            // A parameter the list does not take, or one given twice, is not silently ignored.
+            Self.expectProblem(try await system.request(.get, "/sagas?STATE=running"), .badRequest, field: "STATE")
+            Self.expectProblem(try await system.request(.get, "/sagas?limit=10&limit=20"), .badRequest, field: "limit")
             let wrongMethod = try await system.request(.delete, "/orders/\(UUID())")
             Self.expectProblem(wrongMethod, .methodNotAllowed)
             #expect(wrongMethod.headers[.allow] == "GET")
