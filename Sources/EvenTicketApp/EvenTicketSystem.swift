@@ -203,9 +203,10 @@ public enum EvenTicketSystem {
     }
 }
 
-/// PostgreSQL could not be reached.
+/// PostgreSQL could not be reached, or refused the connection (a missing database, a wrong
+/// user or password, no TLS where the URL requires it).
 public struct DatabaseUnreachable: Error, CustomStringConvertible {
     public var url: DatabaseURL
     public var reason: String
-    public var description: String { "cannot reach PostgreSQL at \(url): \(reason)" }
+    public var description: String { "cannot use PostgreSQL at \(url): \(reason)" }
 }

@@ -84,6 +84,10 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
     } catch let error as IOError where error.errnoCode == EADDRINUSE {
         FileHandle.standardError.write(Data("error: cannot listen: the address is in use (another process listens on that port; pass another --port)\n".utf8))
         throw ExitCode.failure
+    } catch let error as SocketAddressError.UnknownHost {
+        // A name that does not resolve, or an address that is not one (999.1.1.1).
+        FileHandle.standardError.write(Data("error: cannot listen: no address for host \(error.host) (\(error.errorDescription); check --host)\n".utf8))
+        throw ExitCode.failure
     } catch {
         FileHandle.standardError.write(Data("error: \(error.diagnosticDescription)\n".utf8))
         throw ExitCode.failure

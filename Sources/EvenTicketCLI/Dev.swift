@@ -41,7 +41,7 @@ struct Dev: AsyncParsableCommand {
             try await runRoles(
                 Set(Role.allCases), url: url, configuration: configuration, logger: logger,
                 onServerRunning: { port in
-                    if let event = demo.event { printBanner(port: port, url: url, event: event, demo: demo) }
+                    if let event = demo.event { printBanner(port: port, url: url, dataDirectory: dataDir, event: event, demo: demo) }
                 },
                 beforeStart: { box in
                     demo.event = try await Demo.ensureEvent(Catalog(client: box.client), logger: logger)
@@ -75,15 +75,18 @@ enum Demo {
     }
 }
 
-func printBanner(port: Int, url: DatabaseURL, event: Catalog.Event, demo: DemoBox) {
+func printBanner(port: Int, url: DatabaseURL, dataDirectory: String?, event: Catalog.Event, demo: DemoBox) {
     let base = "http://127.0.0.1:\(port)"
-    let types = event.ticketTypes.map { "    \($0.name): \($0.ticketTypeId)  (\($0.priceCents) \($0.currency), \($0.available) left)" }
+    let types = event.ticketTypes.map {
+        "    \($0.name): \($0.ticketTypeId)  (\($0.priceCents / 100).\(String(format: "%02d", $0.priceCents % 100)) \($0.currency), \($0.available) left)"
+    }
+    let kept = dataDirectory.map { "kept in \($0)" } ?? "throwaway: give --data-dir to keep it"
     let first = event.ticketTypes.first?.ticketTypeId.uuidString ?? ""
     let text = """
 
     EvenTicket is running: API, orchestrator, inventory, invoicing and payment in one process.
       HTTP API:   \(base)
-      PostgreSQL: \(url)  (throwaway unless --data-dir)
+      PostgreSQL: \(url)  (\(kept))
       Demo event: \(event.name)  eventId=\(event.eventId)
     \(types.joined(separator: "\n"))
       Tokens (new each run):

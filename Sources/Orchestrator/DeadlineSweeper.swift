@@ -41,6 +41,8 @@ public struct DeadlineSweeper: Service {
                     if fired == batchSize { continue }
                     try? await Task.sleep(for: interval * Double.random(in: 0.8..<1.2))
                 } catch {
+                    // Stopping: the pool may be gone already, which is no failure worth a warning.
+                    if Task.isCancelled || Task.isShuttingDownGracefully { break }
                     logger.warning("deadline sweep failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
                     try? await Task.sleep(for: failures.next())
                 }
