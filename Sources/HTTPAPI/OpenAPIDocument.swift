@@ -97,6 +97,7 @@ enum OpenAPIDocument {
           "get": {
             "operationId": "listSagas",
             "summary": "Sagas, newest first, in pages (operator).",
+            "description": "A parameter not listed here, or one given twice, is refused with 400 naming it.",
             "parameters": [
               {"name": "state", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/SagaState"}},
               {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},

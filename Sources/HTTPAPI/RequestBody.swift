@@ -2,6 +2,7 @@ import EvenTicketContracts
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// Reads a JSON request body, answering malformed or mistyped JSON with a problem that names the field.
 enum RequestBody {
@@ -30,7 +31,7 @@ enum RequestBody {
             buffer = try await request.body.collect(upTo: maximumSize)
         } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, "Request body too large", detail: "the limit is \(maximumSize) bytes")
-        } catch {
+        } catch is HTTPParserError {
             // A chunk that is not valid chunked encoding, or a body that ended before its
             // Content-Length: the parser cannot go on, and the connection is closed after this.
             throw Problem(.badRequest, "Malformed request", detail: "the request body was malformed or cut short")

@@ -29,7 +29,7 @@ struct SagaRoutes {
             let query = request.uri.queryParameters
             // A parameter the list does not take (a misspelled one would widen the list without
             // a word), or one given twice (only one would count), is an error.
-            for (index, parameter) in query.enumerated() {
+            for (index, parameter) in query.enumerated() where !parameter.key.isEmpty { // `?&limit=5` has an empty one
                 let name = String(parameter.key)
                 guard Self.parameters.contains(name) else {
                     throw Problem(.badRequest, "Invalid query",

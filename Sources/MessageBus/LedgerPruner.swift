@@ -29,7 +29,10 @@ public struct LedgerPruner: Service {
                     if deleted > 0 { logger.debug("pruned the processed-messages ledger", metadata: ["rows": "\(deleted)"]) }
                 } catch {
                     // Stopping: the pool may be gone already, which is no failure worth a warning.
-                    if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                    if Task.isCancelled || Task.isShuttingDownGracefully {
+                        logger.debug("pruning the processed-messages ledger failed while stopping", metadata: ["error": "\(error.diagnosticDescription)"])
+                        break
+                    }
                     logger.warning("pruning the processed-messages ledger failed", metadata: ["error": "\(error.diagnosticDescription)"])
                 }
                 try? await Task.sleep(for: interval * Double.random(in: 0.8..<1.2))

@@ -42,7 +42,10 @@ public struct DeadlineSweeper: Service {
                     try? await Task.sleep(for: interval * Double.random(in: 0.8..<1.2))
                 } catch {
                     // Stopping: the pool may be gone already, which is no failure worth a warning.
-                    if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                    if Task.isCancelled || Task.isShuttingDownGracefully {
+                        logger.debug("deadline sweep failed while stopping", metadata: ["error": "\(error.diagnosticDescription)"])
+                        break
+                    }
                     logger.warning("deadline sweep failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
                     try? await Task.sleep(for: failures.next())
                 }
