@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Follows the README as a new user would: `swift run eventicket dev`, then the curl calls.
 # Fails unless a tok_visa order ends confirmed, a tok_declined one rejected, a request without the
-# printed token is refused, and everything stops on Ctrl-C.
+# printed token is refused, the CLI's errors are as documented, and everything stops on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +55,26 @@ await_status "$(echo "$declined" | json '["orderId"]')" rejected
 curl -s -H "$auth" "$base/orders/not-an-id" | grep -q '"status":404'
 curl -s "$base/orders/not-an-id" | grep -q '"status":401'
 curl -sf "$base/health" >/dev/null
+
+# The CLI's errors, as the README's CLI section states them: the message and the exit code.
+bin="$(swift build --show-bin-path)/eventicket"
+url=$(grep -o 'PostgreSQL: postgres://[^ ]*' "$log" | head -1 | cut -d' ' -f2)
+expect_failure() { # exit-code message-part command...
+    local code=$1 part=$2 out status=0
+    shift 2
+    local command="$1 $2"
+    out=$("$@" 2>&1 >/dev/null) || status=$?
+    if [ "$status" != "$code" ] || ! grep -qF -- "$part" <<<"$out"; then
+        echo "$*: expected exit $code and '$part', got exit $status:" >&2; echo "$out" | tail -3 >&2; exit 1
+    fi
+    echo "CLI: ${command##*/} ... -> exit $status: $part"
+}
+expect_failure 1 "cannot listen: the address is in use" "$bin" serve --port "$port" --database-url "$url"
+expect_failure 1 "cannot listen: no address for host nosuchhost.invalid" "$bin" serve --host nosuchhost.invalid --port 0 --database-url "$url"
+expect_failure 1 'cannot use PostgreSQL at' "$bin" dead-letters list --database-url "${url%/eventicket}/nosuchdb"
+expect_failure 1 "no order or saga with id" "$bin" status 00000000-0000-0000-0000-000000000000 --database-url "$url"
+expect_failure 64 "--port must be 0 to 65535" "$bin" serve --port 70000 --database-url "$url"
+expect_failure 64 "is not an order or saga id" "$bin" status not-an-id --database-url "$url"
 
 kill -INT "$pid"
 wait "$pid" || { cat "$log"; echo "eventicket dev did not stop cleanly" >&2; exit 1; }
