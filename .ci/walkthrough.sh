@@ -75,6 +75,7 @@ expect_failure 1 'cannot use PostgreSQL at' "$bin" dead-letters list --database-
 expect_failure 1 "no order or saga with id" "$bin" status 00000000-0000-0000-0000-000000000000 --database-url "$url"
 expect_failure 64 "--port must be 0 to 65535" "$bin" serve --port 70000 --database-url "$url"
 expect_failure 64 "is not an order or saga id" "$bin" status not-an-id --database-url "$url"
+expect_failure 64 "SUBCOMMANDS:" "$bin" dead-letters
 
 kill -INT "$pid"
 wait "$pid" || { cat "$log"; echo "eventicket dev did not stop cleanly" >&2; exit 1; }

@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import MessageBus
 
-struct DeadLettersCommand: AsyncParsableCommand {
+struct DeadLettersCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "dead-letters",
         abstract: "List, inspect, retry or discard messages that could not be handled.",

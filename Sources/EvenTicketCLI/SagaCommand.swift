@@ -3,7 +3,7 @@ import EvenTicketApp
 import Foundation
 import Orchestrator
 
-struct SagaCommand: AsyncParsableCommand {
+struct SagaCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "saga", abstract: "Operator actions on sagas.", subcommands: [Retry.self])
 

@@ -3,7 +3,7 @@ import ArgumentParser
 import EvenTicketApp
 import Foundation
 
-struct TokenCommand: AsyncParsableCommand {
+struct TokenCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "token", abstract: "Create or revoke API bearer tokens.", subcommands: [Create.self, Revoke.self])
 
