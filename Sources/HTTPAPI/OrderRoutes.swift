@@ -48,7 +48,12 @@ struct OrderRoutes {
 
     private func place(_ request: Request) async throws -> Response {
         let body = try await RequestBody.decode(PlaceOrderRequest.self, from: request).validated()
-        let key = request.headers[.idempotencyKey]
+        // `headers[name]` joins repeated fields with ", ", which would make two keys one.
+        let keys = request.headers[values: .idempotencyKey]
+        if keys.count > 1 {
+            throw Problem(.badRequest, "Invalid Idempotency-Key", detail: "is given more than once")
+        }
+        let key = keys.first
         if let key, key.isEmpty || key.count > 200 {
             throw Problem(.badRequest, "Invalid Idempotency-Key", detail: "must be 1 to 200 characters")
         }

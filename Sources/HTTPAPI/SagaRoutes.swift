@@ -26,21 +26,22 @@ struct SagaRoutes {
             return JSONResponse.make(saga)
         }
         operators.get("/sagas") { request, _ in
-            let query = request.uri.queryParameters
             // A parameter the list does not take (a misspelled one would widen the list without
-            // a word), or one given twice (only one would count), is an error.
-            for (index, parameter) in query.enumerated() where !parameter.key.isEmpty { // `?&limit=5` has an empty one
-                let name = String(parameter.key)
+            // a word), or one given twice (only one would count), is an error. Hummingbird
+            // decodes the values; the names are decoded here (`st%61te` is `state`).
+            var query: [String: String] = [:]
+            for parameter in request.uri.queryParameters where !parameter.key.isEmpty { // `?&limit=5` has an empty one
+                let name = String(parameter.key).removingPercentEncoding ?? String(parameter.key)
                 guard Self.parameters.contains(name) else {
                     throw Problem(.badRequest, "Invalid query",
                                   detail: "\(name) is not a parameter of this list (\(Self.parameters.joined(separator: ", ")))", field: name)
                 }
-                if query[..<index].contains(where: { $0.key == parameter.key }) {
+                guard query.updateValue(String(parameter.value), forKey: name) == nil else {
                     throw Problem(.badRequest, "Invalid query", detail: "\(name) is given more than once", field: name)
                 }
             }
             var state: SagaState?
-            if let text = query.get("state") {
+            if let text = query["state"] {
                 guard let parsed = SagaState(rawValue: text) else {
                     let states = SagaState.allCases.map(\.rawValue).joined(separator: ", ")
                     throw Problem(.badRequest, "Invalid query", detail: "state must be one of \(states)", field: "state")
@@ -48,14 +49,14 @@ struct SagaRoutes {
                 state = parsed
             }
             var limit = 50
-            if let text = query.get("limit") {
+            if let text = query["limit"] {
                 guard let parsed = Int(text), (1...500).contains(parsed) else {
                     throw Problem(.badRequest, "Invalid query", detail: "limit must be an integer from 1 to 500", field: "limit")
                 }
                 limit = parsed
             }
             var after: UUID?
-            if let text = query.get("after") {
+            if let text = query["after"] {
                 guard let parsed = UUID(uuidString: text) else {
                     throw Problem(.badRequest, "Invalid query", detail: "after must be a saga id", field: "after")
                 }

@@ -75,6 +75,10 @@ struct HTTPAPITests {
             Self.expectProblem(try await system.request(.get, "/sagas?STATE=running"), .badRequest, field: "STATE")
             Self.expectProblem(try await system.request(.get, "/sagas?limit=10&limit=20"), .badRequest, field: "limit")
             #expect(try await system.request(.get, "/sagas?&limit=5").status == .ok, "an empty piece is no parameter")
+            // Names are percent-decoded like values: `st%61te` is `state`, and counts as a repeat of it.
+            Self.expectProblem(try await system.request(.get, "/sagas?st%61te=sleeping"), .badRequest, field: "state")
+            Self.expectProblem(try await system.request(.get, "/sagas?limit=10&l%69mit=20"), .badRequest, field: "limit")
+            #expect(try await system.request(.get, "/sagas?l%69mit=5").status == .ok)
             let wrongMethod = try await system.request(.delete, "/orders/\(UUID())")
             Self.expectProblem(wrongMethod, .methodNotAllowed)
             #expect(wrongMethod.headers[.allow] == "GET")
@@ -289,6 +293,13 @@ struct HTTPAPITests {
             Self.expectProblem(try await system.request(.post, "/orders", json: other, headers: key), .conflict)
             // Without a key, the same body is a new order.
             #expect(try await system.request(.post, "/orders", json: body).status == .accepted)
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 2)
+            // Two keys are refused, not joined into one ("order-123, other"), and store nothing.
+            var twoKeys = key
+            twoKeys.append(HTTPField(name: HTTPField.Name("Idempotency-Key")!, value: "other"))
+            let refused = try await system.request(.post, "/orders", json: body, headers: twoKeys)
+            Self.expectProblem(refused, .badRequest)
+            #expect(refused.body["detail"]?.string == "is given more than once", "\(refused.text)")
             #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 2)
         }
     }
