@@ -30,7 +30,7 @@ extension BenchReport {
             headline: Latency(microseconds: state.headline), confirmed: Latency(microseconds: state.headlineConfirmed),
             rejected: Latency(microseconds: state.headlineRejected), timeoutToken: Latency(microseconds: state.slowClass))
         costPerSaga = CostPerSaga(
-            commits: perSaga(delta.commits), statements: perSaga(delta.statements),
+            commits: perSaga(delta.commits), walFlushes: perSaga(delta.walFlushes), statements: perSaga(delta.statements),
             walBytes: perSaga(delta.walBytes), rowsWritten: perSaga(delta.rowsWritten))
         cpu = CPU(
             systemSeconds: result.cpuEnd.system.flatMap { end in result.cpuStart.system.map { end - $0 } },

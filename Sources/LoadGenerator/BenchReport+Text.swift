@@ -47,7 +47,7 @@ extension BenchReport {
         }
         lines.append("")
         lines.append("PostgreSQL per completed saga (window deltas ÷ \(window.sagasCompleted) sagas)")
-        lines.append("  commits \(optional(costPerSaga.commits, 1))   statements \(optional(costPerSaga.statements, 1))   WAL bytes \(optional(costPerSaga.walBytes, 0))   rows written \(optional(costPerSaga.rowsWritten, 1))")
+        lines.append("  commits \(optional(costPerSaga.commits, 1))   WAL flushes \(optional(costPerSaga.walFlushes, 2))   statements \(optional(costPerSaga.statements, 1))   WAL bytes \(optional(costPerSaga.walBytes, 0))   rows written \(optional(costPerSaga.rowsWritten, 1))")
         lines.append("")
         lines.append("CPU seconds in the window (\(number(window.seconds, 1)) s)")
         for (name, seconds) in [("eventicket processes", cpu.systemSeconds), ("PostgreSQL", cpu.postgresSeconds), ("bench (load generator)", Optional(cpu.benchSeconds))] {

@@ -95,11 +95,24 @@ public struct BenchReport: Sendable, Codable, Equatable {
 
     /// PostgreSQL work per completed saga: window deltas of the statistics views ÷ sagas completed.
     public struct CostPerSaga: Sendable, Codable, Equatable {
+        /// Every transaction of the database, including the one each listening connection runs
+        /// to read the notifications it is woken for (PostgreSQL does that in a transaction).
         public var commits: Double?
+        /// WAL flushes (`pg_stat_wal.wal_sync`, for the whole server): the fsyncs commits waited
+        /// on, fewer than the commits that wrote, since one flush serves every commit waiting.
+        public var walFlushes: Double?
         /// nil when pg_stat_statements is not available.
         public var statements: Double?
         public var walBytes: Double?
         public var rowsWritten: Double?
+
+        public init(commits: Double?, walFlushes: Double? = nil, statements: Double?, walBytes: Double?, rowsWritten: Double?) {
+            self.commits = commits
+            self.walFlushes = walFlushes
+            self.statements = statements
+            self.walBytes = walBytes
+            self.rowsWritten = rowsWritten
+        }
     }
 
     /// CPU seconds used during the window.

@@ -20,6 +20,8 @@ struct PostgresStatistics: Sendable {
         var commits: Int64
         var rowsWritten: Int64
         var walBytes: Int64?
+        /// `pg_stat_wal.wal_sync`: the WAL flushes that commits waited on (one may serve several).
+        var walFlushes: Int64?
         var statements: Int64?
     }
 
@@ -27,6 +29,7 @@ struct PostgresStatistics: Sendable {
         var commits: Int64
         var rowsWritten: Int64
         var walBytes: Int64?
+        var walFlushes: Int64?
         var statements: Int64?
     }
 
@@ -48,13 +51,13 @@ struct PostgresStatistics: Sendable {
     func snapshot(ledger: OrderLedger) async throws -> Snapshot {
         let rows = try await client.query("""
             SELECT clock_timestamp(), d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
-                   (SELECT wal_bytes::bigint FROM pg_stat_wal)
+                   (SELECT wal_bytes::bigint FROM pg_stat_wal), (SELECT wal_sync FROM pg_stat_wal)
             FROM pg_stat_database d WHERE d.datname = current_database()
             """, logger: logger)
         ledger.ownQuery()
         var snapshot: Snapshot?
-        for try await (time, commits, rows, wal) in rows.decode((Date, Int64, Int64, Int64?).self) {
-            snapshot = Snapshot(serverTime: time, commits: commits, rowsWritten: rows, walBytes: wal, statements: nil)
+        for try await (time, commits, rows, wal, flushes) in rows.decode((Date, Int64, Int64, Int64?, Int64?).self) {
+            snapshot = Snapshot(serverTime: time, commits: commits, rowsWritten: rows, walBytes: wal, walFlushes: flushes, statements: nil)
         }
         guard var snapshot else { throw BenchError("pg_stat_database has no row for the bench's database") }
         if statementsAvailable {
@@ -75,6 +78,7 @@ struct PostgresStatistics: Sendable {
             commits: max(end.commits - start.commits - own, 0),
             rowsWritten: end.rowsWritten - start.rowsWritten,
             walBytes: both(end.walBytes, start.walBytes).map { $0 - $1 },
+            walFlushes: both(end.walFlushes, start.walFlushes).map { $0 - $1 },
             statements: both(end.statements, start.statements).map { max($0 - $1 - own, 0) })
     }
 

@@ -20,7 +20,7 @@ struct BenchReportTests {
             orders: .init(scheduled: 700, placed: 700, accepted: 698, completed: 698, unfinished: 0, dropped: 0, late: 0,
                           errors: ["http_503": 2], outcomes: ["confirmed": 630, "rejected:payment_declined": 56, "rejected:payment_timeout": 12]),
             latency: .init(headline: latency, timeoutToken: nil),
-            costPerSaga: .init(commits: 10.2, statements: nil, walBytes: 8123.4, rowsWritten: 23.4),
+            costPerSaga: .init(commits: 10.2, walFlushes: 0.35, statements: nil, walBytes: 8123.4, rowsWritten: 23.4),
             cpu: .init(systemSeconds: 12.3, postgresSeconds: nil, benchSeconds: 0.41),
             calibration: calibrated ? .init(connections: 16, seconds: 5, commitsPerSecond: 9800, singleCommitMilliseconds: 3.3,
                                              sequentialCommits: 9, latencyFloorMilliseconds: 29.7) : nil,
@@ -47,6 +47,7 @@ struct BenchReportTests {
         #expect(text.contains("completed sagas"))
         #expect(text.contains("29.5/s"))
         #expect(text.contains("statements n/a"))
+        #expect(text.contains("commits 10.2   WAL flushes 0.35   statements n/a"))
         #expect(text.contains("http_503 2"))
         #expect(text.contains("floor: 9 sequential commits × 3.30 ms"))
         let cpuLine = text.split(separator: "\n").first { $0.contains("PostgreSQL") && $0.contains("n/a") }
