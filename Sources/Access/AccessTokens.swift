@@ -11,8 +11,14 @@ import PostgresNIO
 /// strength.
 public struct AccessTokens: Sendable {
     let client: PostgresClient
+    /// How long ``role(of:logger:)`` waits for a pooled connection before it fails with
+    /// `ConnectionWaitTimedOut` (nil: as long as the pool waits).
+    let connectionWait: Duration?
 
-    public init(client: PostgresClient) { self.client = client }
+    public init(client: PostgresClient, connectionWait: Duration? = nil) {
+        self.client = client
+        self.connectionWait = connectionWait
+    }
 
     public struct Created: Sendable, Codable {
         public var id: UUID
@@ -35,10 +41,13 @@ public struct AccessTokens: Sendable {
     /// The role of a token that exists and is not revoked.
     public func role(of token: String, logger: Logger) async throws -> AccessRole? {
         guard token.hasPrefix("et_"), token.count <= 100 else { return nil }
-        let rows = try await client.query(
-            "SELECT role FROM access.tokens WHERE token_hash = \(Self.hash(token)) AND revoked_at IS NULL", logger: logger)
-        for try await role in rows.decode(String.self) { return AccessRole(rawValue: role) }
-        return nil
+        let hash = Self.hash(token)
+        return try await client.withConnection(waitingAtMost: connectionWait) { connection in
+            let rows = try await connection.query(
+                "SELECT role FROM access.tokens WHERE token_hash = \(hash) AND revoked_at IS NULL", logger: logger)
+            for try await role in rows.decode(String.self) { return AccessRole(rawValue: role) }
+            return nil
+        }
     }
 
     /// Revokes a token by id; false when there was no live token with that id.

@@ -26,10 +26,12 @@ extension Error {
     }
 
     /// PostgreSQL cannot serve the work right now: the connection failed, the server has no
-    /// connection slot left, the pool has given up opening connections for now, or the statement
-    /// lost a race or timed out. Nothing was committed.
+    /// connection slot left, no connection came within the wait allowed, the pool has given up
+    /// opening connections for now, or the statement lost a race or timed out. Nothing was
+    /// committed.
     public var isDatabaseUnavailable: Bool {
         isConnectionFailure || isTransientConflict || sqlState == SQLState.tooManyConnections || isPoolGivingUp
+            || unwrappingTransaction is ConnectionWaitTimedOut
     }
 
     /// postgres-nio's pool has failed to open a connection for a while (its circuit breaker

@@ -17,13 +17,18 @@ public struct APIConfiguration: Sendable {
     /// How long the order intake keeps its database connection without a request before it
     /// gives it back to the pool.
     public var intakeIdleLimit: Duration
+    /// How long a request waits for a pooled database connection before it is answered 503.
+    /// While PostgreSQL is down, the pool would otherwise hold it until its circuit breaker
+    /// trips (60 s); a connection that is free or can be opened comes in milliseconds.
+    public var connectionWait: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 8080, tokenCacheTTL: Duration = .seconds(5),
-                intakeIdleLimit: Duration = .seconds(10)) {
+                intakeIdleLimit: Duration = .seconds(10), connectionWait: Duration = .seconds(5)) {
         self.host = host
         self.port = port
         self.tokenCacheTTL = tokenCacheTTL
         self.intakeIdleLimit = intakeIdleLimit
+        self.connectionWait = connectionWait
     }
 }
 
@@ -40,7 +45,9 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let intake = OrderIntake(client: client, engine: engine, wakeups: wakeups, idleLimit: configuration.intakeIdleLimit, logger: logger)
+    let intake = OrderIntake(
+        client: client, engine: engine, wakeups: wakeups, idleLimit: configuration.intakeIdleLimit,
+        connectionWait: configuration.connectionWait, logger: logger)
     return Application(
         router: buildRouter(configuration: configuration, client: client, intake: intake, logger: logger),
         // A request that is not valid HTTP gets a problem body too (see `MalformedRequestHandler`).
@@ -57,7 +64,8 @@ func buildRouter(configuration: APIConfiguration, client: PostgresClient, intake
     let router = Router(context: BasicRequestContext.self)
     let allowed = AllowedMethods()
     router.add(middleware: ProblemMiddleware(logger: logger, allowed: allowed))
-    let catalog = Catalog(client: client)
+    let wait = configuration.connectionWait
+    let catalog = Catalog(client: client, connectionWait: wait)
     router.get("/health") { _, _ in
         guard await databaseAnswers(client, within: .seconds(2), logger: logger) else {
             throw ServiceUnavailable(title: "Not ready", detail: "the database is not reachable")
@@ -69,12 +77,13 @@ func buildRouter(configuration: APIConfiguration, client: PostgresClient, intake
         await databaseAnswers(client, within: .seconds(2), logger: logger)
             ? Response(status: .ok) : Response(status: .serviceUnavailable, headers: [.retryAfter: "1"])
     }
-    let tokens = TokenCache(tokens: AccessTokens(client: client), timeToLive: configuration.tokenCacheTTL)
+    let tokens = TokenCache(tokens: AccessTokens(client: client, connectionWait: wait), timeToLive: configuration.tokenCacheTTL)
     let clients = router.group().add(middleware: RequireRole(minimum: .client, tokens: tokens, logger: logger))
     let operators = router.group().add(middleware: RequireRole(minimum: .operator, tokens: tokens, logger: logger))
     EventRoutes(catalog: catalog, logger: logger).register(creating: operators, reading: clients)
-    OrderRoutes(client: client, prices: PriceList(catalog: catalog), intake: intake, logger: logger).register(on: clients)
-    SagaRoutes(sagas: SagaQueries(client: client), logger: logger).register(reading: clients, listing: operators)
+    OrderRoutes(client: client, connectionWait: wait, prices: PriceList(catalog: catalog), intake: intake, logger: logger)
+        .register(on: clients)
+    SagaRoutes(sagas: SagaQueries(client: client, connectionWait: wait), logger: logger).register(reading: clients, listing: operators)
     router.get("/openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }

@@ -70,6 +70,8 @@ final class OrderIntake: Service, Sendable {
     private let maximumBatch: Int
     private let writers: Int
     private let idleLimit: Duration
+    /// How long a writer with requests waits for a connection before it fails them (503).
+    private let connectionWait: Duration?
     /// Bounds each batch's statement and each replay's lookup on the writer's connection.
     private let watchdog: ConnectionWatchdog
     private let logger: Logger
@@ -77,13 +79,14 @@ final class OrderIntake: Service, Sendable {
     /// `idleLimit`: how long a writer keeps its connection without a request; then it gives it
     /// back to the pool, whose keep-alive checks the connections it holds.
     init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, maximumBatch: Int = 200, writers: Int = 1,
-         idleLimit: Duration = .seconds(10), logger: Logger) {
+         idleLimit: Duration = .seconds(10), connectionWait: Duration? = nil, logger: Logger) {
         self.client = client
         self.engine = engine
         self.wakeups = wakeups
         self.maximumBatch = maximumBatch
         self.writers = writers
         self.idleLimit = idleLimit
+        self.connectionWait = connectionWait
         self.watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
         self.logger = logger
     }
@@ -130,35 +133,20 @@ final class OrderIntake: Service, Sendable {
                 }
             }
             do {
-                let stopped = try await client.withConnection { connection in
-                    failures.reset()
-                    while true {
-                        let batch: [Pending]
-                        if let carried {
-                            batch = carried
-                        } else {
-                            switch await nextWork(idleOn: connection.eventLoop) {
-                            case .stopped: return true
-                            case .idle: return false
-                            case .batch(let next): batch = next
-                            }
-                        }
-                        // A connection the server ended while this waited for requests goes back
-                        // to the pool (which drops it), and the batch to the next: postgres-nio
-                        // would leave a statement on it unanswered until the watchdog.
-                        guard !connection.isClosed else {
-                            carried = batch
-                            return false
-                        }
-                        carried = nil
-                        await write(batch, on: connection)
-                    }
+                let first = carried
+                let end = try await client.withConnection(waitingAtMost: connectionWait) { connection in
+                    await self.writeBatches(startingWith: first, on: connection)
                 }
-                if stopped { return }
+                failures.reset()
+                switch end {
+                case .stopped: return
+                case .idle: carried = nil
+                case .connectionEnded(let batch): carried = batch
+                }
             } catch {
-                // No connection could be leased (the pool is shutting down, or the lease was
-                // cancelled): the requests waiting now fail with that error, as those of a
-                // batch whose connection fails do.
+                // No connection could be leased (none came within the wait allowed, the pool is
+                // shutting down, or the lease was cancelled): the requests waiting now fail with
+                // that error, as those of a batch whose connection fails do.
                 carried?.forEach { $0.continuation.resume(throwing: error) }
                 carried = nil
                 while let batch = takeBatch() { batch.forEach { $0.continuation.resume(throwing: error) } }
@@ -166,6 +154,39 @@ final class OrderIntake: Service, Sendable {
                 logger.warning("no connection for the order intake; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
                 try? await Task.sleep(for: failures.next())
             }
+        }
+    }
+
+    /// Why a writer gave its connection back.
+    private enum WriterEnd: Sendable {
+        case stopped
+        /// No request came within ``idleLimit``.
+        case idle
+        /// The server ended the connection while the writer waited for requests; the batch
+        /// taken meanwhile goes to the next connection.
+        case connectionEnded(carrying: [Pending])
+    }
+
+    /// Writes `first`, then batch after batch as requests come, on `connection`.
+    private func writeBatches(startingWith first: [Pending]?, on connection: PostgresConnection) async -> WriterEnd {
+        var carried = first
+        while true {
+            let batch: [Pending]
+            if let carried {
+                batch = carried
+            } else {
+                switch await nextWork(idleOn: connection.eventLoop) {
+                case .stopped: return .stopped
+                case .idle: return .idle
+                case .batch(let next): batch = next
+                }
+            }
+            // A connection the server ended while this waited for requests goes back to the
+            // pool (which drops it), and the batch to the next: postgres-nio would leave a
+            // statement on it unanswered until the watchdog.
+            guard !connection.isClosed else { return .connectionEnded(carrying: batch) }
+            carried = nil
+            await write(batch, on: connection)
         }
     }
 

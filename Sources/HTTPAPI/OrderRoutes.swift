@@ -17,6 +17,7 @@ import PostgresNIO
 /// transaction (shared with the orders placed at the same moment).
 struct OrderRoutes {
     let client: PostgresClient
+    let connectionWait: Duration
     let prices: PriceList
     let intake: OrderIntake
     let orders = OrderStore()
@@ -26,7 +27,7 @@ struct OrderRoutes {
         router.post("/orders") { request, _ in try await place(request) }
         router.get("/orders/:orderId") { _, context in
             let id = try context.parameters.uuid("orderId", what: "order")
-            let order = try await client.withConnection { try await orders.find(id, on: $0, logger: logger) }
+            let order = try await client.withConnection(waitingAtMost: connectionWait) { try await orders.find(id, on: $0, logger: logger) }
             guard let order else { throw Problem.notFound("no order with id \(id)") }
             return JSONResponse.make(order)
         }

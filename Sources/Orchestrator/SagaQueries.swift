@@ -8,8 +8,14 @@ import PostgresNIO
 /// Read side of the saga store, for the HTTP API and the CLI.
 public struct SagaQueries: Sendable {
     let client: PostgresClient
+    /// How long ``saga(_:logger:)`` and ``list(state:limit:after:logger:)`` wait for a pooled
+    /// connection before they fail with `ConnectionWaitTimedOut` (nil: as long as the pool waits).
+    let connectionWait: Duration?
 
-    public init(client: PostgresClient) { self.client = client }
+    public init(client: PostgresClient, connectionWait: Duration? = nil) {
+        self.client = client
+        self.connectionWait = connectionWait
+    }
 
     public struct HistoryItem: Sendable, Codable, Equatable {
         public var at: Date
@@ -35,33 +41,35 @@ public struct SagaQueries: Sendable {
 
     /// One saga with its full history, or nil.
     public func saga(_ id: UUID, logger: Logger) async throws -> SagaView? {
-        let rows = try await client.query(
-            """
-            SELECT id, type, order_id, state, step, reason, failure, created_at, updated_at
-              FROM orchestrator.sagas WHERE id = \(id)
-            """, logger: logger)
-        var found: SagaView?
-        for try await (id, type, order, state, step, reason, failure, created, updated)
-            in rows.decode((UUID, String, UUID, String, String, String?, String?, Date, Date).self)
-        {
-            found = SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason, failure: failure,
-                             createdAt: created, updatedAt: updated, history: [])
+        try await client.withConnection(waitingAtMost: connectionWait) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT id, type, order_id, state, step, reason, failure, created_at, updated_at
+                  FROM orchestrator.sagas WHERE id = \(id)
+                """, logger: logger)
+            var found: SagaView?
+            for try await (id, type, order, state, step, reason, failure, created, updated)
+                in rows.decode((UUID, String, UUID, String, String, String?, String?, Date, Date).self)
+            {
+                found = SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason, failure: failure,
+                                 createdAt: created, updatedAt: updated, history: [])
+            }
+            guard var saga = found else { return nil }
+            // Each transition's entries, in order: the rows by seq, the entries of a row in array order.
+            let history = try await connection.query(
+                """
+                SELECT t.at, e.entry ->> 'kind', e.entry ->> 'message', (e.entry ->> 'messageId')::uuid,
+                       coalesce(e.entry -> 'detail', '{}')::text
+                  FROM orchestrator.saga_transitions t, json_array_elements(t.entries) WITH ORDINALITY AS e(entry, n)
+                 WHERE t.saga_id = \(id)
+                 ORDER BY t.seq, e.n
+                """, logger: logger)
+            for try await (at, kind, message, messageID, detail) in history.decode((Date, String, String, UUID?, String).self) {
+                let values = (try? MessageCoding.decode([String: String].self, from: detail)) ?? [:]
+                saga.history?.append(HistoryItem(at: at, kind: kind, message: message, messageId: messageID, detail: values))
+            }
+            return saga
         }
-        guard var saga = found else { return nil }
-        // Each transition's entries, in order: the rows by seq, the entries of a row in array order.
-        let history = try await client.query(
-            """
-            SELECT t.at, e.entry ->> 'kind', e.entry ->> 'message', (e.entry ->> 'messageId')::uuid,
-                   coalesce(e.entry -> 'detail', '{}')::text
-              FROM orchestrator.saga_transitions t, json_array_elements(t.entries) WITH ORDINALITY AS e(entry, n)
-             WHERE t.saga_id = \(id)
-             ORDER BY t.seq, e.n
-            """, logger: logger)
-        for try await (at, kind, message, messageID, detail) in history.decode((Date, String, String, UUID?, String).self) {
-            let values = (try? MessageCoding.decode([String: String].self, from: detail)) ?? [:]
-            saga.history?.append(HistoryItem(at: at, kind: kind, message: message, messageId: messageID, detail: values))
-        }
-        return saga
     }
 
     /// The saga behind an order, if the order has one.
@@ -75,22 +83,24 @@ public struct SagaQueries: Sendable {
     /// Saga ids are time-ordered (UUIDv7, made when the order is placed), so newest first is
     /// descending id order, which the primary key and `(state, id)` index serve.
     public func list(state: SagaState?, limit: Int, after cursor: UUID?, logger: Logger) async throws -> [SagaView] {
-        let rows = try await client.query(
-            """
-            SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.failure, s.created_at, s.updated_at
-              FROM orchestrator.sagas s
-             WHERE (\(state?.rawValue)::text IS NULL OR s.state = \(state?.rawValue))
-               AND (\(cursor)::uuid IS NULL OR s.id < \(cursor))
-             ORDER BY s.id DESC
-             LIMIT \(limit)
-            """, logger: logger)
-        var sagas: [SagaView] = []
-        for try await (id, type, order, state, step, reason, failure, created, updated)
-            in rows.decode((UUID, String, UUID, String, String, String?, String?, Date, Date).self)
-        {
-            sagas.append(SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason, failure: failure,
-                                  createdAt: created, updatedAt: updated, history: nil))
+        try await client.withConnection(waitingAtMost: connectionWait) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.failure, s.created_at, s.updated_at
+                  FROM orchestrator.sagas s
+                 WHERE (\(state?.rawValue)::text IS NULL OR s.state = \(state?.rawValue))
+                   AND (\(cursor)::uuid IS NULL OR s.id < \(cursor))
+                 ORDER BY s.id DESC
+                 LIMIT \(limit)
+                """, logger: logger)
+            var sagas: [SagaView] = []
+            for try await (id, type, order, state, step, reason, failure, created, updated)
+                in rows.decode((UUID, String, UUID, String, String, String?, String?, Date, Date).self)
+            {
+                sagas.append(SagaView(sagaId: id, type: type, orderId: order, state: state, step: step, reason: reason, failure: failure,
+                                      createdAt: created, updatedAt: updated, history: nil))
+            }
+            return sagas
         }
-        return sagas
     }
 }

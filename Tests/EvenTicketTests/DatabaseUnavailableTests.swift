@@ -1,10 +1,15 @@
+import Access
 import Database
 import EvenTicketApp
-import HTTPAPI
+import Foundation
+@testable import HTTPAPI
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Inventory
 import Logging
+import Orchestrator
+import Ordering
 import PostgresNIO
 import Testing
 import _ConnectionPoolModule
@@ -18,12 +23,17 @@ struct DatabaseUnavailableTests {
         #expect(!ConnectionPoolError.requestCancelled.isPoolGivingUp)
     }
 
-    @Test func healthAnswers503WithRetryAfterWhenNothingListens() async throws {
-        let logger = Logger(label: "test")
-        // Nothing listens on port 1: every connection attempt is refused.
-        let client = PostgresClient(
+    /// A pool of a server that is down: nothing listens on port 1, so every connection attempt
+    /// is refused, and a lease waits until the pool's circuit breaker trips (60 s).
+    static func refusedClient(logger: Logger) -> PostgresClient {
+        PostgresClient(
             configuration: .init(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none", tls: .disable),
             backgroundLogger: logger)
+    }
+
+    @Test func healthAnswers503WithRetryAfterWhenNothingListens() async throws {
+        let logger = Logger(label: "test")
+        let client = Self.refusedClient(logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
@@ -41,6 +51,91 @@ struct DatabaseUnavailableTests {
                     #expect(response.headers[.retryAfter] == "1")
                 }
             }
+        }
+    }
+
+    /// Well under the pool's 60 s: the bound is what is tested, not a speed.
+    static let answeredWithin = Duration.seconds(20)
+
+    @Test func theAPIsReadsAndWritesGiveUpWaitingForAConnectionAfterTheConnectionWait() async throws {
+        let logger = Logger(label: "test")
+        let client = Self.refusedClient(logger: logger)
+        let wait = Duration.milliseconds(300)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let catalog = Catalog(client: client, connectionWait: wait)
+            let sagas = SagaQueries(client: client, connectionWait: wait)
+            let tokens = AccessTokens(client: client, connectionWait: wait)
+            let calls: [(String, @Sendable () async throws -> Void)] = [
+                ("an event", { _ = try await catalog.event(UUID(), logger: logger) }),
+                ("a new event", { _ = try await catalog.createEvent(name: "e", ticketTypes: [], logger: logger) }),
+                ("a saga", { _ = try await sagas.saga(UUID(), logger: logger) }),
+                ("a page of sagas", { _ = try await sagas.list(state: nil, limit: 5, after: nil, logger: logger) }),
+                ("a token's role", { _ = try await tokens.role(of: "et_unknown", logger: logger) }),
+            ]
+            for (what, call) in calls {
+                let started = ContinuousClock.now
+                let error = await #expect(throws: ConnectionWaitTimedOut.self, "\(what)") { try await call() }
+                #expect(error?.isDatabaseUnavailable == true, "\(what)")
+                #expect(ContinuousClock.now - started < Self.answeredWithin, "\(what)")
+            }
+        }
+    }
+
+    @Test func ordersWaitingForTheIntakesConnectionFailAfterTheConnectionWait() async throws {
+        let logger = Logger(label: "test")
+        let client = Self.refusedClient(logger: logger)
+        let intake = OrderIntake(
+            client: client, engine: SystemConfiguration().sagaEngine, wakeups: nil, connectionWait: .milliseconds(300), logger: logger)
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask { try await intake.run() }
+            defer { group.cancelAll() }
+            let placement = OrderIntake.Placement(
+                order: .init(customerID: "c-1", eventID: UUID(), lines: [.init(ticketTypeId: UUID(), quantity: 1)], totalCents: 100,
+                             currency: "EUR", request: "{}", idempotencyKey: nil),
+                paymentToken: "tok_visa")
+            // Twice: the writer gives up, backs off, and waits (and gives up) again for the next order.
+            for attempt in 1...2 {
+                let started = ContinuousClock.now
+                await #expect(throws: ConnectionWaitTimedOut.self, "attempt \(attempt)") { _ = try await intake.place(placement) }
+                #expect(ContinuousClock.now - started < Self.answeredWithin, "attempt \(attempt)")
+            }
+        }
+    }
+
+    @Test func aRequestAnswers503WithRetryAfterOnceTheConnectionWaitIsOver() async throws {
+        let logger = Logger(label: "test")
+        let client = Self.refusedClient(logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let app = buildApplication(
+                configuration: APIConfiguration(port: 0, connectionWait: .milliseconds(300)), client: client,
+                engine: SystemConfiguration().sagaEngine, logger: logger)
+            try await app.test(.router) { http in
+                let started = ContinuousClock.now
+                // The token's lookup is the first thing that needs the database.
+                try await http.execute(uri: "/orders/\(UUID())", method: .get, headers: [.authorization: "Bearer et_unknown"]) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "1")
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+                #expect(ContinuousClock.now - started < Self.answeredWithin)
+            }
+        }
+    }
+
+    @Test func onlyTheWaitIsBoundedNotTheWorkOnceItHasAConnection() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let value = try await client.withConnection(waitingAtMost: .milliseconds(50)) { connection in
+                try await Task.sleep(for: .milliseconds(300)) // well past the wait
+                var value = 0
+                for try await one in try await connection.query("SELECT 1", logger: logger).decode(Int.self) { value = one }
+                return value
+            }
+            #expect(value == 1)
         }
     }
 }
