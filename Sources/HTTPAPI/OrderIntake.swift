@@ -151,6 +151,12 @@ final class OrderIntake: Service, Sendable {
                 carried = nil
                 while let batch = takeBatch() { batch.forEach { $0.continuation.resume(throwing: error) } }
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                // A wait that ran out has spent its time already; a lease that failed at once
+                // (the pool's circuit breaker) is tried again after a pause.
+                if error is ConnectionWaitTimedOut {
+                    logger.warning("no connection for the order intake", metadata: ["error": "\(error.diagnosticDescription)"])
+                    continue
+                }
                 logger.warning("no connection for the order intake; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
                 try? await Task.sleep(for: failures.next())
             }
