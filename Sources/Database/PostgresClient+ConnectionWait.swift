@@ -32,8 +32,9 @@ extension PostgresClient {
                 })
             }
             group.addTask {
-                try? await Task.sleep(for: wait)
-                return lease.end(.givenUp) ? .gaveUp : .leasedInTime
+                // Cancelled (the caller was): the lease request is cancelled too, and says so.
+                guard (try? await Task.sleep(for: wait)) != nil else { return .timerStopped }
+                return lease.end(.givenUp) ? .gaveUp : .timerStopped
             }
             while let outcome = try await group.next() {
                 switch outcome {
@@ -44,7 +45,7 @@ extension PostgresClient {
                     // Cancels the lease request still queued in the pool.
                     group.cancelAll()
                     throw ConnectionWaitTimedOut(waited: wait)
-                case .leasedInTime:
+                case .timerStopped:
                     continue
                 }
             }
@@ -69,5 +70,6 @@ private final class LeaseWait: Sendable {
     }
 }
 
-/// What ended a child task of a bounded wait.
-private enum LeaseWaitOutcome<T: Sendable>: Sendable { case finished(T), gaveUp, leasedInTime }
+/// What ended a child task of a bounded wait: the work, the timer giving up, or the timer
+/// stopping without giving up (the connection came in time, or the wait was cancelled).
+private enum LeaseWaitOutcome<T: Sendable>: Sendable { case finished(T), gaveUp, timerStopped }
