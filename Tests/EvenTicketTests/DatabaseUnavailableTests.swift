@@ -23,33 +23,40 @@ struct DatabaseUnavailableTests {
         #expect(!ConnectionPoolError.requestCancelled.isPoolGivingUp)
     }
 
-    /// A pool of a server that is down: nothing listens on port 1, so every connection attempt
-    /// is refused, and a lease waits until the pool's circuit breaker trips (60 s).
-    static func refusedClient(logger: Logger) -> PostgresClient {
-        PostgresClient(
+    /// Runs `body` with a running pool of a server that is down: nothing listens on port 1, so
+    /// every connection attempt is refused, and a lease waits until the pool's circuit breaker
+    /// trips (60 s).
+    static func withRefusedDatabase(_ body: @Sendable (PostgresClient, Logger) async throws -> Void) async throws {
+        let logger = Logger(label: "test")
+        let client = PostgresClient(
             configuration: .init(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none", tls: .disable),
             backgroundLogger: logger)
-    }
-
-    @Test func healthAnswers503WithRetryAfterWhenNothingListens() async throws {
-        let logger = Logger(label: "test")
-        let client = Self.refusedClient(logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            let app = buildApplication(
-                configuration: APIConfiguration(port: 0), client: client, engine: SystemConfiguration().sagaEngine, logger: logger)
-            try await app.test(.router) { http in
-                try await http.execute(uri: "/health", method: .get) { response in
-                    #expect(response.status == .serviceUnavailable)
-                    #expect(response.headers[.retryAfter] == "1")
-                    #expect(response.headers[.contentType] == "application/problem+json")
-                    #expect(String(buffer: response.body).contains("the database is not reachable"))
-                }
-                try await http.execute(uri: "/health", method: .head) { response in
-                    #expect(response.status == .serviceUnavailable)
-                    #expect(response.headers[.retryAfter] == "1")
-                }
+            try await body(client, logger)
+        }
+    }
+
+    /// Runs `test` against the API on a server that is down.
+    static func testAPI(_ configuration: APIConfiguration, _ test: @Sendable @escaping (any TestClientProtocol) async throws -> Void) async throws {
+        try await withRefusedDatabase { client, logger in
+            let app = buildApplication(configuration: configuration, client: client, engine: SystemConfiguration().sagaEngine, logger: logger)
+            try await app.test(.router, test)
+        }
+    }
+
+    @Test func healthAnswers503WithRetryAfterWhenNothingListens() async throws {
+        try await Self.testAPI(APIConfiguration(port: 0)) { http in
+            try await http.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "1")
+                #expect(response.headers[.contentType] == "application/problem+json")
+                #expect(String(buffer: response.body).contains("the database is not reachable"))
+            }
+            try await http.execute(uri: "/health", method: .head) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "1")
             }
         }
     }
@@ -58,12 +65,8 @@ struct DatabaseUnavailableTests {
     static let answeredWithin = Duration.seconds(20)
 
     @Test func theAPIsReadsAndWritesGiveUpWaitingForAConnectionAfterTheConnectionWait() async throws {
-        let logger = Logger(label: "test")
-        let client = Self.refusedClient(logger: logger)
-        let wait = Duration.milliseconds(300)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
+        try await Self.withRefusedDatabase { client, logger in
+            let wait = Duration.milliseconds(300)
             let catalog = Catalog(client: client, connectionWait: wait)
             let sagas = SagaQueries(client: client, connectionWait: wait)
             let tokens = AccessTokens(client: client, connectionWait: wait)
@@ -84,46 +87,36 @@ struct DatabaseUnavailableTests {
     }
 
     @Test func ordersWaitingForTheIntakesConnectionFailAfterTheConnectionWait() async throws {
-        let logger = Logger(label: "test")
-        let client = Self.refusedClient(logger: logger)
-        let intake = OrderIntake(
-            client: client, engine: SystemConfiguration().sagaEngine, wakeups: nil, connectionWait: .milliseconds(300), logger: logger)
-        await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            group.addTask { try await intake.run() }
-            defer { group.cancelAll() }
-            let placement = OrderIntake.Placement(
-                order: .init(customerID: "c-1", eventID: UUID(), lines: [.init(ticketTypeId: UUID(), quantity: 1)], totalCents: 100,
-                             currency: "EUR", request: "{}", idempotencyKey: nil),
-                paymentToken: "tok_visa")
-            // Twice: the writer gives up, then waits (and gives up) again for the next order.
-            for attempt in 1...2 {
-                let started = ContinuousClock.now
-                await #expect(throws: ConnectionWaitTimedOut.self, "attempt \(attempt)") { _ = try await intake.place(placement) }
-                #expect(ContinuousClock.now - started < Self.answeredWithin, "attempt \(attempt)")
+        try await Self.withRefusedDatabase { client, logger in
+            let intake = OrderIntake(
+                client: client, engine: SystemConfiguration().sagaEngine, wakeups: nil, connectionWait: .milliseconds(300), logger: logger)
+            await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await intake.run() }
+                defer { group.cancelAll() }
+                let placement = OrderIntake.Placement(
+                    order: .init(customerID: "c-1", eventID: UUID(), lines: [.init(ticketTypeId: UUID(), quantity: 1)], totalCents: 100,
+                                 currency: "EUR", request: "{}", idempotencyKey: nil),
+                    paymentToken: "tok_visa")
+                // Twice: the writer gives up, then waits (and gives up) again for the next order.
+                for attempt in 1...2 {
+                    let started = ContinuousClock.now
+                    await #expect(throws: ConnectionWaitTimedOut.self, "attempt \(attempt)") { _ = try await intake.place(placement) }
+                    #expect(ContinuousClock.now - started < Self.answeredWithin, "attempt \(attempt)")
+                }
             }
         }
     }
 
     @Test func aRequestAnswers503WithRetryAfterOnceTheConnectionWaitIsOver() async throws {
-        let logger = Logger(label: "test")
-        let client = Self.refusedClient(logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            let app = buildApplication(
-                configuration: APIConfiguration(port: 0, connectionWait: .milliseconds(300)), client: client,
-                engine: SystemConfiguration().sagaEngine, logger: logger)
-            try await app.test(.router) { http in
-                let started = ContinuousClock.now
-                // The token's lookup is the first thing that needs the database.
-                try await http.execute(uri: "/orders/\(UUID())", method: .get, headers: [.authorization: "Bearer et_unknown"]) { response in
-                    #expect(response.status == .serviceUnavailable)
-                    #expect(response.headers[.retryAfter] == "1")
-                    #expect(response.headers[.contentType] == "application/problem+json")
-                }
-                #expect(ContinuousClock.now - started < Self.answeredWithin)
+        try await Self.testAPI(APIConfiguration(port: 0, connectionWait: .milliseconds(300))) { http in
+            let started = ContinuousClock.now
+            // The token's lookup is the first thing that needs the database.
+            try await http.execute(uri: "/orders/\(UUID())", method: .get, headers: [.authorization: "Bearer et_unknown"]) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "1")
+                #expect(response.headers[.contentType] == "application/problem+json")
             }
+            #expect(ContinuousClock.now - started < Self.answeredWithin)
         }
     }
 
