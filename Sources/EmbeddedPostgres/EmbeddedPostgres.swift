@@ -63,11 +63,13 @@ public final class EmbeddedPostgres: Sendable {
                 try fileManager.removeItem(atPath: base)
             }
         } else {
-            base = fileManager.temporaryDirectory.appendingPathComponent("eventicket-pg-\(UUID().uuidString.prefix(8))").path
+            reapAbandoned(binDirectory: binDirectory, runAsPostgres: runAsPostgres, logger: logger)
+            base = fileManager.temporaryDirectory.appendingPathComponent(temporaryPrefix + UUID().uuidString.prefix(8)).path
         }
         let data = base + "/data"
         try fileManager.createDirectory(atPath: base, withIntermediateDirectories: true)
         chmod(base, 0o755)
+        if temporary { try String(getpid()).write(toFile: base + "/" + ownerFile, atomically: true, encoding: .utf8) }
         if runAsPostgres { try run("/bin/chown", ["-R", "postgres:postgres", base], asPostgres: false) }
 
         if !fileManager.fileExists(atPath: data + "/PG_VERSION") {
@@ -95,6 +97,42 @@ public final class EmbeddedPostgres: Sendable {
             url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable",
             port: port, dataDirectory: data, baseDirectory: base, temporary: temporary,
             binDirectory: binDirectory, runAsPostgres: runAsPostgres)
+    }
+
+    /// Temporary clusters are folders with this prefix in the temporary directory.
+    static let temporaryPrefix = "eventicket-pg-"
+    /// The file in a temporary cluster's folder that names the process it belongs to.
+    static let ownerFile = "owner.pid"
+
+    /// Stops and deletes the temporary clusters whose process is gone. A process that was
+    /// killed (SIGKILL, or a test run cut short) cannot stop its server at exit; the next one
+    /// to start a temporary cluster does it. Folders without an owner file (one being created
+    /// right now) and those of running processes are left alone.
+    static func reapAbandoned(binDirectory: String, runAsPostgres: Bool, logger: Logger) {
+        let fileManager = FileManager.default
+        let folder = fileManager.temporaryDirectory
+        guard let names = try? fileManager.contentsOfDirectory(atPath: folder.path) else { return }
+        for name in names where name.hasPrefix(temporaryPrefix) {
+            let base = folder.appendingPathComponent(name).path
+            guard let text = try? String(contentsOfFile: base + "/" + ownerFile, encoding: .utf8),
+                  let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  !isRunning(owner)
+            else { continue }
+            if fileManager.fileExists(atPath: base + "/data/postmaster.pid") {
+                _ = try? run(binDirectory + "/pg_ctl", ["-D", base + "/data", "-m", "immediate", "-w", "stop"], asPostgres: runAsPostgres)
+                // Not stopped (a server this process cannot see or signal): leave it be.
+                guard !fileManager.fileExists(atPath: base + "/data/postmaster.pid") else { continue }
+            }
+            try? fileManager.removeItem(atPath: base)
+            logger.info("removed a throwaway PostgreSQL left behind by a process that is gone", metadata: [
+                "path": "\(base)", "process": "\(owner)",
+            ])
+        }
+    }
+
+    /// Whether a process with this id exists (one of another user's counts).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
     }
 
     /// Stops the server (and deletes a temporary cluster).

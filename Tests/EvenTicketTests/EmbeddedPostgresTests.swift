@@ -1,0 +1,52 @@
+import EvenTicketTesting
+import Foundation
+import Testing
+@testable import EmbeddedPostgres
+
+/// Throwaway servers whose process was killed are cleaned up by the next one.
+@Suite("Embedded PostgreSQL", .timeLimit(.minutes(2)))
+struct EmbeddedPostgresTests {
+    /// The id of a process that has exited.
+    static func goneProcess() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+
+    static func isServing(_ server: EmbeddedPostgres) -> Bool {
+        FileManager.default.fileExists(atPath: server.dataDirectory + "/postmaster.pid")
+    }
+
+    static func reap() throws {
+        try EmbeddedPostgres.reapAbandoned(
+            binDirectory: EmbeddedPostgres.findBinDirectory(), runAsPostgres: getuid() == 0, logger: TestLogger.make())
+    }
+
+    @Test func aThrowawayServerWhoseProcessIsGoneIsStoppedAndDeleted() throws {
+        let server = try EmbeddedPostgres.start(.init(fsync: false), logger: TestLogger.make())
+        defer { server.stop(immediate: true) }
+        #expect(Self.isServing(server))
+        // As if its process had been killed before it could stop it.
+        try String(Self.goneProcess()).write(toFile: server.baseDirectory + "/" + EmbeddedPostgres.ownerFile, atomically: true, encoding: .utf8)
+        try Self.reap()
+        #expect(!Self.isServing(server))
+        #expect(!FileManager.default.fileExists(atPath: server.baseDirectory))
+        // The server is gone, not only its folder: its port takes no connection.
+        #expect(throws: EmbeddedPostgresError.self) {
+            try EmbeddedPostgres.run(EmbeddedPostgres.findBinDirectory() + "/pg_isready",
+                                     ["-h", "127.0.0.1", "-p", String(server.port), "-t", "2"], asPostgres: false)
+        }
+    }
+
+    @Test func aThrowawayServerOfARunningProcessIsLeftAlone() throws {
+        let server = try EmbeddedPostgres.start(.init(fsync: false), logger: TestLogger.make())
+        defer { server.stop(immediate: true) }
+        // This process owns it.
+        try Self.reap()
+        #expect(Self.isServing(server))
+        try EmbeddedPostgres.run(EmbeddedPostgres.findBinDirectory() + "/pg_isready",
+                                 ["-h", "127.0.0.1", "-p", String(server.port), "-t", "5"], asPostgres: false)
+    }
+}
