@@ -80,7 +80,8 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .headerOverflow: "the request line and headers are too large (at most 80 KiB)"
         case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment: "the request target is not a valid URL"
         case .invalidMethod: "the request method is not valid"
-        case .invalidVersion: "the HTTP version is not valid"
+        // Also what a request line ended by a bare LF gets: the parser reads the LF as part of the version.
+        case .invalidVersion: "the request line must end with the HTTP version and CRLF"
         case .invalidHeaderToken, .invalidCharactersUsed, .lfExpected: "a header is malformed"
         case .invalidContentLength, .unexpectedContentLength: "the Content-Length header is not valid"
         default: "the request is not valid HTTP/1.1"

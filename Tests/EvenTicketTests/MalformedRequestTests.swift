@@ -33,6 +33,13 @@ struct MalformedRequestTests {
         #expect(answer[second.upperBound...].contains(#""detail":"a header is malformed""#), "\(answer.suffix(400))")
     }
 
+    @Test func aRequestLineEndedByABareLineFeedIsToldToEndInCRLF() async throws {
+        // It was told that "the HTTP version is not valid".
+        let answer = try await Self.exchange("GET /openapi.json HTTP/1.1\nHost: x\n\n")
+        #expect(answer.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(answer.prefix(200))")
+        #expect(answer.contains(#""detail":"the request line must end with the HTTP version and CRLF""#), "\(answer)")
+    }
+
     @Test func aMalformedChunkInABodyTheRouteReadsIsA400ProblemNotA413() async throws {
         let answer = try await Self.exchange(
             "POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
