@@ -281,7 +281,9 @@ final class OrderIntake: Service, Sendable {
                         // The batch's failure closed the connection (a lock timeout, say): each
                         // order goes on a connection of its own, and the writer's next batch on
                         // a new one.
-                        order = try await client.withConnection { try await self.insert([pending.placement], on: $0)[0] }
+                        order = try await client.withConnection(waitingAtMost: connectionWait) {
+                            try await self.insert([pending.placement], on: $0)[0]
+                        }
                     } else {
                         order = try await insert([pending.placement], on: connection)[0]
                     }
@@ -329,7 +331,7 @@ final class OrderIntake: Service, Sendable {
                 }
             }
         }
-        if connection.isClosed { return try await client.withConnection(lookUp) }
+        if connection.isClosed { return try await client.withConnection(waitingAtMost: connectionWait, lookUp) }
         return try await lookUp(connection)
     }
 
