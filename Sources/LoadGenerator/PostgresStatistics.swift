@@ -51,7 +51,9 @@ struct PostgresStatistics: Sendable {
     func snapshot(ledger: OrderLedger) async throws -> Snapshot {
         let rows = try await client.query("""
             SELECT clock_timestamp(), d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
-                   (SELECT wal_bytes::bigint FROM pg_stat_wal), (SELECT wal_sync FROM pg_stat_wal)
+                   (SELECT wal_bytes::bigint FROM pg_stat_wal),
+                   -- PostgreSQL 18 moved wal_sync to pg_stat_io: read it only where it is.
+                   (SELECT (to_jsonb(w) ->> 'wal_sync')::bigint FROM pg_stat_wal w)
             FROM pg_stat_database d WHERE d.datname = current_database()
             """, logger: logger)
         ledger.ownQuery()
