@@ -31,6 +31,11 @@ public enum EvenTicketSystem {
         let wakeups = Wakeups()
         let queues = roles.map { $0.queue.rawValue }
         var services: [any Service] = [BusListener(client: client, queues: queues, wakeups: wakeups, logger: logger)]
+        if let interval = configuration.queueSampling {
+            // As the login user: the services' roles may not read every queue's dead letters.
+            services.append(QueueGauges(
+                client: client, queues: Role.allCases.filter(roles.contains).map(\.queue), interval: interval, logger: logger))
+        }
         func pool(for role: Role, extraConnections: Int) -> PostgresClient {
             guard configuration.serviceRoles else { return client }
             let pool = PostgresClient(

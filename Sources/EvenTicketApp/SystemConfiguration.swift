@@ -26,6 +26,9 @@ public struct SystemConfiguration: Sendable {
     public var ledgerRetention: Duration
     /// Each service acts as its own least-privileged PostgreSQL role (see `migrations/0007`).
     public var serviceRoles: Bool
+    /// How often the process reads the depth of the queues it consumes for its metrics (see
+    /// `QueueGauges`); nil: never. `--metrics-port` sets it.
+    public var queueSampling: Duration?
 
     public init(
         api: APIConfiguration = .init(),
@@ -38,7 +41,8 @@ public struct SystemConfiguration: Sendable {
         lease: Duration = .seconds(30),
         batchSize: Int = 100,
         ledgerRetention: Duration = .seconds(3600),
-        serviceRoles: Bool = true
+        serviceRoles: Bool = true,
+        queueSampling: Duration? = nil
     ) {
         self.api = api
         self.stepTimeout = stepTimeout
@@ -52,6 +56,7 @@ public struct SystemConfiguration: Sendable {
         self.batchSize = batchSize
         self.ledgerRetention = ledgerRetention
         self.serviceRoles = serviceRoles
+        self.queueSampling = queueSampling
     }
 
     /// The orchestrator engine these timeouts configure.

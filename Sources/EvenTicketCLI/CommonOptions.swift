@@ -3,7 +3,9 @@ import Database
 import Foundation
 import EvenTicketApp
 import Logging
+import MessageBus
 import NIOCore
+import ServiceLifecycle
 
 /// Options every command that talks to PostgreSQL takes.
 struct DatabaseOptions: ParsableArguments {
@@ -82,7 +84,7 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
     } catch let exit as ExitCode {
         throw exit
     } catch let error as IOError where error.errnoCode == EADDRINUSE {
-        FileHandle.standardError.write(Data("error: cannot listen: the address is in use (another process listens on that port; pass another --port)\n".utf8))
+        FileHandle.standardError.write(Data("error: cannot listen: the address is in use (another process listens on that port; pass another port)\n".utf8))
         throw ExitCode.failure
     } catch let error as SocketAddressError.UnknownHost {
         // A name that does not resolve, or an address that is not one (999.1.1.1).
@@ -119,5 +121,32 @@ struct ConsumerOptions: ParsableArguments {
         configuration.lease = .milliseconds(Int64(lease * 1000))
         configuration.consumerConcurrency = consumerConcurrency
         configuration.batchSize = batchSize
+    }
+}
+
+/// The process's metrics for Prometheus, served on a port of their own.
+struct MetricsOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Serve GET /metrics (Prometheus's text format) on this port (0: any free one). Default: no metrics.", valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics listen on (0.0.0.0 for every interface).")
+    var metricsHost = "127.0.0.1"
+
+    func validate() throws {
+        if let metricsPort { try validatePort(metricsPort, option: "--metrics-port") }
+    }
+
+    /// With `--metrics-port`: makes Prometheus the process's metrics backend, turns on the
+    /// sampling of its queues, and returns the server of `GET /metrics`. Call it before the
+    /// services are made.
+    func start(configuration: inout SystemConfiguration, logger: Logger) -> (any Service)? {
+        guard let metricsPort else { return nil }
+        let export = PrometheusExport()
+        export.bootstrap()
+        configuration.queueSampling = QueueGauges.interval
+        return export.server(host: metricsHost, port: metricsPort, logger: logger, onServerRunning: { port in
+            logger.info("serving metrics", metadata: ["address": "http://\(metricsHost):\(port)/metrics"])
+        })
     }
 }

@@ -19,6 +19,7 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "Keep the PostgreSQL cluster in this folder across runs (default: a temporary one, deleted on exit).")
     var dataDir: String?
     @Flag(help: "Delete the cluster in --data-dir first.") var fresh = false
+    @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         try validatePort(port)
@@ -35,11 +36,12 @@ struct Dev: AsyncParsableCommand {
             let server = try DatabaseURL(postgres.url)
             try await DatabaseAdmin.createDatabaseIfMissing("eventicket", server: server, logger: logger)
             let url = server.with(database: "eventicket")
-            let configuration = SystemConfiguration(
+            var configuration = SystemConfiguration(
                 api: APIConfiguration(host: host, port: port), stepTimeout: stepTimeout, compensationTimeout: compensationTimeout)
+            let metricsServer = metrics.start(configuration: &configuration, logger: logger)
             let demo = DemoBox()
             try await runRoles(
-                Set(Role.allCases), url: url, configuration: configuration, logger: logger,
+                Set(Role.allCases), url: url, configuration: configuration, logger: logger, metrics: metricsServer,
                 onServerRunning: { port in
                     if let event = demo.event { printBanner(port: port, url: url, dataDirectory: dataDir, event: event, demo: demo) }
                 },

@@ -11,6 +11,7 @@ func runRoles(
     url: DatabaseURL,
     configuration: SystemConfiguration,
     logger: Logger,
+    metrics: (any Service)? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     beforeStart: @escaping @Sendable (PostgresClientBox) async throws -> Void = { _ in }
 ) async throws {
@@ -20,7 +21,8 @@ func runRoles(
     // Long-running processes wait for a database that is still starting (or restarting).
     try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: connections, reachTimeout: .seconds(120)) { client in
         try await beforeStart(PostgresClientBox(client: client))
-        let services = EvenTicketSystem.services(
+        // The metrics server first: it stops last, so the last scrape sees the drain.
+        let services = (metrics.map { [$0] } ?? []) + EvenTicketSystem.services(
             roles: roles, configuration: configuration, url: url, client: client, logger: logger, onServerRunning: onServerRunning)
         var groupConfiguration = ServiceGroupConfiguration(
             services: ([ShutdownDeadline(limit: .seconds(15), logger: logger)] + services).map { .init(service: $0) },

@@ -10,6 +10,7 @@ struct Serve: AsyncParsableCommand {
     /// The intake starts each saga, so it sets the first step's deadline.
     @OptionGroup var timeout: StepTimeoutOption
     @OptionGroup var consumers: ConsumerOptions
+    @OptionGroup var metrics: MetricsOptions
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(parsing: .unconditional, help: "Port to listen on.") var port = 8080
 
@@ -24,8 +25,9 @@ struct Serve: AsyncParsableCommand {
             api: APIConfiguration(host: host, port: port), stepTimeout: try timeout.duration(),
             compensationTimeout: timeout.compensationDuration())
         consumers.apply(to: &configuration)
+        let metricsServer = metrics.start(configuration: &configuration, logger: logger)
         try await reportingFailures {
-            try await runRoles([.api], url: url, configuration: configuration, logger: logger)
+            try await runRoles([.api], url: url, configuration: configuration, logger: logger, metrics: metricsServer)
         }
     }
 }
@@ -37,14 +39,16 @@ struct OrchestratorCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var timeout: StepTimeoutOption
     @OptionGroup var consumers: ConsumerOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.orchestrator")
         var configuration = SystemConfiguration(stepTimeout: try timeout.duration(), compensationTimeout: timeout.compensationDuration())
         consumers.apply(to: &configuration)
+        let metricsServer = metrics.start(configuration: &configuration, logger: logger)
         try await reportingFailures {
-            try await runRoles([.orchestrator], url: url, configuration: configuration, logger: logger)
+            try await runRoles([.orchestrator], url: url, configuration: configuration, logger: logger, metrics: metricsServer)
         }
     }
 }
@@ -59,6 +63,7 @@ struct Worker: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var consumers: ConsumerOptions
+    @OptionGroup var metrics: MetricsOptions
     @Option(name: .customLong("service"), help: "A participant to run; repeat for several. Default: all.")
     var services: [Service] = []
     @Option(parsing: .unconditional, help: "Seconds the simulated gateway takes to answer a tok_timeout charge (keep above the step timeout).")
@@ -77,8 +82,9 @@ struct Worker: AsyncParsableCommand {
         var configuration = SystemConfiguration()
         configuration.payment.slowChargeDelay = .milliseconds(Int64(slowChargeDelay * 1000))
         consumers.apply(to: &configuration)
+        let metricsServer = metrics.start(configuration: &configuration, logger: logger)
         try await reportingFailures {
-            try await runRoles(roles, url: url, configuration: configuration, logger: logger)
+            try await runRoles(roles, url: url, configuration: configuration, logger: logger, metrics: metricsServer)
         }
     }
 }

@@ -63,6 +63,9 @@ public func buildApplication(
 func buildRouter(configuration: APIConfiguration, client: PostgresClient, intake: OrderIntake, logger: Logger) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     let allowed = AllowedMethods()
+    // Outermost, so that it counts the answer a client gets, problem bodies included
+    // (`http_server_request_duration_seconds`, `hb_requests`, `http_server_active_requests`).
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(logger: logger, allowed: allowed))
     let wait = configuration.connectionWait
     let catalog = Catalog(client: client, connectionWait: wait)

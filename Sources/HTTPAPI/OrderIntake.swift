@@ -2,6 +2,7 @@ import Database
 import EvenTicketContracts
 import Foundation
 import Logging
+import Metrics
 import MessageBus
 import NIOCore
 import Orchestrator
@@ -75,6 +76,7 @@ final class OrderIntake: Service, Sendable {
     /// Bounds each batch's statement and each replay's lookup on the writer's connection.
     private let watchdog: ConnectionWatchdog
     private let logger: Logger
+    private let metrics = IntakeMetrics()
 
     /// `idleLimit`: how long a writer keeps its connection without a request; then it gives it
     /// back to the pool, whose keep-alive checks the connections it holds.
@@ -362,7 +364,21 @@ final class OrderIntake: Service, Sendable {
             }
         }
         let created = insert.orders(stored: stored)
+        metrics.written(batch: placements.count, created: stored.count)
         wakeups?.signal(MessagePublisher.queuesToWake(plan.messages(of: created.compactMap { $0?.sagaId })))
         return created
+    }
+}
+
+/// What the intake reports through swift-metrics.
+struct IntakeMetrics: Sendable {
+    /// Orders stored, each with its saga: a replayed `Idempotency-Key` stores none.
+    let placed = Counter(label: "eventicket_orders_placed_total")
+    /// Orders per statement (each its own commit).
+    let batchOrders = Recorder(label: "eventicket_intake_batch_orders", aggregate: true)
+
+    func written(batch: Int, created: Int) {
+        batchOrders.record(batch)
+        if created > 0 { placed.increment(by: created) }
     }
 }

@@ -32,6 +32,7 @@ public struct BusConsumer: Service {
     let handler: any MessageHandler
     let wakeups: Wakeups
     let logger: Logger
+    let metrics: BusMetrics
     /// What each claim loop is doing, for the log when a shutdown drain times out.
     private let activity = LoopActivity()
     private var watchdog: ConnectionWatchdog {
@@ -47,6 +48,7 @@ public struct BusConsumer: Service {
         self.client = client
         self.handler = handler
         self.wakeups = wakeups
+        self.metrics = BusMetrics(queue: configuration.queue)
         var logger = logger
         logger[metadataKey: "consumer"] = "\(configuration.name)"
         self.logger = logger
@@ -258,16 +260,17 @@ public struct BusConsumer: Service {
     /// moves it to the dead letters.
     private func recordFailure(of id: UUID, cause: any Error) async {
         do {
-            try await client.withConnection { connection in
-                _ = try await watchdog.run(on: connection, "recording message \(id)'s failure") {
-                    try await connection.transaction(logger: logger) { connection in
+            let outcome = try await client.withConnection { connection in
+                try await watchdog.run(on: connection, "recording message \(id)'s failure") {
+                    try await connection.transaction(logger: logger) { connection -> BusMetrics.Outcome? in
                         guard let claimed = try await store.claim(id, consumer: configuration.name, on: connection, logger: logger),
                               claimed.isFirstDelivery
-                        else { return }
-                        try await recordFailure(claimed.envelope, error: cause, on: connection)
+                        else { return nil }
+                        return try await recordFailure(claimed.envelope, error: cause, on: connection)
                     }
                 }
             }
+            if let outcome { metrics.count(outcome) }
         } catch {
             logger.warning("could not record the failure of a message that ran past the statement timeout", metadata: [
                 "message.id": "\(id)", "error": "\(error.diagnosticDescription)",
@@ -348,6 +351,7 @@ public struct BusConsumer: Service {
         on connection: PostgresConnection, careful: Bool, claim: () async throws -> ClaimedBatch
     ) async throws -> Claimed {
         mark("BEGIN")
+        let started = ContinuousClock.now
         // Set when the careful pass ran past the statement timeout: the connection is closed
         // after the transaction, whatever ends it (see `endTransaction(after:)`).
         var timedOutAlone: (any Error)?
@@ -367,6 +371,7 @@ public struct BusConsumer: Service {
             }
             guard !fresh.isEmpty else {
                 try await execute("COMMIT", on: connection)
+                metrics.batchCommitted(claimed: batch.count, duplicates: batch.count, handled: 0, duration: .now - started)
                 return claimed
             }
             // Only a careful pass records a failure in its transaction; any other batch that
@@ -374,6 +379,7 @@ public struct BusConsumer: Service {
             // without waiting: the handler's first statement is queued behind it.
             let savepoint = careful && fresh.count == 1 ? connection.send("SAVEPOINT handler", logger: logger) : nil
             var outgoing: [OutgoingMessage] = []
+            var failure: BusMetrics.Outcome?
             do {
                 mark("handling \(fresh.count)")
                 let handled = try await claimedBatch.handle(fresh, connection, logger)
@@ -400,11 +406,16 @@ public struct BusConsumer: Service {
                 }
                 try await savepoint.get()
                 try await execute("ROLLBACK TO SAVEPOINT handler", on: connection)
-                try await recordFailure(fresh[0], error: error, on: connection)
+                failure = try await recordFailure(fresh[0], error: error, on: connection)
             }
             mark("COMMIT")
             try await execute("COMMIT", on: connection)
             mark("committed")
+            metrics.batchCommitted(claimed: batch.count, duplicates: batch.count - fresh.count,
+                                   handled: failure == nil ? fresh.count : 0, duration: .now - started)
+            metrics.delivered(delays: batch.map(\.waited))
+            if let failure { metrics.count(failure) }
+            metrics.published.count(outgoing)
             if let timedOutAlone { await connection.closeAfterTransientConflict(timedOutAlone, logger: logger) }
             wakeups.signal(MessagePublisher.queuesToWake(outgoing))
             return claimed
@@ -416,8 +427,8 @@ public struct BusConsumer: Service {
         }
     }
 
-    /// Puts a failed message back with backoff, or moves it to the dead letters.
-    private func recordFailure(_ envelope: Envelope, error: any Error, on connection: PostgresConnection) async throws {
+    /// Puts a failed message back with backoff, or moves it to the dead letters; says which.
+    private func recordFailure(_ envelope: Envelope, error: any Error, on connection: PostgresConnection) async throws -> BusMetrics.Outcome {
         var logger = self.logger
         logger[metadataKey: "message.id"] = "\(envelope.messageID)"
         logger[metadataKey: "message.type"] = "\(envelope.typeName)"
@@ -429,12 +440,13 @@ public struct BusConsumer: Service {
             logger.error("moving message to the dead letters", metadata: ["error": "\(reason)"])
             try await store.deadLetter(envelope, queue: configuration.queue, consumer: configuration.name, error: reason,
                                        on: connection, logger: logger)
-            return
+            return .deadLettered
         }
         let delay = Backoff.delay(attempt: envelope.attempt, base: configuration.retryBase, maximum: configuration.retryMaximum)
         logger.notice("handler failed; will retry", metadata: ["error": "\(reason)", "retry.in": "\(delay)"])
         try await store.requeue(envelope, queue: configuration.queue, consumer: configuration.name, after: delay, error: reason,
                                 on: connection, logger: logger)
+        return .retried
     }
 
     /// Records what the current claim loop is doing.

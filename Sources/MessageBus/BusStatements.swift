@@ -29,9 +29,10 @@ enum BusStatements {
         """
     }
 
-    /// What a claim returns of each message: its envelope's fields (the attempt counted) and
-    /// whether this is its first delivery.
-    typealias ClaimedRow = (UUID, UUID, UUID?, String, Date, Int, String, String, Bool)
+    /// What a claim returns of each message: its envelope's fields (the attempt counted),
+    /// whether this is its first delivery, and how many seconds it waited for this claim since
+    /// it became due (see ``ClaimedMessage/waited``).
+    typealias ClaimedRow = (UUID, UUID, UUID?, String, Date, Int, String, String, Bool, Double)
 
     static func claimedRow(_ row: PostgresRow) throws -> ClaimedRow {
         var columns = RowReader(row)
@@ -46,11 +47,12 @@ enum BusStatements {
     static func claimedRow(id: UUID, _ columns: inout RowReader) throws -> ClaimedRow {
         (id, try columns.next(UUID.self), try columns.next(UUID?.self), try columns.next(String.self),
          try columns.next(Date.self), try columns.next(Int.self), try columns.next(String.self), try columns.next(String.self),
-         try columns.next(Bool.self))
+         try columns.next(Bool.self), try columns.next(Double.self))
     }
 
     static let claimedColumns = """
-        c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers, c.payload, f.message_id IS NOT NULL
+        c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers, c.payload, f.message_id IS NOT NULL,
+        extract(epoch FROM statement_timestamp() - c.visible_at)::float8
         """
 
     static let claimedRows = """

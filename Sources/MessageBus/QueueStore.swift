@@ -9,6 +9,10 @@ public struct ClaimedMessage: Sendable {
     public var envelope: Envelope
     /// False when the processed-messages ledger already had this id: a redelivery to skip.
     public var isFirstDelivery: Bool
+    /// Seconds from when the message became due to the start of the statement that claimed it,
+    /// by the server's clock. A message is due from the start of the transaction that published
+    /// it, or later when it was published with a delay or put back for a retry.
+    public var waited: Double
 }
 
 /// The SQL behind claiming, acknowledging, retrying and dead-lettering.
@@ -41,13 +45,13 @@ public struct QueueStore: Sendable {
     }
 
     static func claimed(_ row: BusStatements.ClaimedRow) -> ClaimedMessage {
-        let (id, saga, causation, type, created, attempt, headers, payload, first) = row
+        let (id, saga, causation, type, created, attempt, headers, payload, first, waited) = row
         let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decode([String: String].self, from: headers)) ?? [:]
         return ClaimedMessage(
             envelope: Envelope(
                 messageID: id, sagaID: saga, causationID: causation, typeName: type,
                 timestamp: created, attempt: attempt, headers: headerValues, payload: payload),
-            isFirstDelivery: first)
+            isFirstDelivery: first, waited: waited)
     }
 
     /// Puts a claimed message whose handler failed back on its queue, in the claiming

@@ -15,6 +15,7 @@ public struct DeadlineSweeper: Service {
     let batchSize: Int
     let watchdog: ConnectionWatchdog
     let logger: Logger
+    let published = PublishedMetrics()
 
     /// Deadlines fire up to about `interval` late.
     /// `wakeups` wakes this process's consumers of what a sweep publishes (others hear its `NOTIFY`).
@@ -65,6 +66,7 @@ public struct DeadlineSweeper: Service {
                 }
             }
         }
+        published.count(messages)
         wakeups?.signal(MessagePublisher.queuesToWake(messages))
         if count > 0 { logger.debug("deadlines fired", metadata: ["count": "\(count)"]) }
         return count
