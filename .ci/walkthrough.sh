@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
-swift run eventicket dev --port "$port" >"$log" 2>&1 &
+swift run eventicket dev --port "$port" --metrics-port "$metrics_port" >"$log" 2>&1 &
 pid=$!
 cleanup() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -56,6 +57,15 @@ curl -s -H "$auth" "$base/orders/not-an-id" | grep -q '"status":404'
 curl -s "$base/orders/not-an-id" | grep -q '"status":401'
 curl -sf "$base/health" >/dev/null
 
+# The metrics (README, Metrics): the two sagas' outcomes, counted once their transactions committed.
+metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics")
+for series in 'eventicket_orders_placed_total 2' \
+              'eventicket_bus_published_total{queue="ordering",type="OrderConfirmed"} 1' \
+              'eventicket_bus_published_total{queue="ordering",type="OrderRejected"} 1'; do
+    grep -qxF "$series" <<<"$metrics" || { echo "GET /metrics lacks: $series" >&2; exit 1; }
+done
+echo "GET /metrics: $(grep -c '^eventicket_' <<<"$metrics") eventicket series, orders placed 2, 1 confirmed, 1 rejected"
+
 # The CLI's errors, as the README's CLI section states them: the message and the exit code.
 bin="$(swift build --show-bin-path)/eventicket"
 url=$(grep -o 'PostgreSQL: postgres://[^ ]*' "$log" | head -1 | cut -d' ' -f2)
@@ -76,6 +86,7 @@ expect_failure 1 "no order or saga with id" "$bin" status 00000000-0000-0000-000
 expect_failure 64 "--port must be 0 to 65535" "$bin" serve --port 70000 --database-url "$url"
 expect_failure 64 "is not an order or saga id" "$bin" status not-an-id --database-url "$url"
 expect_failure 64 "SUBCOMMANDS:" "$bin" dead-letters
+expect_failure 64 "--metrics-host needs --metrics-port" "$bin" worker --metrics-host 0.0.0.0 --database-url "$url"
 
 kill -INT "$pid"
 wait "$pid" || { cat "$log"; echo "eventicket dev did not stop cleanly" >&2; exit 1; }

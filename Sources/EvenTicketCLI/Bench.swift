@@ -50,8 +50,8 @@ struct Bench: AsyncParsableCommand {
     var consumerConcurrency: Int?
     @Option(parsing: .unconditional, help: "Messages per transaction in each child process's consumers (their --batch-size).")
     var batchSize: Int?
-    @Flag(inversion: .prefixedNo, help: "Run the child processes with their metrics on (each serves GET /metrics on a free port), as in production.")
-    var metrics = true
+    @Flag(help: "Run the child processes with their metrics on (each serves GET /metrics on a free port); off by default, as in the processes.")
+    var metrics = false
     @Option(parsing: .unconditional, help: "Sequential commits on one saga's critical path, for the latency floor printed with --calibrate.")
     var sequentialCommits = 9
     @Option(name: .customLong("database-url"), help: ArgumentHelp(

@@ -130,11 +130,12 @@ struct MetricsOptions: ParsableArguments {
         "Serve GET /metrics (Prometheus's text format) on this port (0: any free one). Default: no metrics.", valueName: "port"))
     var metricsPort: Int?
 
-    @Option(help: "Address the metrics listen on (0.0.0.0 for every interface).")
-    var metricsHost = "127.0.0.1"
+    @Option(help: "Address the metrics listen on (0.0.0.0 for every interface; default 127.0.0.1).")
+    var metricsHost: String?
 
     func validate() throws {
         if let metricsPort { try validatePort(metricsPort, option: "--metrics-port") }
+        if metricsHost != nil, metricsPort == nil { throw ValidationError("--metrics-host needs --metrics-port") }
     }
 
     /// With `--metrics-port`: makes Prometheus the process's metrics backend, turns on the
@@ -142,6 +143,7 @@ struct MetricsOptions: ParsableArguments {
     /// services are made.
     func start(configuration: inout SystemConfiguration, logger: Logger) -> (any Service)? {
         guard let metricsPort else { return nil }
+        let metricsHost = metricsHost ?? "127.0.0.1"
         let export = PrometheusExport()
         export.bootstrap()
         configuration.queueSampling = QueueGauges.interval

@@ -3,6 +3,7 @@
 # 1 `serve`, ORCHESTRATORS × `orchestrator` and WORKERS × `worker`. Ctrl-C (or SIGTERM) stops
 # them gracefully, then PostgreSQL.
 #   PORT=8080 ORCHESTRATORS=1 WORKERS=1 STATE_DIR=./.eventicket/topology deployment/local/run-topology.sh
+# With METRICS_PORT=P, the processes serve GET /metrics on P, P+1, … in start order.
 # EVENTICKET_BIN names a built executable; otherwise the script builds the release one.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ port=${PORT:-8080}
 orchestrators=${ORCHESTRATORS:-1}
 workers=${WORKERS:-1}
 state=${STATE_DIR:-$root/.eventicket/topology}
+metrics_port=${METRICS_PORT:-}
 mkdir -p "$state/logs"
 
 bin=${EVENTICKET_BIN:-}
@@ -27,6 +29,11 @@ export DATABASE_URL
 pids=()
 start() { # name args…
     local name=$1; shift
+    if [ -n "$metrics_port" ]; then
+        set -- "$@" --metrics-port "$metrics_port"
+        echo "$name: metrics on http://127.0.0.1:$metrics_port/metrics" >&2
+        metrics_port=$((metrics_port + 1))
+    fi
     "$bin" "$@" >"$state/logs/$name.log" 2>&1 &
     pids+=("$!")
     echo "started $name (pid $!): $bin $*" >&2
