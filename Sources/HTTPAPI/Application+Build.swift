@@ -64,7 +64,8 @@ func buildRouter(configuration: APIConfiguration, client: PostgresClient, intake
     let router = Router(context: BasicRequestContext.self)
     let allowed = AllowedMethods()
     // Outermost, so that it counts the answer a client gets, problem bodies included
-    // (`http_server_request_duration_seconds`, `hb_requests`, `http_server_active_requests`).
+    // (`http_server_requests_total`, `http_server_request_duration_seconds`,
+    // `http_server_request_errors_total`, `http_server_active_requests`).
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(logger: logger, allowed: allowed))
     let wait = configuration.connectionWait

@@ -365,7 +365,9 @@ final class OrderIntake: Service, Sendable {
         }
         let created = insert.orders(stored: stored)
         metrics.written(batch: placements.count, created: stored.count)
-        wakeups?.signal(MessagePublisher.queuesToWake(plan.messages(of: created.compactMap { $0?.sagaId })))
+        let published = plan.messages(of: created.compactMap { $0?.sagaId })
+        metrics.published.count(published)
+        wakeups?.signal(MessagePublisher.queuesToWake(published))
         return created
     }
 }
@@ -376,6 +378,8 @@ struct IntakeMetrics: Sendable {
     let placed = Counter(label: "eventicket_orders_placed_total")
     /// Orders per statement (each its own commit).
     let batchOrders = Recorder(label: "eventicket_intake_batch_orders", aggregate: true)
+    /// The sagas' first commands.
+    let published = PublishedMetrics()
 
     func written(batch: Int, created: Int) {
         batchOrders.record(batch)

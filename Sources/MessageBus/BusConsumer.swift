@@ -263,9 +263,10 @@ public struct BusConsumer: Service {
             let outcome = try await client.withConnection { connection in
                 try await watchdog.run(on: connection, "recording message \(id)'s failure") {
                     try await connection.transaction(logger: logger) { connection -> BusMetrics.Outcome? in
-                        guard let claimed = try await store.claim(id, consumer: configuration.name, on: connection, logger: logger),
-                              claimed.isFirstDelivery
+                        guard let claimed = try await store.claim(id, consumer: configuration.name, on: connection, logger: logger)
                         else { return nil }
+                        // Handled meanwhile under its id: the claim removed this copy.
+                        guard claimed.isFirstDelivery else { return .duplicate }
                         return try await recordFailure(claimed.envelope, error: cause, on: connection)
                     }
                 }
@@ -413,7 +414,7 @@ public struct BusConsumer: Service {
             mark("committed")
             metrics.batchCommitted(claimed: batch.count, duplicates: batch.count - fresh.count,
                                    handled: failure == nil ? fresh.count : 0, duration: .now - started)
-            metrics.delivered(delays: batch.map(\.waited))
+            metrics.delivered(delays: batch.lazy.filter(\.isFirstDelivery).map(\.waited))
             if let failure { metrics.count(failure) }
             metrics.published.count(outgoing)
             if let timedOutAlone { await connection.closeAfterTransientConflict(timedOutAlone, logger: logger) }

@@ -2,8 +2,10 @@ import EvenTicketContracts
 import Metrics
 import Synchronization
 
-/// What the bus reports through swift-metrics: a consumer's batches and messages, and every
-/// message published by a transaction that committed. The process chooses the backend
+/// What the bus reports through swift-metrics: a consumer's batches and messages, and the
+/// messages that committed transactions published (the consumers', the deadline sweeper's and
+/// the order intake's; not those of the operator commands that retry a dead letter or a saga).
+/// The process chooses the backend
 /// (`--metrics-port` exports them for Prometheus); without one, swift-metrics drops them.
 ///
 /// Counts are taken after the commit that made them true: a batch that rolls back (and is
@@ -70,8 +72,8 @@ public struct BusMetrics: Sendable {
         if messages > 0 { outcomes[outcome]?.increment(by: messages) }
     }
 
-    /// How long each of a batch's messages waited, once due, for the claim that took it.
-    func delivered(delays: [Double]) {
+    /// How long each of a batch's first deliveries waited, once due, for the claim that took it.
+    func delivered(delays: some Sequence<Double>) {
         for seconds in delays { deliveryDelay.recordSeconds(seconds) }
     }
 }

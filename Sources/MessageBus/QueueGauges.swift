@@ -13,8 +13,9 @@ import ServiceLifecycle
 ///
 /// Each process samples the queues it consumes, so a queue with several consumer processes is
 /// reported by each of them (take the `max` across instances). A sample counts the queue's
-/// rows in its index: 58 ms for a million queued messages on the build machine (vacuumed, so
-/// an index-only scan; more while they churn), once every 5 s.
+/// rows in its index (58 ms for a million queued messages on the build machine, vacuumed, so
+/// an index-only scan; more while they churn) and reads the dead letters (a table kept small
+/// by operators), once every 5 s.
 public struct QueueGauges: Service {
     public static let interval = Duration.seconds(5)
 

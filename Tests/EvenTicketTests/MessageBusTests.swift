@@ -356,7 +356,7 @@ struct MessageBusTests {
 /// Rejects unknown types the way the services' handlers do, and records the rest.
 /// Answers each message with a `RefundPayment`, and leaves one write to the publishing statement:
 /// a ledger row under a fixed key, which only the first batch can add.
-final class MarkingHandler: MessageHandler {
+final class MarkingHandler: BatchOnlyHandler {
     let key: UUID
     let batches = Mutex(0)
 
@@ -367,11 +367,6 @@ final class MarkingHandler: MessageHandler {
         static let parameterCount = 1
         var key: UUID
         func appendBindings(to bindings: inout PostgresBindings) { bindings.append(key) }
-    }
-
-    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        Issue.record("the consumer calls handleBatchDeferringWrites")
-        return []
     }
 
     func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
@@ -397,5 +392,15 @@ struct UnknownTypeRejectingHandler: MessageHandler {
     func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
         guard envelope.typeName == ReleaseTickets.typeName else { throw PermanentFailure.unknownType(envelope, queue: .inventory) }
         return try await inner.handle(envelope, connection: connection, logger: logger)
+    }
+}
+
+/// A handler that the consumer calls with whole batches only (`handleBatchDeferringWrites`).
+protocol BatchOnlyHandler: MessageHandler {}
+
+extension BatchOnlyHandler {
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        Issue.record("the consumer calls handleBatchDeferringWrites")
+        return []
     }
 }

@@ -28,11 +28,13 @@ struct MetricsTests {
         let export = PrometheusExport()
         try await withMetricsFactory(export.factory) {
             try await TestSystem.withDatabase { client, logger in
-                // Published together, healthy first (the older id), so the first claim takes
-                // both and handles the healthy one before the poison fails the batch, which rolls
-                // back; then each is handled alone. The healthy one is counted once.
-                let healthy = MessageBusTests.message()
-                let poison = MessageBusTests.message()
+                // Published together, healthy first (the smaller id: the claim takes messages
+                // due at once in id order), so the first claim takes both and handles the healthy
+                // one before the poison fails the batch, which rolls back; then each is handled
+                // alone. The healthy one is counted once.
+                let ids = [UUID(), UUID()].sorted { $0.uuidString < $1.uuidString }
+                let healthy = Self.message(id: ids[0])
+                let poison = Self.message(id: ids[1])
                 let handler = FailingHandler(failing: poison.envelope.messageID)
                 try await MessageBusTests.publish([healthy, poison], client: client, logger: logger)
                 let configuration = ConsumerConfiguration(
@@ -54,10 +56,21 @@ struct MetricsTests {
                 #expect(Self.value(#"eventicket_bus_messages_total{queue="inventory",outcome="retried"}"#, in: export) == 1)
                 #expect(Self.value(#"eventicket_bus_messages_total{queue="inventory",outcome="dead_lettered"}"#, in: export) == 1)
                 // Committed transactions that handled a message: the healthy one alone, and the
-                // poison's two careful passes.
+                // poison's two careful passes. Each waited a little, in seconds.
                 #expect(Self.value(#"eventicket_bus_delivery_delay_seconds_count{queue="inventory"}"#, in: export) == 3)
+                let waited = try #require(Self.value(#"eventicket_bus_delivery_delay_seconds_sum{queue="inventory"}"#, in: export))
+                #expect(waited > 0 && waited < 30)
+                let busy = try #require(Self.value(#"eventicket_bus_batch_duration_seconds_sum{queue="inventory"}"#, in: export))
+                #expect(busy > 0 && busy < 30)
             }
         }
+    }
+
+    /// A message to the inventory queue under `id`.
+    static func message(id: UUID) -> OutgoingMessage {
+        var envelope = MessageBusTests.message().envelope
+        envelope.messageID = id
+        return OutgoingMessage(envelope: envelope, queue: .inventory)
     }
 
     @Test func aBatchThatFailsAfterItsHandlerRanIsNotCounted() async throws {
@@ -68,7 +81,10 @@ struct MetricsTests {
                 // that publishes, so the whole batch rolls back and each message goes alone.
                 let handler = FailingTogetherHandler()
                 try await MessageBusTests.publish([MessageBusTests.message(), MessageBusTests.message()], client: client, logger: logger)
-                try await MessageBusTests.consuming(handler, client: client, logger: logger) {
+                // One claim loop: a second one could take both again between the failed batch's
+                // rollback and the first loop's claims of each message alone.
+                let configuration = ConsumerConfiguration(queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1)
+                try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
                     let handled = try await eventually {
                         Self.value(#"eventicket_bus_messages_total{queue="inventory",outcome="handled"}"#, in: export) == 2
                     }
@@ -96,6 +112,7 @@ struct MetricsTests {
                 #expect(try await system.awaitTerminalOrder(rejected)["status"]?.string == "rejected")
                 try await system.awaitQuiet()
                 #expect(Self.value("eventicket_orders_placed_total", in: export) == 2)
+                #expect(Self.value(#"eventicket_bus_published_total{queue="inventory",type="ReserveTickets"}"#, in: export) == 2)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="ordering",type="OrderConfirmed"}"#, in: export) == 1)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="ordering",type="OrderRejected"}"#, in: export) == 1)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="invoicing",type="CancelInvoice"}"#, in: export) == 1)
@@ -105,9 +122,15 @@ struct MetricsTests {
                 #expect(Self.value(#"eventicket_bus_delivery_delay_seconds_count{queue="ordering"}"#, in: export) == 2)
                 #expect(Self.value(#"http_server_requests_total{http_route="/orders",http_request_method="POST",http_response_status_code="202"}"#,
                                    in: export) == 2)
-                // Sampled every 100 ms by the process, for the queues it consumes.
+                // Sampled every 100 ms by the process, for the queues it consumes: a dead letter
+                // of payment's shows.
+                _ = try await system.client.query(
+                    """
+                    INSERT INTO bus.dead_letters (id, queue, type, saga_id, payload, headers, created_at, attempts, error)
+                    VALUES (gen_random_uuid(), 'payment', 'ChargePayment.v1', gen_random_uuid(), '{}', '{}', now(), 5, 'test')
+                    """, logger: system.logger).collect()
                 let sampled = try await eventually {
-                    Self.value(#"eventicket_bus_queue_messages{queue="payment",state="due"}"#, in: export) == 0
+                    Self.value(#"eventicket_bus_dead_letters{queue="payment"}"#, in: export) == 1
                 }
                 #expect(sampled)
             }
@@ -175,7 +198,7 @@ final class FailingHandler: MessageHandler {
 
 /// Handles every batch, but leaves the publishing statement a write that fails when the batch
 /// holds more than one message (a division by zero).
-final class FailingTogetherHandler: MessageHandler {
+final class FailingTogetherHandler: BatchOnlyHandler {
     private let batches = Mutex<[Int]>([])
 
     struct FailTogether: FinalWrites {
@@ -186,11 +209,6 @@ final class FailingTogetherHandler: MessageHandler {
         static let parameterCount = 1
         var count: Int
         func appendBindings(to bindings: inout PostgresBindings) { bindings.append(count) }
-    }
-
-    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
-        Issue.record("the consumer calls handleBatchDeferringWrites")
-        return []
     }
 
     func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
