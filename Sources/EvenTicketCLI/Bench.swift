@@ -50,7 +50,7 @@ struct Bench: AsyncParsableCommand {
     var consumerConcurrency: Int?
     @Option(parsing: .unconditional, help: "Messages per transaction in each child process's consumers (their --batch-size).")
     var batchSize: Int?
-    @Flag(help: "Run the child processes with their metrics on (each serves GET /metrics on a free port); off by default, as in the processes.")
+    @Flag(help: "Run the child processes with their metrics on (each serves GET /metrics on a free port; off by default, as in the processes), and report each hop's wait per queue from them.")
     var metrics = false
     @Option(parsing: .unconditional, help: "Sequential commits on one saga's critical path, for the latency floor printed with --calibrate.")
     var sequentialCommits = 9
@@ -133,10 +133,10 @@ struct Bench: AsyncParsableCommand {
             existingSystem: noSpawn ? url : nil,
             childLogLevel: logging.logLevel,
             childArguments: (consumerConcurrency.map { ["--consumer-concurrency", String($0)] } ?? [])
-                + (batchSize.map { ["--batch-size", String($0)] } ?? [])
-                + (metrics ? ["--metrics-port", "0"] : []),
+                + (batchSize.map { ["--batch-size", String($0)] } ?? []),
             stallTimeout: stallTimeout,
-            backlog: backlog)
+            backlog: backlog,
+            metrics: metrics)
     }
 
     func run() async throws {

@@ -57,6 +57,9 @@ public struct BenchConfiguration: Sendable {
     /// Messages queued before the load starts that stay queued for the whole run (due in a
     /// day), spread over the five queues; deleted afterwards from an external database.
     public var backlog: Int
+    /// Run the children with their metrics on (`--metrics-port`), and report each hop's wait
+    /// per queue from them.
+    public var metrics: Bool
 
     /// Defaults: closed loop of 16 clients, 3 s warm-up, 20 s measured, 30 s settle, the standard
     /// mix, 2 s step timeout, one orchestrator and one worker, an embedded PostgreSQL, no backlog.
@@ -78,7 +81,8 @@ public struct BenchConfiguration: Sendable {
         childLogLevel: Logger.Level = .info,
         childArguments: [String] = [],
         stallTimeout: Double = 60,
-        backlog: Int = 0
+        backlog: Int = 0,
+        metrics: Bool = false
     ) {
         self.load = load
         self.duration = duration
@@ -98,6 +102,7 @@ public struct BenchConfiguration: Sendable {
         self.childArguments = childArguments
         self.stallTimeout = stallTimeout
         self.backlog = backlog
+        self.metrics = metrics
     }
 
     /// `.eventicket/bench/<UTC timestamp>` under the current folder.

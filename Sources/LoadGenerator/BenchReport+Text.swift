@@ -59,6 +59,15 @@ extension BenchReport {
             let cores = window.seconds > 0 ? "   \(number(seconds / window.seconds, 2)) cores" : ""
             lines.append("  " + pad(name, 24, left: true) + pad(number(seconds, 2), 9) + cores + perSaga)
         }
+        if let hopWaits {
+            lines.append("")
+            lines.append("Hop wait per queue, due → claimed (ms), from the services' metrics (\(hopWaitsProcesses ?? 0) processes; within the histogram's buckets)")
+            lines.append("  " + pad("queue", 14, left: true) + ["claims", "p50", "p90", "p99"].map { pad($0, 9) }.joined())
+            for hop in hopWaits {
+                let cells = [String(hop.count)] + [hop.p50, hop.p90, hop.p99].map { $0.map { number($0, 1) } ?? "> 30 s" }
+                lines.append("  " + pad(hop.queue, 14, left: true) + cells.map { pad($0, 9) }.joined())
+            }
+        }
         if !tables.isEmpty {
             lines.append("")
             lines.append(contentsOf: tablesText)

@@ -125,6 +125,18 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var benchSeconds: Double
     }
 
+    /// How long messages of one queue waited, once due, for the claim that took them (the
+    /// services' `eventicket_bus_delivery_delay_seconds`, window only; `--metrics`). Estimated
+    /// within the histogram's buckets (0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500 ms, …); nil beyond
+    /// the last finite one.
+    public struct HopWait: Sendable, Codable, Equatable {
+        public var queue: String
+        public var count: Int
+        public var p50: Double?
+        public var p90: Double?
+        public var p99: Double?
+    }
+
     /// The PostgreSQL server measured, as it reported itself.
     public struct Server: Sendable, Codable, Equatable {
         public var version: String
@@ -146,6 +158,10 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var sagasPerCommitCeiling: Double?
     /// The tables that churn, at the start of the window and after the settle time.
     public var tables: [Table]
+    /// Each hop's wait per queue, from the services' metrics (`--metrics`); nil without them.
+    public var hopWaits: [HopWait]?
+    /// Of the child processes, how many answered `GET /metrics` at both edges of the window.
+    public var hopWaitsProcesses: Int?
 
     /// The encoder for `report.json` (and `--json`).
     public static func makeEncoder() -> JSONEncoder {

@@ -39,6 +39,16 @@ struct Measurement: Sendable {
         /// The churning tables at the window's start and after the settle time.
         var tablesStart: [String: BenchReport.TableReading]
         var tablesEnd: [String: BenchReport.TableReading] = [:]
+        /// The children's hop waits over the window (`--metrics`), and how many children answered
+        /// at both edges.
+        var hopWaits: HopWaits?
+        var hopWaitsAnswered = 0
+    }
+
+    /// The children's hop-wait histograms now; nil without `--metrics`.
+    private func hopWaits() async -> (waits: HopWaits, answered: Int)? {
+        guard let ports = system?.metricsPorts, !ports.isEmpty else { return nil }
+        return await HopWaits.read(ports: ports)
     }
 
     func run() async throws -> Result {
@@ -82,7 +92,7 @@ struct Measurement: Sendable {
         case warmup
         case measuring(
             start: Date, cpu: CPUReading, statistics: PostgresStatistics.Snapshot, ownQueries: Int,
-            tables: [String: BenchReport.TableReading])
+            tables: [String: BenchReport.TableReading], hopWaits: (waits: HopWaits, answered: Int)?)
         case settling(deadline: Date, partial: Result)
     }
 
@@ -100,15 +110,17 @@ struct Measurement: Sendable {
                 if now.timeIntervalSince(begin) >= configuration.warmup || ledger.limitReached {
                     // Before the window's own counters, so that this query is not counted in them.
                     let tablesStart = try await tables.read()
+                    let hopWaitsStart = await hopWaits()
                     let ownQueries = ledger.ownQueries
                     let cpu = cpu(excluding: backendPID.value)
                     let snapshot = try await statistics.snapshot(ledger: ledger)
                     let start = Date()
                     ledger.startWindow(at: start)
-                    phase = .measuring(start: start, cpu: cpu, statistics: snapshot, ownQueries: ownQueries, tables: tablesStart)
+                    phase = .measuring(
+                        start: start, cpu: cpu, statistics: snapshot, ownQueries: ownQueries, tables: tablesStart, hopWaits: hopWaitsStart)
                     continue
                 }
-            case .measuring(let start, let cpuStart, let statisticsStart, let ownStart, let tablesStart):
+            case .measuring(let start, let cpuStart, let statisticsStart, let ownStart, let tablesStart, let hopWaitsStart):
                 let timeUp = configuration.duration.map { now.timeIntervalSince(start) >= $0 } ?? false
                 if timeUp || ledger.limitReached {
                     ledger.stopPlacing()
@@ -116,9 +128,13 @@ struct Measurement: Sendable {
                     let ownEnd = ledger.ownQueries
                     let cpuEnd = cpu(excluding: backendPID.value)
                     let statisticsEnd = try await statistics.snapshot(ledger: ledger)
-                    let partial = Result(
+                    var partial = Result(
                         windowStart: start, windowEnd: now, statisticsStart: statisticsStart, statisticsEnd: statisticsEnd,
                         ownQueries: ownEnd - ownStart, cpuStart: cpuStart, cpuEnd: cpuEnd, unfinished: 0, tablesStart: tablesStart)
+                    if let hopWaitsStart, let hopWaitsEnd = await hopWaits() {
+                        partial.hopWaits = hopWaitsEnd.waits.subtracting(hopWaitsStart.waits)
+                        partial.hopWaitsAnswered = min(hopWaitsStart.answered, hopWaitsEnd.answered)
+                    }
                     phase = .settling(deadline: now.addingTimeInterval(configuration.settle), partial: partial)
                     continue
                 }

@@ -12,10 +12,13 @@ final class SystemUnderTest: Sendable {
     let children: [ChildProcess]
     /// The HTTP API's port on 127.0.0.1.
     let port: Int
+    /// The children's `GET /metrics` ports on 127.0.0.1 (`--metrics`), in start order.
+    let metricsPorts: [Int]
 
-    private init(children: [ChildProcess], port: Int) {
+    private init(children: [ChildProcess], port: Int, metricsPorts: [Int] = []) {
         self.children = children
         self.port = port
+        self.metricsPorts = metricsPorts
     }
 
     /// The executable this process runs (`/proc/self/exe` on Linux).
@@ -45,6 +48,14 @@ final class SystemUnderTest: Sendable {
         for index in 1...max(configuration.workers, 1) {
             plan.append(("worker-\(index)", ["worker", "--slow-charge-delay", String(configuration.stepTimeout * 2)] + common))
         }
+        var metricsPorts: [Int] = []
+        if configuration.metrics {
+            for index in plan.indices {
+                let metricsPort = try freePort()
+                metricsPorts.append(metricsPort)
+                plan[index].arguments += ["--metrics-port", String(metricsPort)]
+            }
+        }
         var children: [ChildProcess] = []
         do {
             for (name, arguments) in plan {
@@ -58,7 +69,7 @@ final class SystemUnderTest: Sendable {
         }
         logger.info("started the system under test", metadata: [
             "processes": "\(children.map { "\($0.name)=\($0.pid)" }.joined(separator: " "))", "port": "\(port)"])
-        return SystemUnderTest(children: children, port: port)
+        return SystemUnderTest(children: children, port: port, metricsPorts: metricsPorts)
     }
 
     /// Throws when a child has exited: the system under test is broken and the numbers would lie.
