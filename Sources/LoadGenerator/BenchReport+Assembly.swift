@@ -38,8 +38,8 @@ extension BenchReport {
             benchSeconds: result.cpuEnd.bench - result.cpuStart.bench)
         tables = TableStatistics.tables.map { Table(name: $0, before: result.tablesStart[$0], after: result.tablesEnd[$0]) }
         self.calibration = calibration
-        hopWaits = result.hopWaits?.summary
-        hopWaitsProcesses = result.hopWaits == nil ? nil : result.hopWaitsAnswered
+        queues = result.serviceMetrics?.summary
+        metricsProcesses = result.serviceMetrics == nil ? nil : result.serviceMetricsAnswered
         // Last: the closure reads `window`, so every stored property must be set by now.
         sagasPerCommitCeiling = calibration.flatMap { $0.commitsPerSecond > 0 ? window.completedSagasPerSecond / $0.commitsPerSecond : nil }
     }

@@ -59,13 +59,17 @@ extension BenchReport {
             let cores = window.seconds > 0 ? "   \(number(seconds / window.seconds, 2)) cores" : ""
             lines.append("  " + pad(name, 24, left: true) + pad(number(seconds, 2), 9) + cores + perSaga)
         }
-        if let hopWaits {
+        if let queues {
             lines.append("")
-            lines.append("Hop wait per queue, due → claimed (ms), from the services' metrics (\(hopWaitsProcesses ?? 0) processes; within the histogram's buckets)")
-            lines.append("  " + pad("queue", 14, left: true) + ["claims", "p50", "p90", "p99"].map { pad($0, 9) }.joined())
-            for hop in hopWaits {
-                let cells = [String(hop.count)] + [hop.p50, hop.p90, hop.p99].map { $0.map { number($0, 1) } ?? "> 30 s" }
-                lines.append("  " + pad(hop.queue, 14, left: true) + cells.map { pad($0, 9) }.joined())
+            lines.append("Queues, from the services' metrics (\(metricsProcesses ?? 0) processes; quantiles within the histograms' buckets)")
+            lines.append("  " + pad("", 14, left: true) + pad("hop wait, due → claimed (ms)", 36) + pad("batches", 30))
+            lines.append("  " + pad("queue", 14, left: true)
+                         + ["claims", "p50", "p90", "p99", "count", "msgs", "p50 ms", "p99 ms"].map { pad($0, 9) }.joined())
+            for queue in queues {
+                let quantiles = [queue.waitP50, queue.waitP90, queue.waitP99].map { $0.map { number($0, 1) } ?? "> 30 s" }
+                let batches = [String(queue.batches), queue.messagesPerBatch.map { number($0, 1) } ?? "n/a"]
+                    + [queue.batchTimeP50, queue.batchTimeP99].map { $0.map { number($0, 1) } ?? "n/a" }
+                lines.append("  " + pad(queue.queue, 14, left: true) + ([String(queue.claims)] + quantiles + batches).map { pad($0, 9) }.joined())
             }
         }
         if !tables.isEmpty {

@@ -125,16 +125,24 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var benchSeconds: Double
     }
 
-    /// How long messages of one queue waited, once due, for the claim that took them (the
-    /// services' `eventicket_bus_delivery_delay_seconds`, window only; `--metrics`). Estimated
-    /// within the histogram's buckets (0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500 ms, …); nil beyond
-    /// the last finite one.
-    public struct HopWait: Sendable, Codable, Equatable {
+    /// One queue as its consumers' metrics saw it over the window (`--metrics`): how long its
+    /// messages waited, once due, for the claim that took them (`eventicket_bus_delivery_delay_seconds`),
+    /// and its committed batches (`eventicket_bus_batch_duration_seconds`, `eventicket_bus_batch_messages`).
+    /// Quantiles in ms, estimated within the histograms' buckets (0.5, 1, 2, 5, 10, 25, 50, 100,
+    /// 250, 500 ms, …); nil beyond the last finite one.
+    public struct QueueFigures: Sendable, Codable, Equatable {
         public var queue: String
-        public var count: Int
-        public var p50: Double?
-        public var p90: Double?
-        public var p99: Double?
+        /// First deliveries claimed.
+        public var claims: Int
+        public var waitP50: Double?
+        public var waitP90: Double?
+        public var waitP99: Double?
+        /// Committed transactions that claimed messages, and their mean size.
+        public var batches: Int
+        public var messagesPerBatch: Double?
+        /// From `BEGIN` to the commit.
+        public var batchTimeP50: Double?
+        public var batchTimeP99: Double?
     }
 
     /// The PostgreSQL server measured, as it reported itself.
@@ -158,10 +166,10 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var sagasPerCommitCeiling: Double?
     /// The tables that churn, at the start of the window and after the settle time.
     public var tables: [Table]
-    /// Each hop's wait per queue, from the services' metrics (`--metrics`); nil without them.
-    public var hopWaits: [HopWait]?
+    /// Each queue's hop waits and batches, from the services' metrics (`--metrics`); nil without them.
+    public var queues: [QueueFigures]?
     /// Of the child processes, how many answered `GET /metrics` at both edges of the window.
-    public var hopWaitsProcesses: Int?
+    public var metricsProcesses: Int?
 
     /// The encoder for `report.json` (and `--json`).
     public static func makeEncoder() -> JSONEncoder {

@@ -39,16 +39,16 @@ struct Measurement: Sendable {
         /// The churning tables at the window's start and after the settle time.
         var tablesStart: [String: BenchReport.TableReading]
         var tablesEnd: [String: BenchReport.TableReading] = [:]
-        /// The children's hop waits over the window (`--metrics`), and how many children answered
+        /// The children's metrics over the window (`--metrics`), and how many children answered
         /// at both edges.
-        var hopWaits: HopWaits?
-        var hopWaitsAnswered = 0
+        var serviceMetrics: ServiceMetrics?
+        var serviceMetricsAnswered = 0
     }
 
-    /// The children's hop-wait histograms now; nil without `--metrics`.
-    private func hopWaits() async -> (waits: HopWaits, answered: Int)? {
+    /// The children's metrics now; nil without `--metrics`.
+    private func serviceMetrics() async -> (metrics: ServiceMetrics, answered: Int)? {
         guard let ports = system?.metricsPorts, !ports.isEmpty else { return nil }
-        return await HopWaits.read(ports: ports)
+        return await ServiceMetrics.read(ports: ports)
     }
 
     func run() async throws -> Result {
@@ -92,7 +92,7 @@ struct Measurement: Sendable {
         case warmup
         case measuring(
             start: Date, cpu: CPUReading, statistics: PostgresStatistics.Snapshot, ownQueries: Int,
-            tables: [String: BenchReport.TableReading], hopWaits: (waits: HopWaits, answered: Int)?)
+            tables: [String: BenchReport.TableReading], serviceMetrics: (metrics: ServiceMetrics, answered: Int)?)
         case settling(deadline: Date, partial: Result)
     }
 
@@ -110,17 +110,17 @@ struct Measurement: Sendable {
                 if now.timeIntervalSince(begin) >= configuration.warmup || ledger.limitReached {
                     // Before the window's own counters, so that this query is not counted in them.
                     let tablesStart = try await tables.read()
-                    let hopWaitsStart = await hopWaits()
+                    let metricsStart = await serviceMetrics()
                     let ownQueries = ledger.ownQueries
                     let cpu = cpu(excluding: backendPID.value)
                     let snapshot = try await statistics.snapshot(ledger: ledger)
                     let start = Date()
                     ledger.startWindow(at: start)
                     phase = .measuring(
-                        start: start, cpu: cpu, statistics: snapshot, ownQueries: ownQueries, tables: tablesStart, hopWaits: hopWaitsStart)
+                        start: start, cpu: cpu, statistics: snapshot, ownQueries: ownQueries, tables: tablesStart, serviceMetrics: metricsStart)
                     continue
                 }
-            case .measuring(let start, let cpuStart, let statisticsStart, let ownStart, let tablesStart, let hopWaitsStart):
+            case .measuring(let start, let cpuStart, let statisticsStart, let ownStart, let tablesStart, let metricsStart):
                 let timeUp = configuration.duration.map { now.timeIntervalSince(start) >= $0 } ?? false
                 if timeUp || ledger.limitReached {
                     ledger.stopPlacing()
@@ -131,9 +131,9 @@ struct Measurement: Sendable {
                     var partial = Result(
                         windowStart: start, windowEnd: now, statisticsStart: statisticsStart, statisticsEnd: statisticsEnd,
                         ownQueries: ownEnd - ownStart, cpuStart: cpuStart, cpuEnd: cpuEnd, unfinished: 0, tablesStart: tablesStart)
-                    if let hopWaitsStart, let hopWaitsEnd = await hopWaits() {
-                        partial.hopWaits = hopWaitsEnd.waits.subtracting(hopWaitsStart.waits)
-                        partial.hopWaitsAnswered = min(hopWaitsStart.answered, hopWaitsEnd.answered)
+                    if let metricsStart, let metricsEnd = await serviceMetrics() {
+                        partial.serviceMetrics = metricsEnd.metrics.subtracting(metricsStart.metrics)
+                        partial.serviceMetricsAnswered = min(metricsStart.answered, metricsEnd.answered)
                     }
                     phase = .settling(deadline: now.addingTimeInterval(configuration.settle), partial: partial)
                     continue
