@@ -100,14 +100,17 @@ public final class PublishedMetrics: Sendable {
 
     private let factory: any MetricsFactory
     private let counters = Mutex<[Key: Counter]>([:])
+    /// False without a metrics backend: then counting would only tally for nothing, per batch.
+    private let enabled: Bool
 
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
+        enabled = !(factory is NOOPMetricsHandler)
     }
 
     /// Counts `messages`, which a transaction that committed published.
     public func count(_ messages: [OutgoingMessage]) {
-        guard !messages.isEmpty else { return }
+        guard enabled, !messages.isEmpty else { return }
         var tally: [Key: Int] = [:]
         for message in messages {
             tally[Key(queue: message.queue, type: Self.typeName(message.envelope.typeName)), default: 0] += 1

@@ -52,7 +52,7 @@ enum BusStatements {
 
     static let claimedColumns = """
         c.id, c.saga_id, c.causation_id, c.type, c.created_at, c.attempts + 1, c.headers, c.payload, f.message_id IS NOT NULL,
-        extract(epoch FROM statement_timestamp() - c.visible_at)::float8
+        date_part('epoch', statement_timestamp() - c.visible_at)
         """
 
     static let claimedRows = """
