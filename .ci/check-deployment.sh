@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks deployment/ without a Docker engine or a cluster: the Kubernetes manifests against
-# Kubernetes' schemas (kubernetes-validate, from PyPI, strict: an unknown field fails), and every
+# Kubernetes' schemas (kubernetes-validate, from PyPI, strict: an unknown field fails), every
 # command line in the manifests, compose.yaml and the Dockerfile against the options the
-# built `eventicket` has (each --option must be one its subcommand's --help lists).
+# built `eventicket` has (each --option must be one its subcommand's --help lists), and the
+# Prometheus alerting rules with promtool (checked, and their unit tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,3 +46,16 @@ for where, argv in commands:
 print(f"command lines: {len(commands)} checked against the CLI, {failures} bad")
 sys.exit(1 if failures else 0)
 PY
+
+# promtool: from PATH, or from Debian's prometheus package, unpacked (not installed).
+promtool=$(command -v promtool || true)
+if [ -z "$promtool" ]; then
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    (cd "$dir" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; } >/dev/null 2>&1) \
+        || { echo "cannot get promtool (apt-get download prometheus failed)" >&2; exit 1; }
+    dpkg-deb -x "$dir"/prometheus_*.deb "$dir/x"
+    promtool="$dir/x/usr/bin/promtool"
+fi
+"$promtool" check rules deployment/prometheus/alerts.yaml
+(cd deployment/prometheus && "$promtool" test rules alerts.test.yaml)

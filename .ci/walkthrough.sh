@@ -65,6 +65,11 @@ for series in 'eventicket_orders_placed_total 2' \
     grep -qxF "$series" <<<"$metrics" || { echo "GET /metrics lacks: $series" >&2; exit 1; }
 done
 echo "GET /metrics: $(grep -c '^eventicket_' <<<"$metrics") eventicket series, orders placed 2, 1 confirmed, 1 rejected"
+# Every metric the alerting rules use is one the processes export.
+for name in $(grep -oE '\b(eventicket|http_server)_[a-z_]+' deployment/prometheus/alerts.yaml | sort -u); do
+    grep -qE "^$name[{ ]" <<<"$metrics" || { echo "deployment/prometheus/alerts.yaml uses $name, which GET /metrics lacks" >&2; exit 1; }
+done
+echo "GET /metrics: has every metric deployment/prometheus/alerts.yaml uses"
 
 # The CLI's errors, as the README's CLI section states them: the message and the exit code.
 bin="$(swift build --show-bin-path)/eventicket"
