@@ -57,5 +57,5 @@ if [ -z "$promtool" ]; then
     dpkg-deb -x "$dir"/prometheus_*.deb "$dir/x"
     promtool="$dir/x/usr/bin/promtool"
 fi
-"$promtool" check rules deployment/prometheus/alerts.yaml
+"$promtool" check config deployment/prometheus/prometheus.yml
 (cd deployment/prometheus && "$promtool" test rules alerts.test.yaml)
