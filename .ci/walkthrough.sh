@@ -93,6 +93,20 @@ expect_failure 64 "is not an order or saga id" "$bin" status not-an-id --databas
 expect_failure 64 "SUBCOMMANDS:" "$bin" dead-letters
 expect_failure 64 "--metrics-host needs --metrics-port" "$bin" worker --metrics-host 0.0.0.0 --database-url "$url"
 
+# --log-format json: a second serve on the same database logs one JSON object per line.
+jsonlog=$(mktemp)
+"$bin" serve --port 0 --log-format json --database-url "$url" 2>"$jsonlog" &
+serve_pid=$!
+for _ in $(seq 1 100); do grep -q '"message":"running"' "$jsonlog" && break; sleep 0.2; done
+kill -TERM "$serve_pid"; wait "$serve_pid" || true
+python3 - "$jsonlog" <<'PY'
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1])]
+assert any(r["message"] == "running" and r["level"] == "info" for r in records), records
+assert all({"time", "level", "logger", "message", "source"} <= r.keys() for r in records), records
+print(f"serve --log-format json: {len(records)} records, each a JSON object on a line of its own")
+PY
+
 kill -INT "$pid"
 wait "$pid" || { cat "$log"; echo "eventicket dev did not stop cleanly" >&2; exit 1; }
 trap - EXIT

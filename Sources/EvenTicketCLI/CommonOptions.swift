@@ -31,13 +31,26 @@ struct DatabaseOptions: ParsableArguments {
 }
 
 struct LoggingOptions: ParsableArguments {
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        /// swift-log's `StreamLogHandler`: a line of text per record.
+        case text
+        /// A JSON object per line (`JSONLogHandler`).
+        case json
+    }
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Log format on standard error: text, or json (one object per line).")
+    var logFormat: Format = .text
+
     func makeLogger(_ label: String) -> Logger {
-        let level = logLevel
+        let (level, format) = (logLevel, logFormat)
         LoggingSystem.bootstrap { name in
-            var handler = StreamLogHandler.standardError(label: name)
+            var handler: any LogHandler = switch format {
+            case .text: StreamLogHandler.standardError(label: name)
+            case .json: JSONLogHandler(label: name)
+            }
             handler.logLevel = level
             return handler
         }
