@@ -133,7 +133,8 @@ struct Bench: AsyncParsableCommand {
             existingSystem: noSpawn ? url : nil,
             childLogLevel: logging.logLevel,
             childArguments: (consumerConcurrency.map { ["--consumer-concurrency", String($0)] } ?? [])
-                + (batchSize.map { ["--batch-size", String($0)] } ?? []),
+                + (batchSize.map { ["--batch-size", String($0)] } ?? [])
+                + ["--log-format", logging.logFormat.rawValue],
             stallTimeout: stallTimeout,
             backlog: backlog,
             metrics: metrics)
