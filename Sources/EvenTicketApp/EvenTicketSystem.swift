@@ -29,12 +29,14 @@ public enum EvenTicketSystem {
     ) -> [any Service] {
         let loginClient = client
         let wakeups = Wakeups()
-        let queues = roles.map { $0.queue.rawValue }
-        var services: [any Service] = [BusListener(client: client, queues: queues, wakeups: wakeups, logger: logger)]
-        if let interval = configuration.queueSampling {
-            // As the login user: the services' roles may not read every queue's dead letters.
-            services.append(QueueGauges(
-                client: client, queues: Role.allCases.filter(roles.contains).map(\.queue), interval: interval, logger: logger))
+        let consumed = Role.allCases.filter(roles.contains).compactMap(\.queue)
+        var services: [any Service] = []
+        if !consumed.isEmpty {
+            services.append(BusListener(client: client, queues: consumed.map(\.rawValue), wakeups: wakeups, logger: logger))
+            if let interval = configuration.queueSampling {
+                // As the login user: the services' roles may not read every queue's dead letters.
+                services.append(QueueGauges(client: client, queues: consumed, interval: interval, logger: logger))
+            }
         }
         func pool(for role: Role, extraConnections: Int) -> PostgresClient {
             guard configuration.serviceRoles else { return client }
@@ -58,12 +60,13 @@ public enum EvenTicketSystem {
             switch role {
             case .api:
                 let client = pool(for: role, extraConnections: 20)
-                services.append(consumer(.ordering, OrderingHandler(), client: client))
                 if http {
                     services.append(buildApplication(
                         configuration: configuration.api, client: client, engine: engine, wakeups: wakeups, logger: logger,
                         onServerRunning: onServerRunning))
                 }
+            case .ordering:
+                services.append(consumer(.ordering, OrderingHandler(), client: pool(for: role, extraConnections: 1)))
             case .orchestrator:
                 let client = pool(for: role, extraConnections: 3)
                 services.append(consumer(.orchestrator, OrchestratorHandler(engine: engine), client: client))

@@ -2,18 +2,21 @@ import EvenTicketContracts
 
 /// A part of the system a process can run. Any mix of roles can share one process.
 public enum Role: String, Sendable, CaseIterable {
-    /// The public HTTP API and the ordering service's consumer.
+    /// The public HTTP API, which places orders (the ordering service's intake).
     case api
+    /// The ordering service's consumer, which records each saga's outcome on its order.
+    case ordering
     /// The saga orchestrator.
     case orchestrator
     case inventory
     case invoicing
     case payment
 
-    /// The queue this part consumes.
-    public var queue: Queue {
+    /// The queue this part consumes; nil for the HTTP API.
+    public var queue: Queue? {
         switch self {
-        case .api: .ordering
+        case .api: nil
+        case .ordering: .ordering
         case .orchestrator: .orchestrator
         case .inventory: .inventory
         case .invoicing: .invoicing
@@ -21,8 +24,9 @@ public enum Role: String, Sendable, CaseIterable {
         }
     }
 
-    /// The PostgreSQL role this part acts as (created by the migrations, least privilege).
-    public var databaseRole: String { "eventicket_\(rawValue)" }
+    /// The PostgreSQL role this part acts as (created by the migrations, least privilege). The
+    /// ordering service's two parts share one.
+    public var databaseRole: String { "eventicket_\(self == .ordering ? Role.api.rawValue : rawValue)" }
 
     /// The participant roles, as `eventicket worker` runs them by default.
     public static let participants: [Role] = [.inventory, .invoicing, .payment]

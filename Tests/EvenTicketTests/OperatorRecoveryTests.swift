@@ -32,7 +32,7 @@ struct OperatorRecoveryTests {
         configuration.compensationTimeout = .milliseconds(500)
         try await TestSystem.run(
             configuration: configuration,
-            roles: [.api, .orchestrator, .inventory, .payment],
+            roles: [.api, .ordering, .orchestrator, .inventory, .payment],
             extraServices: { client, logger in
                 [BusConsumer(configuration: .init(queue: .invoicing, pollInterval: .milliseconds(100)), client: client,
                              wakeups: Wakeups(), handler: invoicing, logger: logger)]
