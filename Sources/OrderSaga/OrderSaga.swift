@@ -3,9 +3,10 @@ import Foundation
 
 /// The order saga as a pure state machine: an input in, the new state and the actions out.
 ///
-/// Steps run forward: reserve tickets, create the invoice, charge the payment. When a step
-/// fails or its deadline passes, every step that finished (or may have finished, for a step
-/// that timed out) is compensated one at a time in reverse order. A compensation whose reply
+/// Steps run forward in ``ForwardStep/stages``: tickets are reserved and the invoice created side
+/// by side, then the payment is charged. When a step fails or its stage's deadline passes, every
+/// step that finished or may have (one still under way in the stage) is compensated one at a
+/// time, in the reverse of the forward order. A compensation whose reply
 /// does not come before its deadline is sent again, at most ``maxCompensationAttempts`` sends in
 /// all; after that the saga is `failed` (with ``failure`` saying why) and waits for an operator,
 /// or for the late reply, either of which lets it carry on compensating.
@@ -20,6 +21,7 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     public let id: UUID
     public let order: OrderPlaced
     public private(set) var state: SagaState
+    /// The step it waits on: while a stage runs, the first of its steps that has not answered.
     public private(set) var step: SagaStep
     /// Forward steps that finished, in the order they finished.
     public private(set) var finishedSteps: [ForwardStep]
@@ -50,7 +52,7 @@ public struct OrderSaga: Sendable, Equatable, Codable {
             id: id, order: order, state: .running, step: .forward(.reserveTickets),
             finishedSteps: [], compensationQueue: [], reason: nil, failure: nil, token: 0, compensationAttempts: 0
         )
-        let actions = saga.enter(.reserveTickets)
+        let actions = saga.enter(ForwardStep.stages[0])
         return (saga, actions)
     }
 
@@ -94,14 +96,20 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     // MARK: Forward path
 
     private mutating func forwardSucceeded(_ finished: ForwardStep) -> Decision {
-        if state == .running, step == .forward(finished) {
+        if state == .running, awaitedSteps.contains(finished) {
             finishedSteps.append(finished)
-            guard let next = ForwardStep.allCases.first(where: { !finishedSteps.contains($0) }) else {
+            // The other steps of the stage are still on their way: wait on the first of them,
+            // under the stage's deadline.
+            if let next = awaitedSteps.first {
+                step = .forward(next)
+                return .applied([])
+            }
+            guard let nextStage = ForwardStep.stages.first(where: { $0.contains { !finishedSteps.contains($0) } }) else {
                 state = .completed
                 step = .finished
                 return .applied([.confirmOrder(OrderConfirmed(orderID: order.orderID))])
             }
-            return .applied(enter(next))
+            return .applied(enter(nextStage))
         }
         if state == .running || state == .completed {
             return .ignored("duplicate \(finished.rawValue) reply")
@@ -115,16 +123,28 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     }
 
     private mutating func forwardFailed(_ failed: ForwardStep, reason: String) -> Decision {
-        guard state == .running, step == .forward(failed) else {
+        guard state == .running, awaitedSteps.contains(failed) else {
             return .ignored("\(failed.rawValue) failure while not waiting on it")
         }
-        return .applied(beginCompensation(reason: reason, including: nil))
+        // The stage's other steps still under way may take effect: they are undone too.
+        return .applied(beginCompensation(reason: reason, including: awaitedSteps.filter { $0 != failed }))
     }
 
-    private mutating func enter(_ next: ForwardStep) -> [SagaAction] {
-        step = .forward(next)
+    /// The steps of the current stage that have not answered yet (none unless running).
+    public var awaitedSteps: [ForwardStep] {
+        guard state == .running, case .forward(let current) = step else { return [] }
+        return current.stage.filter { !finishedSteps.contains($0) }
+    }
+
+    /// Starts a stage: sends all its commands, under one deadline (named for its first step).
+    private mutating func enter(_ stage: [ForwardStep]) -> [SagaAction] {
+        step = .forward(stage[0])
         token += 1
-        let command: SagaCommand = switch next {
+        return stage.map { .send(command(for: $0)) } + [.scheduleDeadline(StepDeadlineReached(step: stage[0].rawValue, token: token))]
+    }
+
+    private func command(for step: ForwardStep) -> SagaCommand {
+        switch step {
         case .reserveTickets:
             .reserveTickets(ReserveTickets(orderID: order.orderID, eventID: order.eventID, lines: order.lines))
         case .createInvoice:
@@ -136,18 +156,16 @@ public struct OrderSaga: Sendable, Equatable, Codable {
                 orderID: order.orderID, amountCents: order.totalCents,
                 currency: order.currency, paymentToken: order.paymentToken))
         }
-        return [.send(command), .scheduleDeadline(StepDeadlineReached(step: next.rawValue, token: token))]
     }
 
     // MARK: Compensation path
 
-    /// Turns back: compensates every finished step, and `uncertain` (a step that timed out and
-    /// may have taken effect), most recent first.
-    private mutating func beginCompensation(reason: String, including uncertain: ForwardStep?) -> [SagaAction] {
+    /// Turns back: compensates every finished step, and the `uncertain` ones (steps still under
+    /// way, which may take effect), in the reverse of the forward path's order.
+    private mutating func beginCompensation(reason: String, including uncertain: [ForwardStep]) -> [SagaAction] {
         self.reason = reason
-        var toUndo = finishedSteps
-        if let uncertain { toUndo.append(uncertain) }
-        compensationQueue = toUndo.reversed()
+        let toUndo = finishedSteps + uncertain
+        compensationQueue = ForwardStep.allCases.reversed().filter(toUndo.contains)
         state = .compensating
         return compensateNext()
     }
@@ -203,12 +221,14 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     // MARK: Deadlines
 
     private mutating func deadlinePassed(_ deadline: StepDeadlineReached) -> Decision {
-        guard deadline.token == token, deadline.step == step.name else {
+        // A stage's deadline is named for its first step, and stays while the saga waits on the others.
+        let current = if case .forward(let waiting) = step { waiting.stage.map(\.rawValue) } else { [step.name] }
+        guard deadline.token == token, current.contains(deadline.step) else {
             return .ignored("stale deadline for \(deadline.step)")
         }
         switch (state, step) {
         case (.running, .forward(let waiting)):
-            return .applied(beginCompensation(reason: waiting.timeoutReason, including: waiting))
+            return .applied(beginCompensation(reason: waiting.timeoutReason, including: awaitedSteps))
         case (.compensating, .compensation(let waiting)):
             guard compensationAttempts < Self.maxCompensationAttempts else {
                 state = .failed

@@ -4,6 +4,16 @@ public enum ForwardStep: String, Codable, Sendable, CaseIterable {
     case createInvoice
     case chargePayment
 
+    /// The forward path in stages. The steps of one stage need nothing from each other, so they
+    /// are sent together and run side by side; the next stage starts once all of them succeeded.
+    /// Tickets are reserved and the invoice created at once, and only then is the payment charged.
+    public static let stages: [[ForwardStep]] = [[.reserveTickets, .createInvoice], [.chargePayment]]
+
+    /// The stage this step belongs to.
+    public var stage: [ForwardStep] {
+        Self.stages.first { $0.contains(self) } ?? [self]
+    }
+
     /// The step that undoes this one.
     public var compensation: CompensationStep {
         switch self {

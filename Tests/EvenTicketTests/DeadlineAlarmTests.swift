@@ -81,10 +81,12 @@ struct DeadlineAlarmTests {
             #expect(abs((started.deadlineFromNow ?? 0) - 60) < 5)
             #expect(started.alarm == started.deadline)
 
-            // The next step sets a later deadline; the alarm, which rings before it, stays.
+            // The next stage sets a later deadline; the alarm, which rings before it, stays.
             try await Task.sleep(for: .milliseconds(50))
             _ = try await Self.apply(engine, .ticketsReserved(TicketsReserved(orderID: order, quantity: 1)), to: saga,
                                      client: client, logger: logger)
+            _ = try await Self.apply(engine, .invoiceCreated(InvoiceCreated(orderID: order, invoiceID: UUID(), invoiceNumber: "INV-1")),
+                                     to: saga, client: client, logger: logger)
             let reserved = try await Self.clock(of: saga, client: client, logger: logger)
             #expect(reserved.token == 2)
             let alarm = try #require(reserved.alarm)
@@ -104,7 +106,7 @@ struct DeadlineAlarmTests {
             #expect(try await Self.fire(engine, client: client, logger: logger).count == 0)
 
             // Once the deadline itself has passed, it fires with the step's token: the saga
-            // compensates (first cancelling the invoice it may have created), and the
+            // compensates (first refunding the charge it may have made), and the
             // compensation's deadline and a new alarm are set.
             _ = try await client.query("""
                 UPDATE orchestrator.sagas SET due_at = now() - interval '1 second' WHERE id = \(saga);
@@ -112,7 +114,7 @@ struct DeadlineAlarmTests {
             _ = try await client.query("UPDATE orchestrator.deadlines SET due_at = now() - interval '1 second'", logger: logger).collect()
             let fired = try await Self.fire(engine, client: client, logger: logger)
             #expect(fired.count == 1)
-            #expect(fired.messages.map(\.envelope.typeName) == [CancelInvoice.typeName])
+            #expect(fired.messages.map(\.envelope.typeName) == [RefundPayment.typeName])
             #expect(try await Self.state(of: saga, client: client, logger: logger) == "compensating")
             let compensating = try await Self.clock(of: saga, client: client, logger: logger)
             #expect(compensating.token == 3)
@@ -192,7 +194,8 @@ struct DeadlineAlarmTests {
             // Once it is free, the next sweep fires it.
             let fired = try await Self.fire(engine, client: client, logger: logger)
             #expect(fired.count == 1)
-            #expect(fired.messages.map(\.envelope.typeName) == [ReleaseTickets.typeName])
+            // Both steps of the first stage were under way: the invoice is cancelled first.
+            #expect(fired.messages.map(\.envelope.typeName) == [CancelInvoice.typeName])
             #expect(try await Self.state(of: saga, client: client, logger: logger) == "compensating")
         }
     }

@@ -127,10 +127,10 @@ struct SagaInputEnvelopeTests {
     }
 
     @Test func envelopeInputDrivesTheSaga() throws {
-        var saga = startedSaga()
+        var saga = saga(after: [.invoiced])
         let input = try #require(try SagaInput(envelope: Envelope(
             TicketsReserved(orderID: Fixture.orderID, quantity: 3), sagaID: Fixture.sagaID)))
-        expectApplied(&saga, input, sendAndWait(Cmd.invoice, step: "createInvoice", token: 2))
+        expectApplied(&saga, input, sendAndWait(Cmd.charge, step: "chargePayment", token: 2))
     }
 
     @Test func unknownTypeNameGivesNil() throws {

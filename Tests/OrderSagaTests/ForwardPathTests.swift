@@ -5,9 +5,16 @@ import Testing
 
 @Suite("Start")
 struct StartTests {
-    @Test func startSendsReserveTicketsAndSchedulesDeadlineWithTokenOne() {
+    @Test func startSendsReserveTicketsAndCreateInvoiceUnderOneDeadlineWithTokenOne() {
         let (_, actions) = OrderSaga.start(id: Fixture.sagaID, order: Fixture.order)
-        #expect(actions == sendAndWait(Cmd.reserve, step: "reserveTickets", token: 1))
+        #expect(actions == startActions)
+    }
+
+    @Test func stagesRunReservationAndInvoiceSideBySideThenTheCharge() {
+        #expect(ForwardStep.stages == [[.reserveTickets, .createInvoice], [.chargePayment]])
+        #expect(ForwardStep.stages.flatMap { $0 } == ForwardStep.allCases)
+        #expect(ForwardStep.createInvoice.stage == [.reserveTickets, .createInvoice])
+        #expect(ForwardStep.chargePayment.stage == [.chargePayment])
     }
 
     @Test func startedSagaWaitsOnReservation() {
@@ -16,6 +23,7 @@ struct StartTests {
         #expect(saga.order == Fixture.order)
         #expect(saga.state == .running)
         #expect(saga.step == .forward(.reserveTickets))
+        #expect(saga.awaitedSteps == [.reserveTickets, .createInvoice])
         #expect(saga.finishedSteps.isEmpty)
         #expect(saga.compensationQueue.isEmpty)
         #expect(saga.reason == nil)
@@ -37,20 +45,37 @@ struct StartTests {
 
 @Suite("Happy path")
 struct HappyPathTests {
-    @Test func ticketsReservedCreatesInvoiceForTheOrderTotal() {
+    @Test func ticketsReservedAloneWaitsForTheInvoice() {
         var saga = startedSaga()
-        expectApplied(&saga, .reserved, sendAndWait(Cmd.invoice, step: "createInvoice", token: 2))
+        expectApplied(&saga, .reserved, [])
         #expect(saga.state == .running)
         #expect(saga.step == .forward(.createInvoice))
+        #expect(saga.awaitedSteps == [.createInvoice])
         #expect(saga.finishedSteps == [.reserveTickets])
-        #expect(saga.token == 2)
+        #expect(saga.token == 1)
+    }
+
+    @Test func invoiceCreatedAloneWaitsForTheReservation() {
+        var saga = startedSaga()
+        expectApplied(&saga, .invoiced, [])
+        #expect(saga.state == .running)
+        #expect(saga.step == .forward(.reserveTickets))
+        #expect(saga.awaitedSteps == [.reserveTickets])
+        #expect(saga.finishedSteps == [.createInvoice])
+        #expect(saga.token == 1)
+    }
+
+    @Test func ticketsReservedAfterTheInvoiceChargesPayment() {
+        var saga = saga(after: [.invoiced])
+        expectApplied(&saga, .reserved, sendAndWait(Cmd.charge, step: "chargePayment", token: 2))
+        #expect(saga.step == .forward(.chargePayment))
+        #expect(saga.finishedSteps == [.createInvoice, .reserveTickets])
     }
 
     @Test func createInvoiceAmountIsTheTotalNotTheTicketCount() throws {
-        var saga = startedSaga()
-        let decision = saga.handle(.reserved)
-        guard case .send(.createInvoice(let command)) = try #require(decision.actions.first) else {
-            Issue.record("first action is not CreateInvoice: \(decision.actions)")
+        let (_, actions) = OrderSaga.start(id: Fixture.sagaID, order: Fixture.order)
+        guard case .send(.createInvoice(let command)) = actions[1] else {
+            Issue.record("second action is not CreateInvoice: \(actions)")
             return
         }
         #expect(command.amountCents == Fixture.order.totalCents)
@@ -60,11 +85,11 @@ struct HappyPathTests {
 
     @Test func invoiceCreatedChargesPaymentWithTheOrdersToken() {
         var saga = runningSaga(at: .createInvoice)
-        expectApplied(&saga, .invoiced, sendAndWait(Cmd.charge, step: "chargePayment", token: 3))
+        expectApplied(&saga, .invoiced, sendAndWait(Cmd.charge, step: "chargePayment", token: 2))
         #expect(saga.state == .running)
         #expect(saga.step == .forward(.chargePayment))
         #expect(saga.finishedSteps == [.reserveTickets, .createInvoice])
-        #expect(saga.token == 3)
+        #expect(saga.token == 2)
     }
 
     @Test func paymentTokenIsPassedThroughVerbatim() throws {
@@ -86,16 +111,16 @@ struct HappyPathTests {
         #expect(saga.finishedSteps == [.reserveTickets, .createInvoice, .chargePayment])
         #expect(saga.compensationQueue.isEmpty)
         #expect(saga.reason == nil)
-        #expect(saga.token == 3)
+        #expect(saga.token == 2)
         #expect(saga.state.isTerminal)
     }
 
     @Test func completedSagaIgnoresItsOldDeadlines() {
         var saga = saga(after: completedInputs)
-        expectIgnored(&saga, .deadline("chargePayment", 3))
-        expectIgnored(&saga, .deadline("createInvoice", 2))
+        expectIgnored(&saga, .deadline("chargePayment", 2))
+        expectIgnored(&saga, .deadline("createInvoice", 1))
         expectIgnored(&saga, .deadline("reserveTickets", 1))
-        expectIgnored(&saga, .deadline("finished", 3))
+        expectIgnored(&saga, .deadline("finished", 2))
         #expect(saga.state == .completed)
     }
 

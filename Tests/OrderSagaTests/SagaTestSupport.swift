@@ -38,6 +38,11 @@ enum Cmd {
     static let refund = SagaCommand.refundPayment(RefundPayment(orderID: Fixture.orderID))
 }
 
+/// The actions that start the saga: the first stage's two commands, then its one deadline.
+let startActions: [SagaAction] = [
+    .send(Cmd.reserve), .send(Cmd.invoice), .scheduleDeadline(StepDeadlineReached(step: "reserveTickets", token: 1)),
+]
+
 /// The two actions that start waiting on a step: the command, then its deadline.
 func sendAndWait(_ command: SagaCommand, step: String, token: Int) -> [SagaAction] {
     [.send(command), .scheduleDeadline(StepDeadlineReached(step: step, token: token))]
@@ -95,7 +100,7 @@ func saga(after inputs: [SagaInput], sourceLocation: SourceLocation = #_sourceLo
     return saga
 }
 
-/// Running and waiting on `step`.
+/// Running and waiting on `step` (for `.reserveTickets`, on the invoice too).
 func runningSaga(at step: ForwardStep) -> OrderSaga {
     switch step {
     case .reserveTickets: saga(after: [])
@@ -105,11 +110,11 @@ func runningSaga(at step: ForwardStep) -> OrderSaga {
 }
 
 let completedInputs: [SagaInput] = [.reserved, .invoiced, .charged]
-/// Payment declined: compensating, waiting on CancelInvoice with token 4.
+/// Payment declined: compensating, waiting on CancelInvoice with token 3.
 let declinedInputs: [SagaInput] = [.reserved, .invoiced, .declined()]
-/// Payment timed out: compensating, waiting on RefundPayment with token 4.
-let paymentTimeoutInputs: [SagaInput] = [.reserved, .invoiced, .deadline("chargePayment", 3)]
-/// Payment timed out and every compensation answered: compensated, token 6.
+/// Payment timed out: compensating, waiting on RefundPayment with token 3.
+let paymentTimeoutInputs: [SagaInput] = [.reserved, .invoiced, .deadline("chargePayment", 2)]
+/// Payment timed out and every compensation answered: compensated, token 5.
 let paymentTimeoutCompensatedInputs = paymentTimeoutInputs + [.refunded, .cancelled, .released]
 
 /// Applies `input` and checks it was ignored: a reason, no actions, the saga unchanged.
