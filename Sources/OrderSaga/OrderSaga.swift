@@ -5,8 +5,8 @@ import Foundation
 ///
 /// Steps run forward in ``ForwardStep/stages``: tickets are reserved and the invoice created side
 /// by side, then the payment is charged. When a step fails or its stage's deadline passes, every
-/// step that finished or may have (one still under way in the stage) is compensated one at a
-/// time, in the reverse of the forward order. A compensation whose reply
+/// step that finished or may have (one still under way in the stage) is compensated, stage by
+/// stage in the reverse of the forward order, the steps of one stage side by side. A compensation whose reply
 /// does not come before its deadline is sent again, at most ``maxCompensationAttempts`` sends in
 /// all; after that the saga is `failed` (with ``failure`` saying why) and waits for an operator,
 /// or for the late reply, either of which lets it carry on compensating.
@@ -170,44 +170,64 @@ public struct OrderSaga: Sendable, Equatable, Codable {
         return compensateNext()
     }
 
+    /// Compensates the next stage of the queue, or ends the saga when nothing is left.
     private mutating func compensateNext() -> [SagaAction] {
-        guard let next = compensationQueue.first else {
+        guard !compensationQueue.isEmpty else {
             state = .compensated
             step = .finished
             return [.rejectOrder(OrderRejected(orderID: order.orderID, reason: reason ?? "rejected"))]
         }
         compensationAttempts = 1
-        return sendCompensation(next.compensation)
+        return sendCompensations()
     }
 
-    private mutating func sendCompensation(_ compensation: CompensationStep) -> [SagaAction] {
-        step = .compensation(compensation)
+    /// The steps being undone now: those of the queue in the same stage as its first. Steps that
+    /// ran side by side are undone side by side; stages are undone one after the other.
+    public var compensatingSteps: [ForwardStep] {
+        guard state == .compensating || state == .failed, let first = compensationQueue.first else { return [] }
+        return compensationQueue.filter(first.stage.contains)
+    }
+
+    /// Sends the compensations of the current stage that have not been answered, under one
+    /// deadline (named for the first of them).
+    private mutating func sendCompensations() -> [SagaAction] {
+        let steps = compensatingSteps.map(\.compensation)
+        step = .compensation(steps[0])
         token += 1
-        return [
-            .send(compensationCommand(for: compensation)),
-            .scheduleDeadline(StepDeadlineReached(step: compensation.rawValue, token: token)),
-        ]
+        return steps.map { .send(compensationCommand(for: $0)) }
+            + [.scheduleDeadline(StepDeadlineReached(step: steps[0].rawValue, token: token))]
     }
 
     private mutating func compensationSucceeded(_ done: CompensationStep) -> Decision {
-        // A failed saga still waits on its stuck step: a late reply lets it carry on.
-        guard state == .compensating || state == .failed, step == .compensation(done) else {
+        // A failed saga still waits on its stuck steps: a late reply lets it carry on.
+        guard compensatingSteps.contains(done.undoes) else {
             return .ignored("\(done.rawValue) reply while not waiting on it")
+        }
+        compensationQueue.removeAll { $0 == done.undoes }
+        // Another compensation of the stage is still under way: wait on it. A failed saga whose
+        // other compensation went unanswered too stays failed, now for that one.
+        if let next = compensatingSteps.first, next.stage.contains(done.undoes) {
+            step = .compensation(next.compensation)
+            if state == .failed { failure = Self.failure(next.compensation, attempts: compensationAttempts) }
+            return .applied([])
         }
         state = .compensating
         failure = nil
-        compensationQueue.removeFirst()
         return .applied(compensateNext())
     }
 
     private mutating func retryCompensation() -> Decision {
-        guard state == .failed, let next = compensationQueue.first else {
+        guard state == .failed, !compensationQueue.isEmpty else {
             return .ignored("only a failed saga can be retried")
         }
         state = .compensating
         failure = nil
         compensationAttempts = 1
-        return .applied(sendCompensation(next.compensation))
+        return .applied(sendCompensations())
+    }
+
+    private static func failure(_ step: CompensationStep, attempts: Int) -> String {
+        "compensation_failed: \(step.rawValue) unanswered after \(attempts) attempts"
     }
 
     private func compensationCommand(for step: CompensationStep) -> SagaCommand {
@@ -222,7 +242,11 @@ public struct OrderSaga: Sendable, Equatable, Codable {
 
     private mutating func deadlinePassed(_ deadline: StepDeadlineReached) -> Decision {
         // A stage's deadline is named for its first step, and stays while the saga waits on the others.
-        let current = if case .forward(let waiting) = step { waiting.stage.map(\.rawValue) } else { [step.name] }
+        let current = switch step {
+        case .forward(let waiting): waiting.stage.map(\.rawValue)
+        case .compensation(let waiting): waiting.undoes.stage.map(\.compensation.rawValue)
+        case .finished: [step.name]
+        }
         guard deadline.token == token, current.contains(deadline.step) else {
             return .ignored("stale deadline for \(deadline.step)")
         }
@@ -232,11 +256,11 @@ public struct OrderSaga: Sendable, Equatable, Codable {
         case (.compensating, .compensation(let waiting)):
             guard compensationAttempts < Self.maxCompensationAttempts else {
                 state = .failed
-                failure = "compensation_failed: \(waiting.rawValue) unanswered after \(compensationAttempts) attempts"
+                failure = Self.failure(waiting, attempts: compensationAttempts)
                 return .applied([.rejectOrder(OrderRejected(orderID: order.orderID, reason: reason ?? "rejected"))])
             }
             compensationAttempts += 1
-            return .applied(sendCompensation(waiting))
+            return .applied(sendCompensations())
         default:
             return .ignored("deadline in state \(state.rawValue)")
         }

@@ -38,6 +38,15 @@ public enum CompensationStep: String, Codable, Sendable, CaseIterable {
     case releaseTickets
     case cancelInvoice
     case refundPayment
+
+    /// The forward step this one undoes.
+    public var undoes: ForwardStep {
+        switch self {
+        case .releaseTickets: .reserveTickets
+        case .cancelInvoice: .createInvoice
+        case .refundPayment: .chargePayment
+        }
+    }
 }
 
 /// Where a saga stands: the step it waits on, if any.
@@ -72,7 +81,7 @@ public enum SagaStep: Codable, Sendable, Hashable {
 public enum SagaState: String, Codable, Sendable, CaseIterable {
     /// Moving forward through the steps.
     case running
-    /// Undoing finished steps in reverse order.
+    /// Undoing finished steps, stage by stage in reverse order.
     case compensating
     /// Every step succeeded; the order is confirmed.
     case completed

@@ -194,8 +194,8 @@ struct DeadlineAlarmTests {
             // Once it is free, the next sweep fires it.
             let fired = try await Self.fire(engine, client: client, logger: logger)
             #expect(fired.count == 1)
-            // Both steps of the first stage were under way: the invoice is cancelled first.
-            #expect(fired.messages.map(\.envelope.typeName) == [CancelInvoice.typeName])
+            // Both steps of the first stage were under way: both are undone, side by side.
+            #expect(fired.messages.map(\.envelope.typeName) == [CancelInvoice.typeName, ReleaseTickets.typeName])
             #expect(try await Self.state(of: saga, client: client, logger: logger) == "compensating")
         }
     }

@@ -49,8 +49,9 @@ struct OperatorRecoveryTests {
             let final = try await system.awaitTerminalOrder(order)
             #expect(final["status"]?.string == "rejected")
             #expect(final["reason"]?.string == "payment_declined")
-            // The tickets are still held: the release comes after the invoice in reverse order.
-            #expect(try await OrderSagaEndToEndTests.available(event, in: system) == 3)
+            // The tickets were released beside the cancellation: the two steps ran side by side, and
+            // so are undone side by side.
+            #expect(try await OrderSagaEndToEndTests.available(event, in: system) == 5)
 
             let deadLetters = DeadLetters(client: system.client)
             let dead = try await deadLetters.list(logger: system.logger)

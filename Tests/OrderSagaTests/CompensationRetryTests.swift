@@ -24,8 +24,7 @@ struct CompensationDeadlineTests {
         #expect(saga.token == 3)
         for attempt in 2...OrderSaga.maxCompensationAttempts {
             let token = saga.token
-            expectApplied(&saga, .deadline("cancelInvoice", token),
-                          sendAndWait(Cmd.cancel, step: "cancelInvoice", token: token + 1))
+            expectApplied(&saga, .deadline("cancelInvoice", token), undoFirstStage(token: token + 1))
             #expect(saga.token == token + 1)
             #expect(saga.compensationAttempts == attempt)
             #expect(saga.state == .compensating)
@@ -66,36 +65,59 @@ struct CompensationDeadlineTests {
         #expect(saga.failure?.hasPrefix("compensation_failed: cancelInvoice") == true)
     }
 
-    @Test func attemptsRestartForTheNextCompensationStep() {
-        var saga = saga(after: declinedInputs)
+    @Test func attemptsRestartForTheNextCompensationStage() {
+        var saga = saga(after: paymentTimeoutInputs)
         _ = saga.handle(currentDeadline(of: saga))
         _ = saga.handle(currentDeadline(of: saga))
         #expect(saga.compensationAttempts == 3)
-        _ = saga.handle(.cancelled)
+        _ = saga.handle(.refunded)
         #expect(saga.compensationAttempts == 1)
-        #expect(saga.step == .compensation(.releaseTickets))
+        #expect(saga.step == .compensation(.cancelInvoice))
         let decisions = timeOutUntilFailed(&saga)
-        #expect(decisions.dropLast().allSatisfy { $0.actions.first == .send(Cmd.release) })
+        #expect(decisions.dropLast().allSatisfy { Array($0.actions.prefix(2)) == [.send(Cmd.cancel), .send(Cmd.release)] })
         #expect(saga.state == .failed)
+    }
+
+    @Test func attemptsAreCountedPerStageNotPerStep() {
+        var saga = saga(after: declinedInputs)
+        _ = saga.handle(currentDeadline(of: saga))
+        _ = saga.handle(.cancelled)
+        #expect(saga.compensationAttempts == 2)
+        #expect(saga.step == .compensation(.releaseTickets))
     }
 
     @Test func replyAfterAResendMovesOn() {
         var saga = saga(after: declinedInputs + [.deadline("cancelInvoice", 3), .deadline("cancelInvoice", 4)])
-        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 6))
+        expectApplied(&saga, .cancelled, [])
         expectApplied(&saga, .released, [reject("payment_declined")])
         #expect(saga.state == .compensated)
         #expect(saga.reason == "payment_declined")
     }
 
     @Test func aLateReplyLetsAFailedSagaCarryOn() {
-        var saga = saga(after: declinedInputs)
+        var saga = saga(after: paymentTimeoutInputs)
         _ = timeOutUntilFailed(&saga)
+        #expect(saga.failure == "compensation_failed: refundPayment unanswered after 5 attempts")
         let token = saga.token
-        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: token + 1))
+        expectApplied(&saga, .refunded, undoFirstStage(token: token + 1))
         #expect(saga.state == .compensating)
         #expect(saga.failure == nil)
+        expectApplied(&saga, .cancelled, [])
+        expectApplied(&saga, .released, [reject("payment_timeout")])
+        #expect(saga.state == .compensated)
+    }
+
+    @Test func aLateReplyForOneOfAStagesStuckCompensationsLeavesTheSagaFailedOnTheOther() {
+        var saga = saga(after: declinedInputs)
+        _ = timeOutUntilFailed(&saga)
+        #expect(saga.failure == "compensation_failed: cancelInvoice unanswered after 5 attempts")
+        expectApplied(&saga, .cancelled, [])
+        #expect(saga.state == .failed)
+        #expect(saga.step == .compensation(.releaseTickets))
+        #expect(saga.failure == "compensation_failed: releaseTickets unanswered after 5 attempts")
         expectApplied(&saga, .released, [reject("payment_declined")])
         #expect(saga.state == .compensated)
+        #expect(saga.failure == nil)
     }
 
     @Test func failedSagaIgnoresFurtherDeadlines() {
@@ -119,7 +141,7 @@ struct OperatorRetryTests {
     @Test func retryResumesTheSameCompensationStep() {
         var saga = saga(after: declinedInputs)
         _ = timeOutUntilFailed(&saga)
-        expectApplied(&saga, .operatorRetry, sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 8))
+        expectApplied(&saga, .operatorRetry, undoFirstStage(token: 8))
         #expect(saga.state == .compensating)
         #expect(saga.step == .compensation(.cancelInvoice))
         #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
@@ -134,8 +156,16 @@ struct OperatorRetryTests {
         _ = timeOutUntilFailed(&saga)
         #expect(saga.state == .failed)
         let token = saga.token
-        expectApplied(&saga, .operatorRetry, sendAndWait(Cmd.cancel, step: "cancelInvoice", token: token + 1))
+        expectApplied(&saga, .operatorRetry, undoFirstStage(token: token + 1))
         #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
+    }
+
+    @Test func retryResendsOnlyTheStagesUnansweredCompensation() {
+        var saga = saga(after: declinedInputs)
+        _ = timeOutUntilFailed(&saga)
+        _ = saga.handle(.cancelled)
+        let token = saga.token
+        expectApplied(&saga, .operatorRetry, sendAndWait(Cmd.release, step: "releaseTickets", token: token + 1))
     }
 
     @Test func retryRestoresTheFullAttemptBudget() {
@@ -163,7 +193,7 @@ struct OperatorRetryTests {
         var saga = saga(after: declinedInputs)
         _ = timeOutUntilFailed(&saga)
         _ = saga.handle(.operatorRetry)
-        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 9))
+        expectApplied(&saga, .cancelled, [])
         let decision = saga.handle(.released)
         #expect(decision.ignoredBecause == nil)
         #expect(decision.actions.count == 1)

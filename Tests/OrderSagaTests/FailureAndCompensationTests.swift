@@ -36,21 +36,23 @@ struct ForwardFailureTests {
         #expect(saga.state == .compensated)
     }
 
-    @Test func paymentFailedCompensatesInReverseOrder() {
+    @Test func paymentFailedUndoesTheFirstStagesStepsSideBySide() {
         var saga = runningSaga(at: .chargePayment)
 
-        expectApplied(&saga, .declined(), sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 3))
+        expectApplied(&saga, .declined(), undoFirstStage(token: 3))
         #expect(saga.state == .compensating)
         #expect(saga.step == .compensation(.cancelInvoice))
+        #expect(saga.compensatingSteps == [.createInvoice, .reserveTickets])
         #expect(saga.reason == "payment_declined")
         #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
         #expect(saga.compensationAttempts == 1)
         #expect(!saga.state.isTerminal)
 
-        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 4))
+        expectApplied(&saga, .cancelled, [])
         #expect(saga.state == .compensating)
         #expect(saga.step == .compensation(.releaseTickets))
         #expect(saga.compensationQueue == [.reserveTickets])
+        #expect(saga.token == 3)
 
         expectApplied(&saga, .released, [reject("payment_declined")])
         #expect(saga.state == .compensated)
@@ -60,10 +62,20 @@ struct ForwardFailureTests {
         #expect(saga.finishedSteps == [.reserveTickets, .createInvoice])
     }
 
+    @Test func aStagesCompensationsMayAnswerInEitherOrder() {
+        var saga = saga(after: declinedInputs)
+        expectApplied(&saga, .released, [])
+        #expect(saga.step == .compensation(.cancelInvoice))
+        #expect(saga.compensationQueue == [.createInvoice])
+        expectIgnored(&saga, .released)
+        expectApplied(&saga, .cancelled, [reject("payment_declined")])
+        #expect(saga.state == .compensated)
+    }
+
     @Test func compensationFollowsTheForwardPathsOrderWhateverOrderTheStepsFinishedIn() {
         var saga = saga(after: [.invoiced, .reserved])
         #expect(saga.finishedSteps == [.createInvoice, .reserveTickets])
-        expectApplied(&saga, .declined(), sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 3))
+        expectApplied(&saga, .declined(), undoFirstStage(token: 3))
         #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
     }
 
@@ -106,8 +118,9 @@ struct ForwardDeadlineTests {
         #expect(saga.compensationQueue == [.chargePayment, .createInvoice, .reserveTickets])
         #expect(saga.finishedSteps == [.reserveTickets, .createInvoice])
 
-        expectApplied(&saga, .refunded, sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 4))
-        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 5))
+        // The stages one after the other: the refund first, then the first stage's two together.
+        expectApplied(&saga, .refunded, undoFirstStage(token: 4))
+        expectApplied(&saga, .cancelled, [])
         expectApplied(&saga, .released, [reject("payment_timeout")])
         #expect(saga.state == .compensated)
         #expect(saga.step == .finished)
@@ -116,34 +129,34 @@ struct ForwardDeadlineTests {
 
     @Test func stageDeadlineUndoesBothStepsUnderWay() {
         var saga = startedSaga()
-        expectApplied(&saga, .deadline("reserveTickets", 1), sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 2))
+        expectApplied(&saga, .deadline("reserveTickets", 1), undoFirstStage(token: 2))
         #expect(saga.state == .compensating)
         #expect(saga.reason == "reservation_timeout")
         #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
-        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 3))
+        expectApplied(&saga, .cancelled, [])
         expectApplied(&saga, .released, [reject("reservation_timeout")])
         #expect(saga.state == .compensated)
     }
 
     @Test func stageDeadlineAfterTheInvoiceUndoesBothInTheForwardPathsReverseOrder() {
         var saga = saga(after: [.invoiced])
-        expectApplied(&saga, .deadline("reserveTickets", 1), sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 2))
+        expectApplied(&saga, .deadline("reserveTickets", 1), undoFirstStage(token: 2))
         #expect(saga.reason == "reservation_timeout")
         #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
     }
 
     @Test func stageDeadlineNamedForItsFirstStepStillFiresAfterThatStepAnswered() {
         var saga = runningSaga(at: .createInvoice)
-        expectApplied(&saga, .deadline("reserveTickets", 1), sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 2))
+        expectApplied(&saga, .deadline("reserveTickets", 1), undoFirstStage(token: 2))
         #expect(saga.reason == "invoice_timeout")
     }
 
-    @Test func invoiceDeadlineCancelsInvoiceThenReleasesTickets() {
+    @Test func invoiceDeadlineCancelsTheInvoiceAndReleasesTheTickets() {
         var saga = runningSaga(at: .createInvoice)
-        expectApplied(&saga, .deadline("createInvoice", 1), sendAndWait(Cmd.cancel, step: "cancelInvoice", token: 2))
+        expectApplied(&saga, .deadline("createInvoice", 1), undoFirstStage(token: 2))
         #expect(saga.reason == "invoice_timeout")
         #expect(saga.compensationQueue == [.createInvoice, .reserveTickets])
-        expectApplied(&saga, .cancelled, sendAndWait(Cmd.release, step: "releaseTickets", token: 3))
+        expectApplied(&saga, .cancelled, [])
         expectApplied(&saga, .released, [reject("invoice_timeout")])
         #expect(saga.state == .compensated)
         #expect(saga.reason == "invoice_timeout")
@@ -196,16 +209,24 @@ struct StaleDeadlineTests {
         #expect(saga.compensationAttempts == 2)
     }
 
-    @Test func deadlineOfAnAnsweredCompensationIsIgnored() {
+    @Test func aStagesDeadlineAfterOneAnswerResendsOnlyTheOther() {
         var saga = saga(after: declinedInputs + [.cancelled])
-        expectIgnored(&saga, .deadline("cancelInvoice", 3))
+        expectIgnored(&saga, .deadline("cancelInvoice", 2))
+        expectApplied(&saga, .deadline("cancelInvoice", 3), sendAndWait(Cmd.release, step: "releaseTickets", token: 4))
         #expect(saga.step == .compensation(.releaseTickets))
+        #expect(saga.compensationAttempts == 2)
+    }
+
+    @Test func deadlineOfAnAnsweredStageIsIgnored() {
+        var saga = saga(after: paymentTimeoutInputs + [.refunded])
+        expectIgnored(&saga, .deadline("refundPayment", 3))
+        #expect(saga.step == .compensation(.cancelInvoice))
     }
 
     @Test func deadlinesAfterCompensatedAreIgnored() {
         var saga = saga(after: paymentTimeoutCompensatedInputs)
-        expectIgnored(&saga, .deadline("releaseTickets", 5))
-        expectIgnored(&saga, .deadline("finished", 5))
+        expectIgnored(&saga, .deadline("cancelInvoice", 4))
+        expectIgnored(&saga, .deadline("finished", 4))
         expectIgnored(&saga, .deadline("chargePayment", 2))
     }
 }

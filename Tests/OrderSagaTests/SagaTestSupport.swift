@@ -43,6 +43,11 @@ let startActions: [SagaAction] = [
     .send(Cmd.reserve), .send(Cmd.invoice), .scheduleDeadline(StepDeadlineReached(step: "reserveTickets", token: 1)),
 ]
 
+/// The actions that undo the first stage: its two compensations, then their one deadline.
+func undoFirstStage(token: Int) -> [SagaAction] {
+    [.send(Cmd.cancel), .send(Cmd.release), .scheduleDeadline(StepDeadlineReached(step: "cancelInvoice", token: token))]
+}
+
 /// The two actions that start waiting on a step: the command, then its deadline.
 func sendAndWait(_ command: SagaCommand, step: String, token: Int) -> [SagaAction] {
     [.send(command), .scheduleDeadline(StepDeadlineReached(step: step, token: token))]
@@ -110,11 +115,11 @@ func runningSaga(at step: ForwardStep) -> OrderSaga {
 }
 
 let completedInputs: [SagaInput] = [.reserved, .invoiced, .charged]
-/// Payment declined: compensating, waiting on CancelInvoice with token 3.
+/// Payment declined: compensating, waiting on CancelInvoice and ReleaseTickets with token 3.
 let declinedInputs: [SagaInput] = [.reserved, .invoiced, .declined()]
 /// Payment timed out: compensating, waiting on RefundPayment with token 3.
 let paymentTimeoutInputs: [SagaInput] = [.reserved, .invoiced, .deadline("chargePayment", 2)]
-/// Payment timed out and every compensation answered: compensated, token 5.
+/// Payment timed out and every compensation answered: compensated, token 4.
 let paymentTimeoutCompensatedInputs = paymentTimeoutInputs + [.refunded, .cancelled, .released]
 
 /// Applies `input` and checks it was ignored: a reason, no actions, the saga unchanged.
