@@ -87,7 +87,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
         /// The headline's confirmed orders.
         public var confirmed: Latency?
         /// The headline's rejected orders (declined payments, tickets unavailable), which undo
-        /// their finished steps one after the other before they end.
+        /// their finished steps before they end.
         public var rejected: Latency?
         /// Orders paid with `tok_timeout`, which end only after the step timeout by design.
         public var timeoutToken: Latency?

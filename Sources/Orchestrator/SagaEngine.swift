@@ -12,9 +12,9 @@ import PostgresNIO
 ///
 /// Everything works on batches: one statement per table, whatever the number of sagas.
 public struct SagaEngine: Sendable {
-    /// How long a forward step may take before the saga compensates.
+    /// How long a stage of forward steps may take before the saga compensates.
     public var stepTimeout: Duration
-    /// How long a compensation may take before it is sent again.
+    /// How long a stage's compensations may take before the unanswered ones are sent again.
     public var compensationTimeout: Duration
     let store = SagaStore()
 

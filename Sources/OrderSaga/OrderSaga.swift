@@ -11,11 +11,12 @@ import Foundation
 /// all; after that the saga is `failed` (with ``failure`` saying why) and waits for an operator,
 /// or for the late reply, either of which lets it carry on compensating.
 ///
-/// Every input is safe to receive twice or out of order: replies are matched against the step
-/// the saga waits on, deadlines carry the ``token`` they were set with, and a success that
+/// Every input is safe to receive twice or out of order: replies are matched against the steps
+/// the saga waits on (those of its stage still unanswered), deadlines carry the ``token`` they
+/// were set with, and a success that
 /// arrives after the saga turned back is answered with that step's compensation.
 public struct OrderSaga: Sendable, Equatable, Codable {
-    /// Sends of one compensation step (the first and the resends) before the saga is marked failed.
+    /// Sends of one stage's compensations (the first and the resends) before the saga is marked failed.
     public static let maxCompensationAttempts = 5
 
     public let id: UUID
@@ -25,15 +26,17 @@ public struct OrderSaga: Sendable, Equatable, Codable {
     public private(set) var step: SagaStep
     /// Forward steps that finished, in the order they finished.
     public private(set) var finishedSteps: [ForwardStep]
-    /// Forward steps still to compensate, the one being compensated first.
+    /// Forward steps still to compensate, in the reverse of the forward order: those of the
+    /// first one's stage are being compensated (``compensatingSteps``).
     public private(set) var compensationQueue: [ForwardStep]
     /// Why the saga turned back: the order's rejection reason (`payment_declined`, …).
     public private(set) var reason: String?
     /// Set while the saga is `failed`: which compensation went unanswered.
     public private(set) var failure: String?
-    /// Incremented whenever the saga starts waiting on a step; deadlines carry it.
+    /// Incremented whenever the saga sends a stage's commands or compensations (not when it
+    /// moves on to the stage's other step); deadlines carry it.
     public private(set) var token: Int
-    /// Sends of the current compensation step.
+    /// Sends of the current stage's compensations.
     public private(set) var compensationAttempts: Int
 
     /// A saga as it was stored: its immutable order and its progress.

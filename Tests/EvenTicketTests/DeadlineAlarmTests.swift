@@ -72,6 +72,59 @@ struct DeadlineAlarmTests {
         }
     }
 
+    @Test(arguments: [false, true])
+    func bothRepliesOfTheFirstStageInOneBatchStartTheCharge(invoiceFirst: Bool) async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let engine = SagaEngine(stepTimeout: .seconds(60))
+            let (saga, order) = try await Self.start(engine, client: client, logger: logger)
+            let started = try await Self.clock(of: saga, client: client, logger: logger)
+            let reserved = SagaInput.ticketsReserved(TicketsReserved(orderID: order, quantity: 1))
+            let invoiced = SagaInput.invoiceCreated(InvoiceCreated(orderID: order, invoiceID: UUID(), invoiceNumber: "INV-1"))
+            let inputs = invoiceFirst ? [invoiced, reserved] : [reserved, invoiced]
+            try await Task.sleep(for: .milliseconds(50))
+            let sent = try await client.transaction(logger: logger) { connection in
+                try await engine.apply(inputs.map { .init(sagaID: saga, input: $0, messageID: UUID()) }, on: connection, logger: logger)
+            }
+            #expect(sent.map(\.envelope.typeName) == [ChargePayment.typeName])
+            let charging = try #require(try await SagaQueries(client: client).saga(saga, logger: logger))
+            #expect(charging.state == "running")
+            #expect(charging.step == "chargePayment")
+            #expect(charging.history?.filter { $0.kind == "received" }.map(\.message) == inputs.map(\.kind))
+            let clock = try await Self.clock(of: saga, client: client, logger: logger)
+            #expect(clock.token == 2)
+            #expect((clock.deadline ?? 0) > (started.deadline ?? .infinity))
+            let finished = invoiceFirst ? "{createInvoice,reserveTickets}" : "{reserveTickets,createInvoice}"
+            var stored: [String] = []
+            for try await steps in try await client.query("SELECT finished_steps::text FROM orchestrator.sagas", logger: logger).decode(String.self) {
+                stored.append(steps)
+            }
+            #expect(stored == [finished])
+
+            // The stored saga, finished steps in either order, carries on.
+            let confirmed = try await Self.apply(
+                engine, .paymentCharged(PaymentCharged(orderID: order, chargeID: UUID(), amountCents: 1_000)), to: saga, client: client, logger: logger)
+            #expect(confirmed.map(\.envelope.typeName) == [OrderConfirmed.typeName])
+            #expect(try await Self.state(of: saga, client: client, logger: logger) == "completed")
+        }
+    }
+
+    @Test func theFirstReplyOfAStageKeepsTheStagesDeadline() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let engine = SagaEngine(stepTimeout: .seconds(60))
+            let (saga, order) = try await Self.start(engine, client: client, logger: logger)
+            let started = try await Self.clock(of: saga, client: client, logger: logger)
+            try await Task.sleep(for: .milliseconds(50))
+            let sent = try await Self.apply(engine, .invoiceCreated(InvoiceCreated(orderID: order, invoiceID: UUID(), invoiceNumber: "INV-1")),
+                                            to: saga, client: client, logger: logger)
+            #expect(sent.isEmpty)
+            let waiting = try await Self.clock(of: saga, client: client, logger: logger)
+            #expect(waiting.token == 1)
+            #expect(waiting.deadline == started.deadline)
+            #expect(waiting.alarm == started.alarm)
+            #expect(try await SagaQueries(client: client).saga(saga, logger: logger)?.step == "reserveTickets")
+        }
+    }
+
     @Test func aStepsDeadlineMovesWithoutItsAlarmAndAnEarlyAlarmIsMovedToIt() async throws {
         try await TestSystem.withDatabase { client, logger in
             let engine = SagaEngine(stepTimeout: .seconds(60))

@@ -1,5 +1,6 @@
 import Database
 import EvenTicketApp
+import EvenTicketContracts
 import EvenTicketTesting
 import Foundation
 import Logging
@@ -122,6 +123,57 @@ struct MigrationTests {
             #expect(found[finished]?.2 == nil)
             let audit = try await ConsistencyAudit(client: client).run(logger: logger)
             #expect(!audit.violations.contains { $0.check == "deadline_alarm_late" })
+        }
+    }
+
+    @Test func sagasThePreviousBuildLeftInFlightAreSentWhatTheirStageNowWaitsFor() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // Back to the schema before 0017, when the saga sent one command at a time.
+            try await Self.migrate(upTo: 16, client: client, logger: logger)
+            let sagas: [(label: String, state: String, step: String, finished: [String], queue: [String])] = [
+                ("reserving", "running", "reserveTickets", [], []),
+                ("invoicing", "running", "createInvoice", ["reserveTickets"], []),
+                ("charging", "running", "chargePayment", ["reserveTickets", "createInvoice"], []),
+                ("cancelling", "compensating", "cancelInvoice", ["reserveTickets", "createInvoice"], ["createInvoice", "reserveTickets"]),
+                ("stuck cancelling", "failed", "cancelInvoice", ["reserveTickets", "createInvoice"], ["createInvoice", "reserveTickets"]),
+                ("releasing", "compensating", "releaseTickets", ["reserveTickets", "createInvoice"], ["reserveTickets"]),
+                ("compensated", "compensated", "finished", ["reserveTickets"], []),
+            ]
+            var orders: [String: OrderPlaced] = [:]
+            var labels: [UUID: String] = [:]
+            for saga in sagas {
+                let id = UUID()
+                let order = OrderPlaced(orderID: UUID(), customerID: "customer \(saga.label)", eventID: UUID(),
+                                        lines: [OrderLine(ticketTypeID: UUID(), quantity: 2)], totalCents: 12_345,
+                                        currency: "EUR", paymentToken: "tok_visa")
+                orders[saga.label] = order
+                labels[id] = saga.label
+                _ = try await client.query("""
+                    INSERT INTO orchestrator.sagas (id, order_id, state, step, finished_steps, compensation_queue, order_data)
+                    VALUES (\(id), \(order.orderID), \(saga.state), \(saga.step), \(saga.finished), \(saga.queue),
+                            \(MessageCoding.encode(order))::jsonb)
+                    """, logger: logger).collect()
+            }
+
+            #expect(try await Migrator().migrate(on: client, logger: logger).map(\.version) == Self.versions(from: 17))
+            var sent: [String: [String]] = [:]
+            var payloads: [String: String] = [:]
+            let rows = try await client.query("SELECT saga_id, queue, type, payload FROM bus.messages", logger: logger)
+            for try await (saga, queue, type, payload) in rows.decode((UUID, String, String, String).self) {
+                let label = labels[saga] ?? "unknown"
+                sent[label, default: []].append("\(queue) \(type)")
+                payloads[label] = payload
+            }
+            #expect(sent == [
+                "reserving": ["invoicing CreateInvoice.v1"],
+                "cancelling": ["inventory ReleaseTickets.v1"],
+                "stuck cancelling": ["inventory ReleaseTickets.v1"],
+            ])
+            let reserving = try #require(orders["reserving"])
+            #expect(try MessageCoding.decode(CreateInvoice.self, from: payloads["reserving"] ?? "") == CreateInvoice(
+                orderID: reserving.orderID, customerID: "customer reserving", amountCents: 12_345, currency: "EUR"))
+            let cancelling = try #require(orders["cancelling"])
+            #expect(try MessageCoding.decode(ReleaseTickets.self, from: payloads["cancelling"] ?? "") == ReleaseTickets(orderID: cancelling.orderID))
         }
     }
 
