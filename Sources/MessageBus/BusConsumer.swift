@@ -103,6 +103,7 @@ public struct BusConsumer: Service {
                         let generation = wakeups.generation(of: queue)
                         let batch = try await self.consumeBatch(on: connection)
                         failures.reset()
+                        deferrals.note(batch.deferred, logger: logger)
                         activity.set(index, "between batches")
                         if batch.claimed > 0, batch.claimed + batch.deferred == configuration.batchSize {
                             // More may be waiting: let another loop help.
@@ -117,7 +118,6 @@ public struct BusConsumer: Service {
                         var wait = configuration.pollInterval * Double.random(in: 0.8..<1.2)
                         if batch.deferred > 0 {
                             wait = min(wait, Self.deferredRetry)
-                            deferrals.note(batch.deferred, logger: logger)
                         }
                         activity.set(index, "waiting for work")
                         await wakeups.wait(for: queue, since: generation, upTo: wait)
@@ -139,7 +139,8 @@ public struct BusConsumer: Service {
         }
     }
 
-    /// How soon a loop claims again after it left messages queued for saga rows held elsewhere.
+    /// How soon a loop claims again after it left messages queued for saga rows held elsewhere
+    /// (at once when something new was published meanwhile, as usual).
     static let deferredRetry = Duration.milliseconds(50)
 
     /// How long a message waits before it is claimed again when a row it needs stayed locked
@@ -460,21 +461,39 @@ public struct BusConsumer: Service {
     }
 }
 
-/// Logs, at most every 10 s per claim loop, that messages are being left queued because their
-/// sagas' rows are held by another transaction (which may be one that never ends).
-private struct DeferralLog {
-    private var last: ContinuousClock.Instant?
+/// Logs a claim loop's batches that left messages queued because another transaction holds
+/// their sagas' rows.
+///
+/// Usually the holder is another claim loop in the middle of a transition of the same saga: the
+/// two replies of a saga's stage arrive together, and with two orchestrators each may claim
+/// one; that holder ends within milliseconds. A row held for long (an operator's open `psql`
+/// session, say) keeps its message queued in every batch, as it stays among the oldest: only a
+/// streak of 10 s of such batches is logged as a notice (at most every 10 s); the rest are
+/// logged at debug level.
+struct DeferralLog {
+    private var streakStart: ContinuousClock.Instant?
+    private var lastLog: ContinuousClock.Instant?
     private var since = 0
 
-    mutating func note(_ count: Int, logger: Logger) {
+    /// Records a batch that left `count` messages queued (0 ends the streak).
+    mutating func note(_ count: Int, now: ContinuousClock.Instant = .now, logger: Logger) {
+        guard count > 0 else {
+            streakStart = nil
+            return
+        }
         since += count
-        let now = ContinuousClock.now
-        if let last, now - last < .seconds(10) { return }
-        logger.notice("messages left queued: another transaction holds their sagas' rows", metadata: [
-            "deferred": "\(since)",
-            "hint": "SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE xact_start < now() - interval '10 seconds'",
-        ])
-        last = now
+        let start = streakStart ?? now
+        streakStart = start
+        if let lastLog, now - lastLog < .seconds(10) { return }
+        let metadata: Logger.Metadata = ["deferred": "\(since)", "for": "\((now - start).milliseconds) ms"]
+        if now - start >= .seconds(10) {
+            logger.notice("messages left queued in every batch: another transaction holds their sagas' rows", metadata: metadata.merging([
+                "hint": "SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE xact_start < now() - interval '10 seconds'",
+            ]) { $1 })
+        } else {
+            logger.debug("messages left queued: another transaction holds their sagas' rows", metadata: metadata)
+        }
+        lastLog = now
         since = 0
     }
 }
