@@ -6,15 +6,16 @@ import Foundation
 /// Steps run forward in ``ForwardStep/stages``: tickets are reserved and the invoice created side
 /// by side, then the payment is charged. When a step fails or its stage's deadline passes, every
 /// step that finished or may have (one still under way in the stage) is compensated, stage by
-/// stage in the reverse of the forward order, the steps of one stage side by side. A compensation whose reply
-/// does not come before its deadline is sent again, at most ``maxCompensationAttempts`` sends in
-/// all; after that the saga is `failed` (with ``failure`` saying why) and waits for an operator,
-/// or for the late reply, either of which lets it carry on compensating.
+/// stage in the reverse of the forward order, the steps of one stage side by side. A
+/// compensation whose reply does not come before its deadline is sent again, at most
+/// ``maxCompensationAttempts`` sends in all; after that the saga is `failed` (with ``failure``
+/// saying why) and waits for an operator, or for the late reply, either of which lets it carry
+/// on compensating.
 ///
 /// Every input is safe to receive twice or out of order: replies are matched against the steps
 /// the saga waits on (those of its stage still unanswered), deadlines carry the ``token`` they
-/// were set with, and a success that
-/// arrives after the saga turned back is answered with that step's compensation.
+/// were set with, and a success that arrives after the saga turned back is answered with that
+/// step's compensation.
 public struct OrderSaga: Sendable, Equatable, Codable {
     /// Sends of one stage's compensations (the first and the resends) before the saga is marked failed.
     public static let maxCompensationAttempts = 5
