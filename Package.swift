@@ -54,7 +54,7 @@ let package = Package(
         // The orchestrator worker: runs the state machine against the saga store and the bus.
         .target(
             name: "Orchestrator",
-            dependencies: ["OrderSaga", "EvenTicketContracts", "MessageBus", "Database",
+            dependencies: ["OrderSaga", "EvenTicketContracts", "MessageBus", "Database", "Ordering",
                            .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         // Participants: each owns its schema and talks only through the bus.

@@ -4,7 +4,9 @@ import EvenTicketContracts
 public enum Role: String, Sendable, CaseIterable {
     /// The public HTTP API, which places orders (the ordering service's intake).
     case api
-    /// The ordering service's consumer, which records each saga's outcome on its order.
+    /// The ordering service's consumer, which records on their orders the saga outcomes that
+    /// builds before migration `0018` sent as messages (the orchestrator now records them itself,
+    /// in the transaction that ends the saga).
     case ordering
     /// The saga orchestrator.
     case orchestrator

@@ -52,8 +52,8 @@ struct Bench: AsyncParsableCommand {
     var batchSize: Int?
     @Flag(help: "Run the child processes with their metrics on (each serves GET /metrics on a free port; off by default, as in the processes), and report each hop's wait per queue from them.")
     var metrics = false
-    @Option(parsing: .unconditional, help: "Sequential commits on one saga's critical path, for the latency floor printed with --calibrate (a confirmed order's: the intake, the reservation or invoice, the orchestrator, the payment, the orchestrator, the ordering service).")
-    var sequentialCommits = 6
+    @Option(parsing: .unconditional, help: "Sequential commits on one saga's critical path, for the latency floor printed with --calibrate (a confirmed order's: the intake, the reservation or invoice, the orchestrator, the payment, the orchestrator, which confirms the order).")
+    var sequentialCommits = 5
     @Option(name: .customLong("database-url"), help: ArgumentHelp(
         "Use this PostgreSQL instead of an embedded one (PG CPU is then n/a).", valueName: "url"))
     var databaseURL: String?

@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
 
 struct OrchestratorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "orchestrator", abstract: "Run the saga orchestrator, and the ordering service's consumer that records each saga's outcome.")
+        commandName: "orchestrator", abstract: "Run the saga orchestrator, which records each saga's outcome on its order, and the ordering service's consumer.")
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
@@ -49,9 +49,10 @@ struct OrchestratorCommand: AsyncParsableCommand {
         consumers.apply(to: &configuration)
         let metricsServer = metrics.start(configuration: &configuration, logger: logger)
         try await reportingFailures {
-            // The ordering service's consumer handles only what orchestrators publish (each
-            // saga's outcome), so it runs beside them: measured on 2 cores, this took it off
-            // `serve`'s busy thread and cut p99 at 1,000 orders/s (better in 6 of 7 pairs).
+            // The ordering service's consumer handles only what orchestrators published before
+            // migration 0018 (each saga's outcome, which they now record themselves), so it
+            // runs beside them, where it ran since it was measured to be better off `serve`'s
+            // busy thread.
             try await runRoles([.orchestrator, .ordering], url: url, configuration: configuration, logger: logger, metrics: metricsServer)
         }
     }

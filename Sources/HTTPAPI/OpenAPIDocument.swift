@@ -224,7 +224,7 @@ enum OpenAPIDocument {
             "required": ["at", "kind", "message", "detail"],
             "properties": {
               "at": {"type": "string", "format": "date-time"},
-              "kind": {"type": "string", "enum": ["started", "received", "ignored", "sent", "state"]},
+              "kind": {"type": "string", "enum": ["started", "received", "ignored", "sent", "state", "order"]},
               "message": {"type": "string"}, "messageId": {"type": "string", "format": "uuid"},
               "detail": {"type": "object", "additionalProperties": {"type": "string"}}
             }

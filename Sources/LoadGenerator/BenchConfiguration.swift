@@ -42,7 +42,7 @@ public struct BenchConfiguration: Sendable {
     public var calibrate: Bool
     /// Sequential commits on one saga's critical path, for the latency floor: a confirmed
     /// order's are the intake's, the reservation's or the invoice's (they run side by side), the
-    /// orchestrator's, the payment's, the orchestrator's and the ordering service's.
+    /// orchestrator's, the payment's and the orchestrator's, which confirms the order too.
     public var sequentialCommits: Int
     public var database: Database
     /// Where the report, the plot and the children's logs go.
@@ -76,7 +76,7 @@ public struct BenchConfiguration: Sendable {
         orchestrators: Int = 1,
         workers: Int = 1,
         calibrate: Bool = false,
-        sequentialCommits: Int = 6,
+        sequentialCommits: Int = 5,
         database: Database = .embedded(keepData: nil),
         outputDirectory: String = BenchConfiguration.defaultOutputDirectory(),
         existingSystem: String? = nil,

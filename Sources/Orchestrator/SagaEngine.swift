@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MessageBus
 import OrderSaga
+import Ordering
 import PostgresNIO
 
 /// Runs the order saga state machine against the saga store, inside the caller's transaction:
@@ -74,7 +75,7 @@ public struct SagaEngine: Sendable {
         var messages: [UUID: [OutgoingMessage]] = [:]
         for start in starts where messages[start.sagaID] == nil {
             let (saga, actions) = OrderSaga.start(id: start.sagaID, order: start.order)
-            let (first, deadline) = effects(of: actions, saga: saga, causationID: start.causationID)
+            let (first, deadline, _) = effects(of: actions, saga: saga, causationID: start.causationID)
             var history = [SagaStore.HistoryEntry(kind: "started", message: OrderPlaced.name, messageID: start.causationID,
                                                   detail: ["orderId": start.order.orderID.text])]
             history += first.map(sentEntry)
@@ -174,7 +175,7 @@ public struct SagaEngine: Sendable {
             change.record([.init(kind: "ignored", message: input.kind, messageID: messageID, detail: ["why": why])])
             return []
         }
-        let (outgoing, deadline) = effects(of: decision.actions, saga: change.saga, causationID: messageID)
+        let (outgoing, deadline, outcome) = effects(of: decision.actions, saga: change.saga, causationID: messageID)
         var history = [SagaStore.HistoryEntry(kind: "received", message: input.kind, messageID: messageID)]
         if change.saga.state != before.state {
             var detail = ["from": before.state.rawValue, "to": change.saga.state.rawValue]
@@ -183,18 +184,27 @@ public struct SagaEngine: Sendable {
             history.append(.init(kind: "state", message: change.saga.state.rawValue, detail: detail))
         }
         history += outgoing.map(sentEntry)
+        if let outcome {
+            var detail = ["orderId": outcome.orderID.text]
+            detail["reason"] = outcome.reason
+            history.append(.init(kind: "order", message: outcome.status.rawValue, detail: detail))
+            change.outcome = outcome
+        }
         change.record(history)
         if deadline != .keep { change.deadline = deadline }
         return outgoing
     }
 
-    /// The messages a transition's actions publish, and what happens to the saga's deadline.
-    private func effects(of actions: [SagaAction], saga: OrderSaga, causationID: UUID?) -> ([OutgoingMessage], SagaStore.DeadlineChange) {
+    /// The messages a transition's actions publish, what happens to the saga's deadline, and
+    /// the outcome to record on the saga's order (in the statement that stores the saga).
+    private func effects(of actions: [SagaAction], saga: OrderSaga, causationID: UUID?)
+        -> ([OutgoingMessage], SagaStore.DeadlineChange, OrderStore.Outcome?) {
         var deadline: SagaStore.DeadlineChange = switch saga.state {
         case .completed, .compensated, .failed: .clear
         case .running, .compensating: .keep
         }
         var messages: [OutgoingMessage] = []
+        var outcome: OrderStore.Outcome?
         for action in actions {
             switch action {
             case .send(let command):
@@ -203,12 +213,12 @@ public struct SagaEngine: Sendable {
                 let timeout = CompensationStep(rawValue: step.step) == nil ? stepTimeout : compensationTimeout
                 deadline = .set(after: timeout, token: step.token)
             case .confirmOrder(let event):
-                messages.append(OutgoingMessage(event, sagaID: saga.id, causationID: causationID))
+                outcome = .init(orderID: event.orderID, status: .confirmed, reason: nil)
             case .rejectOrder(let event):
-                messages.append(OutgoingMessage(event, sagaID: saga.id, causationID: causationID))
+                outcome = .init(orderID: event.orderID, status: .rejected, reason: event.reason)
             }
         }
-        return (messages, deadline)
+        return (messages, deadline, outcome)
     }
 
     private func sentEntry(_ message: OutgoingMessage) -> SagaStore.HistoryEntry {

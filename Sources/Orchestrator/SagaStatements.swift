@@ -1,6 +1,7 @@
 import Database
 import Foundation
 import MessageBus
+import Ordering
 import PostgresNIO
 
 /// The orchestrator's hot statements, prepared once per connection. Each writes several tables
@@ -38,6 +39,15 @@ public enum SagaStatements {
         var seqs: [Int] = []
         /// Each transition's entries, as a JSON array.
         var entries: [String] = []
+    }
+
+    /// Column arrays of the orders whose sagas ended, one row per saga of ``SagaColumns``.
+    struct OutcomeColumns: Sendable {
+        var orderIDs: [UUID] = []
+        /// The order's new status, empty for a saga that did not end.
+        var statuses: [String] = []
+        /// Empty for none.
+        var reasons: [String] = []
     }
 
     static let historyInsert = """
@@ -86,11 +96,13 @@ public enum SagaStatements {
     /// read every future alarm for each batch: 127 of them for 30 sagas at 1,000 orders/s, a
     /// quarter of the statement's time; see ``BusStatements/ledgerInsert(consumer:)``). Run alone
     /// (``FinalWrites/run(on:logger:)``), or by the statement that publishes the batch's
-    /// messages (``SagaEngine/applyDeferringSave(_:on:logger:)``).
+    /// messages (``SagaEngine/applyDeferringSave(_:on:logger:)``). A saga that ends settles its
+    /// order in the same statement (``OrderSettlement``), so the order's status and the saga's
+    /// state commit together.
     struct SaveWrites: FinalWrites {
-        static let parameterCount = 15
+        static let parameterCount = 18
         static let ctes = """
-            u AS (SELECT * FROM \(sagaRows())),
+            u AS (SELECT * FROM \(sagaRows([("$16::uuid[]", "order_id"), ("$17::text[]", "outcome"), ("$18::text[]", "outcome_reason")]))),
             updated AS (
                 UPDATE orchestrator.sagas s
                    SET state = u.state, step = u.step, reason = NULLIF(u.reason, ''), failure = NULLIF(u.failure, ''),
@@ -119,15 +131,22 @@ public enum SagaStatements {
             silenced AS (
                 DELETE FROM orchestrator.deadlines a USING u
                  WHERE a.saga_id = u.id AND u.deadline_ms = \(clearDeadline)
+                RETURNING 1),
+            settled AS (
+                \(OrderSettlement.update(from: "(SELECT u.order_id, u.outcome, u.outcome_reason FROM u)"))
                 RETURNING 1)
             """
 
         var sagas: SagaColumns
         var history: TransitionColumns
+        var outcomes: OutcomeColumns
 
         func appendBindings(to bindings: inout PostgresBindings) {
             bindings.append(sagas)
             bindings.append(history)
+            bindings.append(outcomes.orderIDs)
+            bindings.append(outcomes.statuses)
+            bindings.append(outcomes.reasons)
         }
     }
 

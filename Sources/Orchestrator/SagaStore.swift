@@ -3,6 +3,7 @@ import EvenTicketContracts
 import Foundation
 import Logging
 import OrderSaga
+import Ordering
 import PostgresNIO
 
 /// The orchestrator's own tables: one row per saga, its transitions (the history) and its
@@ -52,6 +53,8 @@ public struct SagaStore: Sendable {
         /// Transitions recorded, the new ones included.
         var transitionCount: Int
         var deadline: DeadlineChange
+        /// The outcome to record on the saga's order, once the saga has ended.
+        var outcome: OrderStore.Outcome?
 
         init(saga: OrderSaga, transitionCount: Int, deadline: DeadlineChange) {
             self.saga = saga
@@ -137,7 +140,17 @@ public struct SagaStore: Sendable {
 
     /// What ``save(_:on:logger:)`` writes, for a statement that runs it with others.
     static func saveWrites(_ changes: [Change]) -> SagaStatements.SaveWrites {
-        SagaStatements.SaveWrites(sagas: sagaColumns(changes), history: historyColumns(of: changes))
+        SagaStatements.SaveWrites(sagas: sagaColumns(changes), history: historyColumns(of: changes), outcomes: outcomeColumns(changes))
+    }
+
+    static func outcomeColumns(_ changes: [Change]) -> SagaStatements.OutcomeColumns {
+        var columns = SagaStatements.OutcomeColumns()
+        for change in changes {
+            columns.orderIDs.append(change.saga.order.orderID)
+            columns.statuses.append(change.outcome?.status.rawValue ?? "")
+            columns.reasons.append(change.outcome?.reason ?? "")
+        }
+        return columns
     }
 
     static func sagaColumns(_ changes: [Change]) -> SagaStatements.SagaColumns {

@@ -49,8 +49,9 @@ public enum SagaAction: Sendable, Equatable {
     case send(SagaCommand)
     /// Deliver a ``StepDeadlineReached`` to this saga after the step timeout.
     case scheduleDeadline(StepDeadlineReached)
-    /// Tell the ordering service the order is confirmed.
+    /// Record on the saga's order that it is confirmed (the orchestrator does it in the
+    /// statement that stores the transition).
     case confirmOrder(OrderConfirmed)
-    /// Tell the ordering service the order is rejected.
+    /// Record on the saga's order that it is rejected, as ``confirmOrder(_:)``.
     case rejectOrder(OrderRejected)
 }

@@ -74,10 +74,16 @@ public struct OrderStore: Sendable {
     }
 
     /// A saga's outcome for its order.
-    public struct Outcome: Sendable {
+    public struct Outcome: Sendable, Equatable {
         public var orderID: UUID
         public var status: Order.Status
         public var reason: String?
+
+        public init(orderID: UUID, status: Order.Status, reason: String?) {
+            self.orderID = orderID
+            self.status = status
+            self.reason = reason
+        }
     }
 
     /// Records sagas' outcomes (one per order); only a pending order changes.
@@ -90,11 +96,24 @@ public struct OrderStore: Sendable {
     }
 
     enum Settle: PreparedSQL {
-        static let sql = """
-            UPDATE ordering.orders o SET status = u.status, reason = NULLIF(u.reason, ''), updated_at = now()
-              FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, status, reason)
-             WHERE o.id = u.id AND o.status = 'pending'
-            """
+        static let sql = OrderSettlement.update(from: "unnest($1::uuid[], $2::text[], $3::text[])")
+    }
+}
+
+/// Recording sagas' outcomes on their orders: the `UPDATE` that the statement storing the
+/// sagas' transitions runs as one of its members (the orchestrator composes it; see
+/// `StatementPart`), so an order's status changes in the transaction that ends its saga.
+public enum OrderSettlement {
+    /// Settles the orders of `rows`, a relation of three columns: the order id, its new status
+    /// (`confirmed` or `rejected`; a row with an empty status is skipped) and the reason (empty
+    /// for none). Only a pending order changes, so the first outcome recorded for an order is
+    /// the one that stays.
+    public static func update(from rows: String) -> String {
+        """
+        UPDATE ordering.orders o SET status = r.status, reason = NULLIF(r.reason, ''), updated_at = now()
+          FROM \(rows) AS r(id, status, reason)
+         WHERE o.id = r.id AND r.status <> '' AND o.status = 'pending'
+        """
     }
 }
 

@@ -4,7 +4,11 @@ import Logging
 import MessageBus
 import PostgresNIO
 
-/// The ordering service's consumer: records each saga's outcome on its order.
+/// The ordering service's consumer: records on their orders the saga outcomes that
+/// orchestrators before migration `0018` published as `OrderConfirmed` and `OrderRejected`
+/// (and that an operator may still send again from the dead letters). Orchestrators now record
+/// an outcome themselves, in the statement that stores the saga's last transition
+/// (``OrderSettlement``).
 public struct OrderingHandler: MessageHandler {
     let store = OrderStore()
 

@@ -103,7 +103,7 @@ struct DeadlineAlarmTests {
             // The stored saga, finished steps in either order, carries on.
             let confirmed = try await Self.apply(
                 engine, .paymentCharged(PaymentCharged(orderID: order, chargeID: UUID(), amountCents: 1_000)), to: saga, client: client, logger: logger)
-            #expect(confirmed.map(\.envelope.typeName) == [OrderConfirmed.typeName])
+            #expect(confirmed.isEmpty)
             #expect(try await Self.state(of: saga, client: client, logger: logger) == "completed")
         }
     }

@@ -49,4 +49,27 @@ struct GenericPlanTests {
             #expect(plan.contains("Index Scan using deadlines_pkey on deadlines a"), "\(plan)")
         }
     }
+
+    /// Planned on empty tables, the joins of saving sagas scan their tables; autovacuum's
+    /// `ANALYZE` of a table that grew invalidates the plans, and once the tables are analysed,
+    /// every saga and order of a batch is one primary-key lookup.
+    @Test func savingSagasOfAnalysedTablesLooksUpSagasAndOrdersByPrimaryKey() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            _ = try await client.query("""
+                INSERT INTO ordering.orders (id, saga_id, customer_id, event_id, lines, total_cents, currency, status, request)
+                SELECT gen_random_uuid(), gen_random_uuid(), 'plan', gen_random_uuid(), '[]', 100, 'EUR', 'pending', '{}'
+                  FROM generate_series(1, 20000)
+                """, logger: logger).collect()
+            _ = try await client.query("""
+                INSERT INTO orchestrator.sagas (id, order_id, state, step, order_data)
+                SELECT saga_id, id, 'running', 'reserveTickets', '{}' FROM ordering.orders
+                """, logger: logger).collect()
+            _ = try await client.query("ANALYZE ordering.orders, orchestrator.sagas", logger: logger).collect()
+            let sql = BusStatements.PublishWith<SagaStatements.SaveWrites>.sql
+            let plan = try await client.withConnection { try await Self.genericPlan(of: sql, on: $0, logger: logger) }
+            #expect(plan.contains("Index Scan using sagas_pkey on sagas s"), "\(plan)")
+            #expect(plan.contains("Index Scan using orders_pkey on orders o"), "\(plan)")
+            #expect(!plan.contains("Seq Scan on orders") && !plan.contains("Seq Scan on sagas"), "\(plan)")
+        }
+    }
 }

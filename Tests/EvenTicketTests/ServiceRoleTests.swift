@@ -2,6 +2,7 @@ import Database
 import EvenTicketApp
 import EvenTicketTesting
 import Logging
+import Ordering
 import PostgresNIO
 import Testing
 
@@ -47,9 +48,21 @@ struct ServiceRoleTests {
             (.api, "SELECT count(*) FROM inventory.reservations"),
             (.api, "UPDATE orchestrator.sagas SET state = 'failed'"),
             (.payment, "DELETE FROM bus.dead_letters"),
+            // The orchestrator records sagas' outcomes on orders, and nothing else of them.
+            (.orchestrator, "SELECT lines FROM ordering.orders"),
+            (.orchestrator, "UPDATE ordering.orders SET total_cents = 0"),
+            (.orchestrator, "DELETE FROM ordering.orders"),
         ]
         for (role, query) in denied {
             #expect(try await Self.sqlState(of: query, as: role, url: url, logger: logger) == Self.insufficientPrivilege, "\(role) ran \(query.sql)")
         }
+    }
+
+    @Test func theOrchestratorMaySettleOrders() async throws {
+        let url = try await TestDatabases.shared.makeDatabase()
+        let logger = TestLogger.make()
+        let settle = PostgresQuery(unsafeSQL: OrderSettlement.update(from: "(VALUES (gen_random_uuid(), 'confirmed', ''))"))
+        #expect(try await Self.sqlState(of: settle, as: .orchestrator, url: url, logger: logger) == nil)
+        #expect(try await Self.sqlState(of: settle, as: .invoicing, url: url, logger: logger) == Self.insufficientPrivilege)
     }
 }
