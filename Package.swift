@@ -55,7 +55,8 @@ let package = Package(
         .target(
             name: "Orchestrator",
             dependencies: ["OrderSaga", "EvenTicketContracts", "MessageBus", "Database", "Ordering",
-                           .product(name: "PostgresNIO", package: "postgres-nio")]
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Metrics", package: "swift-metrics")]
         ),
         // Participants: each owns its schema and talks only through the bus.
         .target(name: "Inventory", dependencies: ["EvenTicketContracts", "MessageBus", "Database"]),

@@ -60,8 +60,8 @@ curl -sf "$base/health" >/dev/null
 # The metrics (README, Metrics): the two sagas' outcomes, counted once their transactions committed.
 metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics")
 for series in 'eventicket_orders_placed_total 2' \
-              'eventicket_bus_published_total{queue="ordering",type="OrderConfirmed"} 1' \
-              'eventicket_bus_published_total{queue="ordering",type="OrderRejected"} 1'; do
+              'eventicket_orders_settled_total{status="confirmed"} 1' \
+              'eventicket_orders_settled_total{status="rejected"} 1'; do
     grep -qxF "$series" <<<"$metrics" || { echo "GET /metrics lacks: $series" >&2; exit 1; }
 done
 echo "GET /metrics: $(grep -c '^eventicket_' <<<"$metrics") eventicket series, orders placed 2, 1 confirmed, 1 rejected"

@@ -381,11 +381,13 @@ public struct BusConsumer: Service {
             // without waiting: the handler's first statement is queued behind it.
             let savepoint = careful && fresh.count == 1 ? connection.send("SAVEPOINT handler", logger: logger) : nil
             var outgoing: [OutgoingMessage] = []
+            var onCommit: (@Sendable () -> Void)?
             var failure: BusMetrics.Outcome?
             do {
                 mark("handling \(fresh.count)")
                 let handled = try await claimedBatch.handle(fresh, connection, logger)
                 outgoing = handled.messages
+                onCommit = handled.onCommit
                 mark("publishing \(outgoing.count)")
                 try await MessagePublisher.publish(outgoing, with: handled.finalWrites, on: connection, logger: logger)
                 try await savepoint?.get()
@@ -402,6 +404,7 @@ public struct BusConsumer: Service {
                 if error.isConnectionFailure || (error.isTransientConflict && timedOutAlone == nil) { throw error }
                 claimed.outcome = .failed(error)
                 outgoing = []
+                onCommit = nil
                 guard let savepoint else {
                     try await execute("ROLLBACK", on: connection)
                     return claimed
@@ -418,6 +421,7 @@ public struct BusConsumer: Service {
             metrics.delivered(delays: batch.lazy.filter(\.isFirstDelivery).map(\.waited))
             if let failure { metrics.count(failure) }
             metrics.published.count(outgoing)
+            onCommit?()
             if let timedOutAlone { await connection.closeAfterTransientConflict(timedOutAlone, logger: logger) }
             wakeups.signal(MessagePublisher.queuesToWake(outgoing))
             return claimed

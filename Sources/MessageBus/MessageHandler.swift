@@ -33,10 +33,14 @@ public struct HandledBatch: Sendable {
     /// when the messages are published, and a failure in them fails the batch as the handler's
     /// own failure would.
     public var finalWrites: (any FinalWrites)?
+    /// Runs once the batch's transaction has committed (not when it rolls back): to count what
+    /// the batch did.
+    public var onCommit: (@Sendable () -> Void)?
 
-    public init(messages: [OutgoingMessage], finalWrites: (any FinalWrites)? = nil) {
+    public init(messages: [OutgoingMessage], finalWrites: (any FinalWrites)? = nil, onCommit: (@Sendable () -> Void)? = nil) {
         self.messages = messages
         self.finalWrites = finalWrites
+        self.onCommit = onCommit
     }
 }
 

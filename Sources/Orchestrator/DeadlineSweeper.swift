@@ -57,7 +57,7 @@ public struct DeadlineSweeper: Service {
     /// Fires one batch of due deadlines; returns how many sagas it looked at.
     func sweep() async throws -> Int {
         let (engine, batchSize, logger, watchdog) = (engine, batchSize, logger, watchdog)
-        let (messages, count) = try await client.withConnection { connection in
+        let fired = try await client.withConnection { connection in
             try await watchdog.run(on: connection, "a deadline sweep") {
                 try await connection.transaction(logger: logger) { connection in
                     let fired = try await engine.fireDeadlines(limit: batchSize, on: connection, logger: logger)
@@ -66,7 +66,9 @@ public struct DeadlineSweeper: Service {
                 }
             }
         }
+        let (messages, count) = (fired.messages, fired.count)
         published.count(messages)
+        fired.onCommit()
         wakeups?.signal(MessagePublisher.queuesToWake(messages))
         if count > 0 { logger.debug("deadlines fired", metadata: ["count": "\(count)"]) }
         return count

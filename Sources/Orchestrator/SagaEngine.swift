@@ -18,6 +18,7 @@ public struct SagaEngine: Sendable {
     /// How long a stage's compensations may take before the unanswered ones are sent again.
     public var compensationTimeout: Duration
     let store = SagaStore()
+    let settled = SettledOrders()
 
     public init(stepTimeout: Duration = .seconds(30), compensationTimeout: Duration? = nil) {
         self.stepTimeout = stepTimeout
@@ -110,7 +111,13 @@ public struct SagaEngine: Sendable {
     public func applyDeferringSave(_ inputs: [Input], locked: [UUID: SagaStatements.ClaimedSagas.Row]? = nil,
                                    on connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
         let (outgoing, changes) = try await transitions(inputs, locked: locked, on: connection, logger: logger)
-        return HandledBatch(messages: outgoing, finalWrites: changes.isEmpty ? nil : SagaStore.saveWrites(changes))
+        var handled = HandledBatch(messages: outgoing, finalWrites: changes.isEmpty ? nil : SagaStore.saveWrites(changes))
+        let outcomes = changes.compactMap(\.outcome)
+        if !outcomes.isEmpty {
+            let settled = self.settled
+            handled.onCommit = { settled.count(outcomes) }
+        }
+        return handled
     }
 
     /// Locks the inputs' sagas and applies the inputs in order: the messages to publish and the
@@ -146,10 +153,19 @@ public struct SagaEngine: Sendable {
         try await apply([Input(sagaID: sagaID, input: input, messageID: messageID)], on: connection, logger: logger)
     }
 
-    /// Fires the deadlines that have passed, looking at up to `limit` rung alarms; returns the
-    /// messages to publish and how many alarms it handled (fewer than `limit`: nothing more is
-    /// due, or the rest belong to sagas other transactions hold).
-    public func fireDeadlines(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (messages: [OutgoingMessage], count: Int) {
+    /// What ``fireDeadlines(limit:on:logger:)`` did.
+    public struct FiredDeadlines: Sendable {
+        /// The messages to publish.
+        public var messages: [OutgoingMessage]
+        /// How many alarms it handled (fewer than the limit: nothing more is due, or the rest
+        /// belong to sagas other transactions hold).
+        public var count: Int
+        /// Runs once the caller's transaction has committed: counts the orders it settled.
+        public var onCommit: @Sendable () -> Void
+    }
+
+    /// Fires the deadlines that have passed, looking at up to `limit` rung alarms.
+    public func fireDeadlines(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> FiredDeadlines {
         let (due, handled) = try await store.lockDue(limit: limit, on: connection, logger: logger)
         var changes: [SagaStore.Change] = []
         var outgoing: [OutgoingMessage] = []
@@ -163,7 +179,9 @@ public struct SagaEngine: Sendable {
             changes.append(change)
         }
         try await store.save(changes, on: connection, logger: logger)
-        return (outgoing, handled)
+        let outcomes = changes.compactMap(\.outcome)
+        let settled = self.settled
+        return FiredDeadlines(messages: outgoing, count: handled, onCommit: { settled.count(outcomes) })
     }
 
     /// Runs the state machine for one input, recording the transition (one row of history) and

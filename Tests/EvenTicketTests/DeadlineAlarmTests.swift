@@ -68,7 +68,8 @@ struct DeadlineAlarmTests {
 
     static func fire(_ engine: SagaEngine, client: PostgresClient, logger: Logger) async throws -> (messages: [OutgoingMessage], count: Int) {
         try await client.transaction(logger: logger) { connection in
-            try await engine.fireDeadlines(limit: 100, on: connection, logger: logger)
+            let fired = try await engine.fireDeadlines(limit: 100, on: connection, logger: logger)
+            return (fired.messages, fired.count)
         }
     }
 

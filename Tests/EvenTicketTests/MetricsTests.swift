@@ -114,6 +114,8 @@ struct MetricsTests {
                 #expect(Self.value("eventicket_orders_placed_total", in: export) == 2)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="inventory",type="ReserveTickets"}"#, in: export) == 2)
                 // Each saga recorded its outcome on its order itself: nothing went to `ordering`.
+                #expect(Self.value(#"eventicket_orders_settled_total{status="confirmed"}"#, in: export) == 1)
+                #expect(Self.value(#"eventicket_orders_settled_total{status="rejected"}"#, in: export) == 1)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="ordering",type="OrderConfirmed"}"#, in: export) == nil)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="ordering",type="OrderRejected"}"#, in: export) == nil)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="invoicing",type="CancelInvoice"}"#, in: export) == 1)
