@@ -57,14 +57,21 @@ curl -s -H "$auth" "$base/orders/not-an-id" | grep -q '"status":404'
 curl -s "$base/orders/not-an-id" | grep -q '"status":401'
 curl -sf "$base/health" >/dev/null
 
-# The metrics (README, Metrics): the two sagas' outcomes, counted once their transactions committed.
-metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics")
-for series in 'eventicket_orders_placed_total 2' \
-              'eventicket_orders_settled_total{status="confirmed"} 1' \
-              'eventicket_orders_settled_total{status="rejected"} 1'; do
-    grep -qxF "$series" <<<"$metrics" || { echo "GET /metrics lacks: $series" >&2; exit 1; }
+# The metrics (README, Metrics): the two sagas' ends, counted once their transactions committed
+# (an order is terminal from that commit; the counter moves right after it).
+for attempt in $(seq 1 50); do
+    metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics")
+    missing=""
+    for series in 'eventicket_orders_placed_total 2' \
+                  'eventicket_sagas_ended_total{state="completed"} 1' \
+                  'eventicket_sagas_ended_total{state="compensated"} 1'; do
+        grep -qxF "$series" <<<"$metrics" || missing="$series"
+    done
+    [ -z "$missing" ] && break
+    sleep 0.1
 done
-echo "GET /metrics: $(grep -c '^eventicket_' <<<"$metrics") eventicket series, orders placed 2, 1 confirmed, 1 rejected"
+[ -z "$missing" ] || { echo "GET /metrics lacks: $missing" >&2; exit 1; }
+echo "GET /metrics: $(grep -c '^eventicket_' <<<"$metrics") eventicket series, orders placed 2, sagas ended 1 completed, 1 compensated"
 # Every metric the alerting rules use is one the processes export.
 for name in $(grep -oE '\b(eventicket|http_server)_[a-z_]+' deployment/prometheus/alerts.yaml | sort -u); do
     grep -qE "^$name[{ ]" <<<"$metrics" || { echo "deployment/prometheus/alerts.yaml uses $name, which GET /metrics lacks" >&2; exit 1; }

@@ -1,7 +1,9 @@
 import Foundation
 
-// Events say that something happened. Participants' events go to the orchestrator;
-// the saga's outcome goes to the ordering service.
+// Events say that something happened. Participants' events go to the orchestrator.
+// `OrderConfirmed` and `OrderRejected` are what orchestrators before migration 0018 sent the
+// ordering service when a saga ended; the orchestrator now records the outcome on the order
+// itself, and the ordering service still consumes these from older builds.
 
 /// An order was accepted by the ordering service; its saga starts from this event.
 public struct OrderPlaced: Message {
@@ -117,7 +119,8 @@ public struct PaymentRefunded: Message {
     }
 }
 
-/// The saga finished: tickets held, invoice issued, money taken.
+/// The saga finished: tickets held, invoice issued, money taken. Published only by builds
+/// before migration 0018.
 public struct OrderConfirmed: Message {
     public static let name = "OrderConfirmed"
     public static let destination = Queue.ordering
@@ -126,6 +129,7 @@ public struct OrderConfirmed: Message {
 }
 
 /// The saga ended without the order (and, unless the saga failed, with every step undone).
+/// Published only by builds before migration 0018.
 public struct OrderRejected: Message {
     public static let name = "OrderRejected"
     public static let destination = Queue.ordering

@@ -4,8 +4,9 @@ import Logging
 import PostgresNIO
 
 /// Finds the in-flight orders that became terminal: every ~20 ms, one query for the ids the
-/// ledger says are due (see ``OrderLedger/idsToPoll(now:interval:)``), on a connection of its own. An order's `updated_at` is when the ordering
-/// service recorded its outcome, so the latency does not depend on how often this polls.
+/// ledger says are due (see ``OrderLedger/idsToPoll(now:interval:)``), on a connection of its own. An order's `updated_at` is when its outcome was
+/// written, just before the commit that ended its saga, so the latency does not depend on how
+/// often this polls.
 struct CompletionPoller: Sendable {
     let client: PostgresClient
     let ledger: OrderLedger

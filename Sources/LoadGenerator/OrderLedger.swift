@@ -51,8 +51,8 @@ final class OrderLedger: Sendable {
         var lastActivity = Date()
         var ownQueries = 0
         var headline = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-        /// The headline class split by outcome: confirmed orders take a saga's 5 hops, rejected
-        /// ones up to 7 (a declined payment undoes the first stage's two steps).
+        /// The headline class split by outcome: confirmed orders take a saga's 4 hops, rejected
+        /// ones up to 6 (a declined payment undoes the first stage's two steps).
         var headlineConfirmed = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var headlineRejected = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var slowClass = Histogram<UInt64>(numberOfSignificantValueDigits: .three)

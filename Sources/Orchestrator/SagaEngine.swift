@@ -9,7 +9,8 @@ import PostgresNIO
 
 /// Runs the order saga state machine against the saga store, inside the caller's transaction:
 /// load and lock the sagas, apply the inputs, store the new states, their history and their
-/// deadlines, and return the messages their actions publish (in that same transaction).
+/// deadlines (and settle the orders of the sagas that ended), and return the messages their
+/// actions publish (in that same transaction).
 ///
 /// Everything works on batches: one statement per table, whatever the number of sagas.
 public struct SagaEngine: Sendable {
@@ -18,7 +19,7 @@ public struct SagaEngine: Sendable {
     /// How long a stage's compensations may take before the unanswered ones are sent again.
     public var compensationTimeout: Duration
     let store = SagaStore()
-    let settled = SettledOrders()
+    let endings = SagaEndings()
 
     public init(stepTimeout: Duration = .seconds(30), compensationTimeout: Duration? = nil) {
         self.stepTimeout = stepTimeout
@@ -112,10 +113,10 @@ public struct SagaEngine: Sendable {
                                    on connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
         let (outgoing, changes) = try await transitions(inputs, locked: locked, on: connection, logger: logger)
         var handled = HandledBatch(messages: outgoing, finalWrites: changes.isEmpty ? nil : SagaStore.saveWrites(changes))
-        let outcomes = changes.compactMap(\.outcome)
-        if !outcomes.isEmpty {
-            let settled = self.settled
-            handled.onCommit = { settled.count(outcomes) }
+        let ended = changes.flatMap(\.endings)
+        if !ended.isEmpty {
+            let endings = self.endings
+            handled.onCommit = { endings.count(ended) }
         }
         return handled
     }
@@ -160,7 +161,7 @@ public struct SagaEngine: Sendable {
         /// How many alarms it handled (fewer than the limit: nothing more is due, or the rest
         /// belong to sagas other transactions hold).
         public var count: Int
-        /// Runs once the caller's transaction has committed: counts the orders it settled.
+        /// Runs once the caller's transaction has committed: counts the sagas it ended.
         public var onCommit: @Sendable () -> Void
     }
 
@@ -179,9 +180,8 @@ public struct SagaEngine: Sendable {
             changes.append(change)
         }
         try await store.save(changes, on: connection, logger: logger)
-        let outcomes = changes.compactMap(\.outcome)
-        let settled = self.settled
-        return FiredDeadlines(messages: outgoing, count: handled, onCommit: { settled.count(outcomes) })
+        let (ended, endings) = (changes.flatMap(\.endings), self.endings)
+        return FiredDeadlines(messages: outgoing, count: handled, onCommit: { endings.count(ended) })
     }
 
     /// Runs the state machine for one input, recording the transition (one row of history) and
@@ -200,6 +200,7 @@ public struct SagaEngine: Sendable {
             detail["reason"] = change.saga.reason
             detail["failure"] = change.saga.failure
             history.append(.init(kind: "state", message: change.saga.state.rawValue, detail: detail))
+            if change.saga.state.isTerminal { change.endings.append(change.saga.state) }
         }
         history += outgoing.map(sentEntry)
         if let outcome {

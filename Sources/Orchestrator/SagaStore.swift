@@ -7,7 +7,7 @@ import Ordering
 import PostgresNIO
 
 /// The orchestrator's own tables: one row per saga, its transitions (the history) and its
-/// deadline.
+/// deadline; saving a saga that ended also settles its order (``OrderSettlement``).
 ///
 /// Every method works on many sagas in one statement, inside the caller's transaction.
 public struct SagaStore: Sendable {
@@ -55,6 +55,8 @@ public struct SagaStore: Sendable {
         var deadline: DeadlineChange
         /// The outcome to record on the saga's order, once the saga has ended.
         var outcome: OrderStore.Outcome?
+        /// The states in which the new transitions ended the saga (for the metrics).
+        var endings: [SagaState] = []
 
         init(saga: OrderSaga, transitionCount: Int, deadline: DeadlineChange) {
             self.saga = saga
@@ -132,7 +134,8 @@ public struct SagaStore: Sendable {
     }
 
     /// Writes back sagas after their transitions (all their columns, also when only history was
-    /// added), appends their history and moves their deadlines, in one statement.
+    /// added), appends their history, moves their deadlines and settles the orders of those that
+    /// ended, in one statement.
     func save(_ changes: [Change], on connection: PostgresConnection, logger: Logger) async throws {
         guard !changes.isEmpty else { return }
         try await Self.saveWrites(changes).run(on: connection, logger: logger)

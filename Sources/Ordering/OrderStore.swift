@@ -107,10 +107,11 @@ public enum OrderSettlement {
     /// Settles the orders of `rows`, a relation of three columns: the order id, its new status
     /// (`confirmed` or `rejected`; a row with an empty status is skipped) and the reason (empty
     /// for none). Only a pending order changes, so the first outcome recorded for an order is
-    /// the one that stays.
+    /// the one that stays. `updated_at` is the moment of the write (`clock_timestamp()`, not the
+    /// transaction's start): the last statement before the commit that makes the outcome visible.
     public static func update(from rows: String) -> String {
         """
-        UPDATE ordering.orders o SET status = r.status, reason = NULLIF(r.reason, ''), updated_at = now()
+        UPDATE ordering.orders o SET status = r.status, reason = NULLIF(r.reason, ''), updated_at = clock_timestamp()
           FROM \(rows) AS r(id, status, reason)
          WHERE o.id = r.id AND r.status <> '' AND o.status = 'pending'
         """

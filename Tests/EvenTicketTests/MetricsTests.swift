@@ -91,6 +91,8 @@ struct MetricsTests {
                     #expect(handled)
                 }
                 #expect(handler.batchSizes == [2, 1, 1])
+                // The batch that rolled back never ran its `onCommit`; each message alone did.
+                #expect(handler.committedBatchSizes == [1, 1])
                 #expect(Self.value(#"eventicket_bus_messages_total{queue="inventory",outcome="handled"}"#, in: export) == 2)
                 #expect(Self.value(#"eventicket_bus_batches_total{queue="inventory"}"#, in: export) == 2)
                 #expect(Self.value(#"eventicket_bus_delivery_delay_seconds_count{queue="inventory"}"#, in: export) == 2)
@@ -111,11 +113,16 @@ struct MetricsTests {
                 #expect(try await system.awaitTerminalOrder(confirmed)["status"]?.string == "confirmed")
                 #expect(try await system.awaitTerminalOrder(rejected)["status"]?.string == "rejected")
                 try await system.awaitQuiet()
+                // An order is terminal from its saga's commit; the counter moves right after it.
+                let ended = try await eventually {
+                    Self.value(#"eventicket_sagas_ended_total{state="completed"}"#, in: export) == 1
+                        && Self.value(#"eventicket_sagas_ended_total{state="compensated"}"#, in: export) == 1
+                }
+                #expect(ended)
+                #expect(Self.value(#"eventicket_sagas_ended_total{state="failed"}"#, in: export) == 0)
                 #expect(Self.value("eventicket_orders_placed_total", in: export) == 2)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="inventory",type="ReserveTickets"}"#, in: export) == 2)
                 // Each saga recorded its outcome on its order itself: nothing went to `ordering`.
-                #expect(Self.value(#"eventicket_orders_settled_total{status="confirmed"}"#, in: export) == 1)
-                #expect(Self.value(#"eventicket_orders_settled_total{status="rejected"}"#, in: export) == 1)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="ordering",type="OrderConfirmed"}"#, in: export) == nil)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="ordering",type="OrderRejected"}"#, in: export) == nil)
                 #expect(Self.value(#"eventicket_bus_published_total{queue="invoicing",type="CancelInvoice"}"#, in: export) == 1)
@@ -203,6 +210,8 @@ final class FailingHandler: MessageHandler {
 /// holds more than one message (a division by zero).
 final class FailingTogetherHandler: BatchOnlyHandler {
     private let batches = Mutex<[Int]>([])
+    /// The sizes of the batches whose `onCommit` ran.
+    private let committed = Mutex<[Int]>([])
 
     struct FailTogether: FinalWrites {
         static let ctes = """
@@ -216,8 +225,12 @@ final class FailingTogetherHandler: BatchOnlyHandler {
 
     func handleBatchDeferringWrites(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
         batches.withLock { $0.append(envelopes.count) }
-        return HandledBatch(messages: [], finalWrites: FailTogether(count: envelopes.count))
+        let count = envelopes.count
+        return HandledBatch(messages: [], finalWrites: FailTogether(count: count), onCommit: { [self] in
+            self.committed.withLock { $0.append(count) }
+        })
     }
 
     var batchSizes: [Int] { batches.withLock { $0 } }
+    var committedBatchSizes: [Int] { committed.withLock { $0 } }
 }

@@ -37,13 +37,14 @@ struct OrderSettlementTests {
     struct Settled: Equatable {
         var status: String
         var reason: String? = nil
-        /// Whether the order's `updated_at` is its saga's: the same transaction.
+        /// Whether the order's row was last written by the transaction that last wrote its saga's
+        /// (`xmin`), at or after that transaction's start.
         var withSaga: Bool
     }
 
     static func settled(_ order: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Settled? {
         let rows = try await connection.query("""
-            SELECT o.status, o.reason, o.updated_at = s.updated_at
+            SELECT o.status, o.reason, o.xmin = s.xmin AND o.updated_at >= s.updated_at
               FROM ordering.orders o JOIN orchestrator.sagas s ON s.id = o.saga_id WHERE o.id = \(order)
             """, logger: logger)
         for try await (status, reason, withSaga) in rows.decode((String, String?, Bool).self) {
