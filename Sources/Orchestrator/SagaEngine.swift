@@ -112,13 +112,14 @@ public struct SagaEngine: Sendable {
     public func applyDeferringSave(_ inputs: [Input], locked: [UUID: SagaStatements.ClaimedSagas.Row]? = nil,
                                    on connection: PostgresConnection, logger: Logger) async throws -> HandledBatch {
         let (outgoing, changes) = try await transitions(inputs, locked: locked, on: connection, logger: logger)
-        var handled = HandledBatch(messages: outgoing, finalWrites: changes.isEmpty ? nil : SagaStore.saveWrites(changes))
-        let ended = changes.flatMap(\.endings)
-        if !ended.isEmpty {
-            let endings = self.endings
-            handled.onCommit = { endings.count(ended) }
-        }
-        return handled
+        let writes: (any FinalWrites)? = changes.isEmpty ? nil : SagaStore.saveWrites(changes)
+        return HandledBatch(messages: outgoing, finalWrites: writes, onCommit: countingEndings(of: changes))
+    }
+
+    /// Counts the sagas that `changes` ended: to run once their transaction has committed.
+    private func countingEndings(of changes: [SagaStore.Change]) -> @Sendable () -> Void {
+        let (ended, endings) = (changes.flatMap(\.endings), self.endings)
+        return { endings.count(ended) }
     }
 
     /// Locks the inputs' sagas and applies the inputs in order: the messages to publish and the
@@ -180,8 +181,7 @@ public struct SagaEngine: Sendable {
             changes.append(change)
         }
         try await store.save(changes, on: connection, logger: logger)
-        let (ended, endings) = (changes.flatMap(\.endings), self.endings)
-        return FiredDeadlines(messages: outgoing, count: handled, onCommit: { endings.count(ended) })
+        return FiredDeadlines(messages: outgoing, count: handled, onCommit: countingEndings(of: changes))
     }
 
     /// Runs the state machine for one input, recording the transition (one row of history) and
