@@ -12,12 +12,13 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
-/// Builds the services of one process: the bus listener, a consumer per role, and the HTTP API.
+/// Builds the services of one process: the bus notifier and listener, a consumer per role, and
+/// the HTTP API.
 public enum EvenTicketSystem {
     /// The long-running services for `roles`, in start order. With `http` false the `api` role
     /// runs its consumer but no server (tests drive the router directly).
     /// Each role gets a pool of its own that acts as the role's PostgreSQL role; `client` (the
-    /// login user) keeps the LISTEN connection.
+    /// login user) keeps the LISTEN connection and the notifier's.
     public static func services(
         roles: Set<Role>,
         configuration: SystemConfiguration,
@@ -28,9 +29,11 @@ public enum EvenTicketSystem {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> [any Service] {
         let loginClient = client
-        let wakeups = Wakeups()
+        // First, so that it stops last: after the consumers whose commits it reports.
+        let notifier = BusNotifier(client: client, logger: logger)
+        let wakeups = Wakeups(notifier: notifier)
         let consumed = Role.allCases.filter(roles.contains).compactMap(\.queue)
-        var services: [any Service] = []
+        var services: [any Service] = [notifier]
         if !consumed.isEmpty {
             services.append(BusListener(client: client, queues: consumed.map(\.rawValue), wakeups: wakeups, logger: logger))
             if let interval = configuration.queueSampling {

@@ -15,8 +15,8 @@ func runRoles(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     beforeStart: @escaping @Sendable (PostgresClientBox) async throws -> Void = { _ in }
 ) async throws {
-    // The login pool: migrations, start-up hooks and the LISTEN connection (each service has its
-    // own pool), or everything when service roles are off.
+    // The login pool: migrations, start-up hooks, the LISTEN connection and the notifier's (each
+    // service has its own pool), or everything when service roles are off.
     let connections = configuration.serviceRoles ? 5 : roles.count * configuration.consumerConcurrency + 10
     // Long-running processes wait for a database that is still starting (or restarting).
     try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: connections, reachTimeout: .seconds(120)) { client in

@@ -34,9 +34,9 @@ public struct APIConfiguration: Sendable {
 
 /// Builds the public HTTP API. The executable and the tests both call this.
 ///
-/// The caller runs `client` (and any consumers) itself. With `wakeups`, this process's consumers
-/// of the sagas' first commands are woken after each commit; other processes hear the `NOTIFY`
-/// sent with the commands.
+/// The caller runs `client` (and any consumers) itself. With `wakeups`, the consumers of the
+/// sagas' first commands are woken after each commit (see ``Wakeups/committed(_:)``); without
+/// it, the commit notifies them.
 public func buildApplication(
     configuration: APIConfiguration,
     client: PostgresClient,

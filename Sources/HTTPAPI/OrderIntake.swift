@@ -351,7 +351,8 @@ final class OrderIntake: Service, Sendable {
                     totalCents: new.totalCents, currency: new.currency, paymentToken: placements[index].paymentToken),
                 sagaID: insert.sagaIDs[index])
         })
-        let statement = PlaceOrders(orders: insert, sagas: SagaStartInsert(plan), messages: MessageInsert(plan.allMessages))
+        let messages = MessageInsert(plan.allMessages, notifyAtCommit: wakeups?.notifiesAtCommit ?? true)
+        let statement = PlaceOrders(orders: insert, sagas: SagaStartInsert(plan), messages: messages)
         let logger = self.logger
         let stored = try await watchdog.run(on: connection, "an order batch") {
             do {
@@ -367,7 +368,7 @@ final class OrderIntake: Service, Sendable {
         metrics.written(batch: placements.count, created: stored.count)
         let published = plan.messages(of: created.compactMap { $0?.sagaId })
         metrics.published.count(published)
-        wakeups?.signal(MessagePublisher.queuesToWake(published))
+        wakeups?.committed(published)
         return created
     }
 }

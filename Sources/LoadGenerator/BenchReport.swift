@@ -96,7 +96,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
     /// PostgreSQL work per completed saga: window deltas of the statistics views ÷ sagas completed.
     public struct CostPerSaga: Sendable, Codable, Equatable {
         /// Every transaction of the database, including the one each listening connection runs
-        /// to read the notifications it is woken for (PostgreSQL does that in a transaction).
+        /// to read the notifications it is woken for (PostgreSQL does that in a transaction),
+        /// and each statement of the services' notifiers (see `BusNotifier`).
         public var commits: Double?
         /// WAL flushes (`pg_stat_wal.wal_sync`, for the whole server): the fsyncs commits waited
         /// on, fewer than the commits that wrote, since one flush serves every commit waiting.

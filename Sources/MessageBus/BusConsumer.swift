@@ -39,8 +39,8 @@ public struct BusConsumer: Service {
         ConnectionWatchdog(timeout: configuration.batchTimeout, drain: configuration.drainTimeout, logger: logger)
     }
 
-    /// `wakeups` wakes this consumer's loops, and after each commit the consumers in this
-    /// process of the queues it published to (other processes hear the `NOTIFY` sent with them).
+    /// `wakeups` wakes this consumer's loops, and after each commit the consumers of the queues
+    /// it published to (see ``Wakeups/committed(_:)``).
     public init(
         configuration: ConsumerConfiguration, client: PostgresClient, wakeups: Wakeups, handler: any MessageHandler, logger: Logger
     ) {
@@ -389,7 +389,8 @@ public struct BusConsumer: Service {
                 outgoing = handled.messages
                 onCommit = handled.onCommit
                 mark("publishing \(outgoing.count)")
-                try await MessagePublisher.publish(outgoing, with: handled.finalWrites, on: connection, logger: logger)
+                try await MessagePublisher.publish(outgoing, with: handled.finalWrites, notifyAtCommit: wakeups.notifiesAtCommit,
+                                                   on: connection, logger: logger)
                 try await savepoint?.get()
             } catch {
                 // A lost connection, or a wait that timed out: the work is fine and is simply
@@ -423,7 +424,7 @@ public struct BusConsumer: Service {
             metrics.published.count(outgoing)
             onCommit?()
             if let timedOutAlone { await connection.closeAfterTransientConflict(timedOutAlone, logger: logger) }
-            wakeups.signal(MessagePublisher.queuesToWake(outgoing))
+            wakeups.committed(outgoing)
             return claimed
         } catch {
             let cause = (error as? BatchTimedOut)?.cause ?? error

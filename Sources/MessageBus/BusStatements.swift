@@ -185,12 +185,12 @@ enum BusStatements {
         }
     }
 
-    /// Inserts messages (the transactional outbox) and notifies their queues' consumers; see
-    /// ``MessageInsert``.
+    /// Inserts messages (the transactional outbox) and, if asked, notifies their queues'
+    /// consumers at commit; see ``MessageInsert``.
     struct Publish: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
         static let sql = "WITH \(MessageInsert.ctes()) SELECT \(MessageInsert.notifiedCount)"
-        /// How many queues were notified.
+        /// How many queues were notified at commit.
         typealias Row = Int
 
         var insert: MessageInsert
@@ -198,6 +198,25 @@ enum BusStatements {
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: MessageInsert.parameterCount)
             insert.appendBindings(to: &bindings)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
+    }
+
+    /// Notifies the consumers of queues, in a transaction of its own; see ``BusNotifier``.
+    struct Notify: PostgresPreparedStatement {
+        static var name: String { StatementName.of(Self.self) }
+        static let sql = """
+            SELECT count(*)::int FROM (SELECT pg_notify('\(MessagePublisher.channelPrefix)' || q, '') FROM unnest($1::text[]) AS q) AS sent
+            """
+        typealias Row = Int
+
+        var queues: [String]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(queues)
             return bindings
         }
 
@@ -234,7 +253,7 @@ enum BusStatements {
                 """
             }
         }
-        /// How many queues were notified.
+        /// How many queues were notified at commit.
         typealias Row = Int
 
         var writes: Writes

@@ -45,7 +45,7 @@ public struct HandledBatch: Sendable {
 }
 
 /// A handler's last writes as `WITH` members, for the statement that publishes its messages
-/// (see ``MessagePublisher/publish(_:with:on:logger:)``).
+/// (see ``MessagePublisher/publish(_:with:notifyAtCommit:on:logger:)``).
 ///
 /// Every member that writes must be data-modifying (`INSERT`, `UPDATE`, `DELETE`): PostgreSQL
 /// runs those whether or not the statement reads them. Names must not clash with

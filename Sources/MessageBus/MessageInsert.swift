@@ -4,7 +4,8 @@ import Foundation
 import PostgresNIO
 
 /// The insert behind publishing: messages as rows of `bus.messages`, bound as column arrays,
-/// and the `NOTIFY` that wakes their consumers when the transaction commits.
+/// and, for a publisher without a ``BusNotifier``, the `NOTIFY` that wakes their consumers when
+/// the transaction commits.
 ///
 /// ``MessagePublisher`` runs it as a prepared statement of its own. A caller that writes other
 /// tables in the same round trip composes ``ctes(onlySagasIn:)`` into its own statement (see
@@ -16,13 +17,13 @@ import PostgresNIO
 /// WAL record each) for a clash that cannot happen; if it ever did, the publishing transaction
 /// would fail and be retried whole.
 public struct MessageInsert: Sendable {
-    /// Parameters `$1` to `$8`.
-    public static let parameterCount = 8
+    /// Parameters `$1` to `$9`.
+    public static let parameterCount = 9
 
-    /// The `WITH` members `published` (the rows inserted) and `notified`: one `NOTIFY` on
-    /// ``MessagePublisher/channel(for:)`` per queue that received a message due now (a delayed
-    /// message wakes nobody; consumers poll for it). With `onlySagasIn` (a subquery that yields
-    /// saga ids), only the messages of those sagas are inserted.
+    /// The `WITH` members `published` (the rows inserted) and `notified`: when `$9` is true, one
+    /// `NOTIFY` on ``MessagePublisher/channel(for:)`` per queue that received a message due now
+    /// (a delayed message wakes nobody; consumers poll for it). With `onlySagasIn` (a subquery
+    /// that yields saga ids), only the messages of those sagas are inserted.
     public static func ctes(onlySagasIn sagas: String? = nil) -> String {
         """
         published AS (
@@ -35,7 +36,7 @@ public struct MessageInsert: Sendable {
             RETURNING queue, visible_at),
         notified AS (
             SELECT pg_notify('\(MessagePublisher.channelPrefix)' || queue, '')
-              FROM (SELECT DISTINCT queue FROM published WHERE visible_at <= now()) AS due)
+              FROM (SELECT DISTINCT queue FROM published WHERE $9 AND visible_at <= now()) AS due)
         """
     }
 
@@ -51,8 +52,13 @@ public struct MessageInsert: Sendable {
     var payloads: [String] = []
     var headers: [String] = []
     var delays: [Int64] = []
+    var notifyAtCommit: Bool
 
-    public init(_ messages: [OutgoingMessage]) {
+    /// `notifyAtCommit`: whether the transaction's commit notifies the messages' consumers. A
+    /// publisher with a ``BusNotifier`` passes false and has it notify after the commit, which
+    /// keeps the commit out of PostgreSQL's notification lock (see ``BusNotifier``).
+    public init(_ messages: [OutgoingMessage], notifyAtCommit: Bool) {
+        self.notifyAtCommit = notifyAtCommit
         for message in messages {
             ids.append(message.envelope.messageID)
             queues.append(message.queue.rawValue)
@@ -65,7 +71,7 @@ public struct MessageInsert: Sendable {
         }
     }
 
-    /// Appends the values of `$1` to `$8`, in order.
+    /// Appends the values of `$1` to `$9`, in order.
     public func appendBindings(to bindings: inout PostgresBindings) {
         bindings.append(ids)
         bindings.append(queues)
@@ -75,5 +81,6 @@ public struct MessageInsert: Sendable {
         bindings.append(payloads)
         bindings.append(headers)
         bindings.append(delays)
+        bindings.append(notifyAtCommit)
     }
 }

@@ -31,10 +31,26 @@ public final class Wakeups: Sendable {
 
     private let state = Mutex(State())
     private let eventLoop: any EventLoop
+    /// Wakes the consumers in other processes after a commit; without one, publishers notify
+    /// them at commit (see ``notifiesAtCommit``).
+    public let notifier: BusNotifier?
 
     /// `eventLoop` runs the waits' timers.
-    public init(eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()) {
+    public init(notifier: BusNotifier? = nil, eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()) {
+        self.notifier = notifier
         self.eventLoop = eventLoop
+    }
+
+    /// Whether a publisher that uses these wakeups should have its commit notify the consumers
+    /// in other processes: when there is no ``notifier`` to do it afterwards.
+    public var notifiesAtCommit: Bool { notifier == nil }
+
+    /// After the commit that published `messages`: wakes the consumers of their queues (those
+    /// with a message due now), here at once, and in other processes through the ``notifier``.
+    public func committed(_ messages: [OutgoingMessage]) {
+        let queues = MessagePublisher.queuesToWake(messages)
+        signal(queues)
+        notifier?.notify(queues)
     }
 
     /// The signal count for a queue so far.

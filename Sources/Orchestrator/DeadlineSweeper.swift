@@ -18,7 +18,8 @@ public struct DeadlineSweeper: Service {
     let published = PublishedMetrics()
 
     /// Deadlines fire up to about `interval` late.
-    /// `wakeups` wakes this process's consumers of what a sweep publishes (others hear its `NOTIFY`).
+    /// `wakeups` wakes the consumers of what a sweep publishes (see ``Wakeups/committed(_:)``);
+    /// without it, the sweep's commit notifies them.
     /// A sweep runs under a ``ConnectionWatchdog`` of `timeout` (`drain` once shutdown began):
     /// a stalled connection would otherwise stop every deadline of this process without a word.
     public init(client: PostgresClient, engine: SagaEngine, wakeups: Wakeups?, interval: Duration = .milliseconds(200),
@@ -61,7 +62,8 @@ public struct DeadlineSweeper: Service {
             try await watchdog.run(on: connection, "a deadline sweep") {
                 try await connection.transaction(logger: logger) { connection in
                     let fired = try await engine.fireDeadlines(limit: batchSize, on: connection, logger: logger)
-                    try await MessagePublisher.publish(fired.messages, on: connection, logger: logger)
+                    try await MessagePublisher.publish(fired.messages, notifyAtCommit: wakeups?.notifiesAtCommit ?? true, on: connection,
+                                                       logger: logger)
                     return fired
                 }
             }
@@ -69,7 +71,7 @@ public struct DeadlineSweeper: Service {
         let (messages, count) = (fired.messages, fired.count)
         published.count(messages)
         fired.onCommit()
-        wakeups?.signal(MessagePublisher.queuesToWake(messages))
+        wakeups?.committed(messages)
         if count > 0 { logger.debug("deadlines fired", metadata: ["count": "\(count)"]) }
         return count
     }

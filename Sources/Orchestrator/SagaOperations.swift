@@ -32,7 +32,8 @@ public struct SagaOperations: Sendable {
             guard let state else { return .notFound }
             guard state == SagaState.failed.rawValue else { return .notFailed(state: state) }
             let outgoing = try await engine.apply(.operatorRetry, sagaID: sagaID, messageID: nil, on: connection, logger: logger)
-            try await MessagePublisher.publish(outgoing, on: connection, logger: logger)
+            // An operator's command, from a process that may run no notifier: its commit notifies.
+            try await MessagePublisher.publish(outgoing, notifyAtCommit: true, on: connection, logger: logger)
             return .resumed
         }
     }

@@ -47,7 +47,7 @@ struct ClaimedSagaRowsTests {
                     [OutgoingMessage(TicketsReserved(orderID: UUID(), quantity: 1), sagaID: saga),
                      OutgoingMessage(TicketsReserved(orderID: UUID(), quantity: 1), sagaID: saga),
                      OutgoingMessage(TicketsReserved(orderID: UUID(), quantity: 1), sagaID: missing)],
-                    on: connection, logger: logger)
+                    notifyAtCommit: true, on: connection, logger: logger)
             }
             try await client.withTransaction(logger: logger) { connection in
                 let (messages, rows, deferred) = try await QueueStore().claim(
@@ -79,7 +79,7 @@ struct ClaimedSagaRowsTests {
                     [charged, fresh].map {
                         OutgoingMessage(ChargePayment(orderID: order, amountCents: 2500, currency: "EUR", paymentToken: "tok_visa"), sagaID: $0)
                     },
-                    on: connection, logger: logger)
+                    notifyAtCommit: true, on: connection, logger: logger)
             }
             try await client.withTransaction(logger: logger) { connection in
                 let (messages, rows, deferred) = try await QueueStore().claim(
@@ -105,7 +105,7 @@ struct ClaimedSagaRowsTests {
                 """, logger: logger).collect()
             try await client.withTransaction(logger: logger) { connection in
                 try await MessagePublisher.publish(
-                    [held, fresh].map { OutgoingMessage(ReleaseTickets(orderID: order), sagaID: $0) }, on: connection, logger: logger)
+                    [held, fresh].map { OutgoingMessage(ReleaseTickets(orderID: order), sagaID: $0) }, notifyAtCommit: true, on: connection, logger: logger)
             }
             try await client.withTransaction(logger: logger) { connection in
                 let (messages, rows, deferred) = try await QueueStore().claim(
@@ -129,7 +129,7 @@ struct ClaimedSagaRowsTests {
             try await client.withTransaction(logger: logger) { connection in
                 try await MessagePublisher.publish(
                     [held, free].map { OutgoingMessage(TicketsReserved(orderID: UUID(), quantity: 1), sagaID: $0) },
-                    on: connection, logger: logger)
+                    notifyAtCommit: true, on: connection, logger: logger)
             }
             // Another session holds one saga's row, as an operator's open psql session might.
             try await client.withTransaction(logger: logger) { blocker in

@@ -31,7 +31,7 @@ struct LockWaitTests {
                     logger: system.logger).collect()
                 // One batch: the blocked reservation first, then ten that need another row.
                 try await system.client.transaction(logger: system.logger) { connection in
-                    try await MessagePublisher.publish([blocked] + free, on: connection, logger: system.logger)
+                    try await MessagePublisher.publish([blocked] + free, notifyAtCommit: true, on: connection, logger: system.logger)
                 }
                 // Before, the whole batch waited out the 5 s lock timeout, rolled back, and was
                 // claimed again, for as long as the lock was held.

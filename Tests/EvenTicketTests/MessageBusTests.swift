@@ -34,7 +34,7 @@ struct MessageBusTests {
 
     static func publish(_ messages: [OutgoingMessage], client: PostgresClient, logger: Logger) async throws {
         try await client.withTransaction(logger: logger) { connection in
-            try await MessagePublisher.publish(messages, on: connection, logger: logger)
+            try await MessagePublisher.publish(messages, notifyAtCommit: true, on: connection, logger: logger)
         }
     }
 
@@ -75,6 +75,96 @@ struct MessageBusTests {
         }
     }
 
+    /// Runs a notifier for a publishing process, and a listener standing for another process,
+    /// while `body` runs, once the listener listens.
+    static func notifying(
+        client: PostgresClient, logger: Logger, _ body: (_ publisher: Wakeups, _ elsewhere: Wakeups) async throws -> Void
+    ) async throws {
+        let notifier = BusNotifier(client: client, logger: logger)
+        let publisher = Wakeups(notifier: notifier)
+        let elsewhere = Wakeups()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await notifier.run() }
+            group.addTask {
+                try await BusListener(client: client, queues: [Queue.inventory.rawValue, Queue.payment.rawValue], wakeups: elsewhere,
+                                      logger: logger).run()
+            }
+            defer { group.cancelAll() }
+            #expect(try await eventually { elsewhere.generation(of: Queue.inventory.rawValue) > 0 })
+            try await body(publisher, elsewhere)
+        }
+    }
+
+    @Test func withANotifierTheCommitNotifiesNobodyAndTheNotifierWakesOtherProcessesAfterIt() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            try await Self.notifying(client: client, logger: logger) { publisher, elsewhere in
+                let inventory = Queue.inventory.rawValue
+                let message = Self.message()
+                #expect(!publisher.notifiesAtCommit)
+                let before = (here: publisher.generation(of: inventory), elsewhere: elsewhere.generation(of: inventory))
+                try await client.withTransaction(logger: logger) { connection in
+                    try await MessagePublisher.publish([message], notifyAtCommit: publisher.notifiesAtCommit, on: connection, logger: logger)
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(elsewhere.generation(of: inventory) == before.elsewhere, "the commit itself notified nobody")
+                publisher.committed([message])
+                #expect(publisher.generation(of: inventory) > before.here, "this process's consumers are woken at once")
+                #expect(try await eventually { elsewhere.generation(of: inventory) > before.elsewhere })
+            }
+        }
+    }
+
+    @Test func aConsumerWithANotifierWakesTheOtherProcessesOfTheQueuesItPublishedToAfterItsCommit() async throws {
+        /// Answers each message with one for the payment queue.
+        struct Forwarding: MessageHandler {
+            func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+                [OutgoingMessage(envelope: MessageBusTests.message().envelope, queue: .payment)]
+            }
+        }
+        try await TestSystem.withDatabase { client, logger in
+            try await Self.notifying(client: client, logger: logger) { publisher, elsewhere in
+                let payment = Queue.payment.rawValue
+                let before = elsewhere.generation(of: payment)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await BusConsumer(configuration: .init(queue: .inventory, pollInterval: .milliseconds(100)), client: client,
+                                              wakeups: publisher, handler: Forwarding(), logger: logger).run()
+                    }
+                    defer { group.cancelAll() }
+                    try await Self.publish([Self.message()], client: client, logger: logger)
+                    #expect(try await eventually {
+                        try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE queue = 'payment'", client: client, logger: logger) == 1
+                    })
+                    #expect(try await eventually { elsewhere.generation(of: payment) > before })
+                }
+            }
+        }
+    }
+
+    @Test func theNotifierGoesOnOnAnotherConnectionWhenTheServerEndsItsSession() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            try await Self.notifying(client: client, logger: logger) { publisher, elsewhere in
+                let inventory = Queue.inventory.rawValue
+                let first = elsewhere.generation(of: inventory)
+                publisher.committed([Self.message()])
+                #expect(try await eventually { elsewhere.generation(of: inventory) > first })
+                let notifierSessions = """
+                    SELECT count(pg_terminate_backend(pid, 10000))::int FROM pg_stat_activity
+                     WHERE pid <> pg_backend_pid() AND datname = current_database() AND query LIKE '%FROM unnest($1::text[]) AS q) AS sent%'
+                    """
+                #expect(try await TestSystem.scalar(PostgresQuery(unsafeSQL: notifierSessions), client: client, logger: logger) == 1)
+                let second = elsewhere.generation(of: inventory)
+                publisher.committed([Self.message()])
+                #expect(try await eventually { elsewhere.generation(of: inventory) > second })
+                // A delayed message wakes nobody: its consumers' poll finds it.
+                let third = elsewhere.generation(of: inventory)
+                publisher.committed([OutgoingMessage(ReleaseTickets(orderID: UUID()), sagaID: UUID(), delay: .seconds(5))])
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(elsewhere.generation(of: inventory) == third)
+            }
+        }
+    }
+
     @Test func aMessagePublishedInARolledBackTransactionIsNeverDelivered() async throws {
         try await TestSystem.withDatabase { client, logger in
             let handler = RecordingHandler()
@@ -83,7 +173,7 @@ struct MessageBusTests {
             struct Abort: Error {}
             await #expect(throws: (any Error).self) {
                 try await client.withTransaction(logger: logger) { connection in
-                    try await MessagePublisher.publish([rolledBack], on: connection, logger: logger)
+                    try await MessagePublisher.publish([rolledBack], notifyAtCommit: true, on: connection, logger: logger)
                     throw Abort()
                 }
             }

@@ -21,7 +21,7 @@ struct ParticipantBatchTests {
         _ messages: [OutgoingMessage], queue: Queue, handler: some MessageHandler, client: PostgresClient, logger: Logger
     ) async throws -> [(type: String, payload: String)] {
         try await client.transaction(logger: logger) { connection in
-            try await MessagePublisher.publish(messages, on: connection, logger: logger)
+            try await MessagePublisher.publish(messages, notifyAtCommit: true, on: connection, logger: logger)
         }
         let configuration = ConsumerConfiguration(queue: queue, pollInterval: .milliseconds(100))
         try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
@@ -91,7 +91,7 @@ struct ParticipantBatchTests {
                 try await MessagePublisher.publish(
                     [OutgoingMessage(ChargePayment(orderID: order, amountCents: 4500, currency: "EUR", paymentToken: "tok_timeout"), sagaID: saga),
                      OutgoingMessage(RefundPayment(orderID: order), sagaID: saga)],
-                    on: connection, logger: logger)
+                    notifyAtCommit: true, on: connection, logger: logger)
             }
             let handler = PaymentHandler(configuration: PaymentConfiguration(slowChargeDelay: .milliseconds(300)))
             try await MessageBusTests.consuming(handler, client: client, logger: logger,
