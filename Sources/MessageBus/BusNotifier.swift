@@ -32,7 +32,6 @@ public final class BusNotifier: Service, Sendable {
     private let pending = Mutex<Set<String>>([])
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
-    private let stopping = Atomic(false)
     private var watchdog: ConnectionWatchdog { ConnectionWatchdog(timeout: .seconds(5), drain: .seconds(1), logger: logger) }
 
     public init(client: PostgresClient, logger: Logger) {
@@ -92,7 +91,7 @@ public final class BusNotifier: Service, Sendable {
                     return
                 } catch {
                     if Task.isCancelled { return }
-                    if stopping.load(ordering: .relaxed) {
+                    if Task.isShuttingDownGracefully {
                         logger.debug("bus notifier stopped without sending its last notifications", metadata: [
                             "error": "\(error.diagnosticDescription)",
                         ])
@@ -107,7 +106,6 @@ public final class BusNotifier: Service, Sendable {
                 }
             }
         } onGracefulShutdown: {
-            self.stopping.store(true, ordering: .relaxed)
             self.ring.finish()
         }
     }
@@ -120,10 +118,10 @@ public final class BusNotifier: Service, Sendable {
             return pending
         }
         guard !queues.isEmpty else { return }
-        let (logger, statement) = (logger, BusStatements.Notify(queues: queues.sorted()))
+        let logger = logger
         do {
             try await watchdog.run(on: connection, "notifying the consumers of \(queues.count) queues") {
-                for try await _ in try await connection.execute(statement, logger: logger) {}
+                try await MessagePublisher.notify(queues, on: connection, logger: logger)
             }
         } catch {
             pending.withLock { $0.formUnion(queues) }

@@ -204,7 +204,7 @@ enum BusStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int.self) }
     }
 
-    /// Notifies the consumers of queues, in a transaction of its own; see ``BusNotifier``.
+    /// Notifies the consumers of queues; see ``MessagePublisher/notify(_:on:logger:)``.
     struct Notify: PostgresPreparedStatement {
         static var name: String { StatementName.of(Self.self) }
         static let sql = """

@@ -44,12 +44,10 @@ public enum MessagePublisher {
         Set(messages.lazy.filter { $0.delay <= .zero }.map(\.queue.rawValue))
     }
 
-    /// Notifies the consumers of `queues` (at the commit of the transaction this runs in).
+    /// Notifies the consumers of `queues` (at the commit of the transaction this runs in, or at
+    /// once outside a transaction).
     public static func notify(_ queues: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
         guard !queues.isEmpty else { return }
-        _ = try await connection.query(
-            "SELECT pg_notify(\(channelPrefix) || q, '') FROM unnest(\(queues.sorted())::text[]) AS q",
-            logger: logger
-        ).collect()
+        for try await _ in try await connection.execute(BusStatements.Notify(queues: queues.sorted()), logger: logger) {}
     }
 }
