@@ -77,11 +77,8 @@ public final class BusNotifier: Service, Sendable {
                 do {
                     try await client.withConnection { connection in
                         while await rings.next(isolation: #isolation) != nil {
-                            // Gone while it waited: ring again for the next connection.
-                            guard !connection.isClosed else {
-                                ring.yield()
-                                throw ConnectionClosed()
-                            }
+                            // Gone while it waited: send on the next connection (below).
+                            guard !connection.isClosed else { throw ConnectionClosed() }
                             try await send(on: connection)
                             backoff.reset()
                         }
