@@ -19,17 +19,20 @@ import Synchronization
 ///
 /// Here one statement is in flight at a time: the queues of the commits that end meanwhile are
 /// sent together next. A notification follows its commit by a round trip or two; if the process
-/// dies in between, or this connection is down, the consumers elsewhere find the messages at
-/// their next poll (``ConsumerConfiguration/pollInterval``), as they do after any missed
-/// notification. On graceful shutdown it sends what is pending and stops, so it should shut
-/// down after the consumers whose commits it reports.
+/// dies in between, or the connection turns out to be gone, the consumers elsewhere find the
+/// messages at their next poll (``ConsumerConfiguration/pollInterval``), as they do after any
+/// missed notification, unless the notifier sends them first on a new connection. On graceful
+/// shutdown it sends what is pending and stops, so it should shut down after the consumers whose
+/// commits it reports.
 ///
-/// A publisher without a notifier (an operator command, a test) notifies inside its
-/// transaction instead (``MessageInsert/init(_:notifyAtCommit:)``).
+/// A publisher without a notifier (an operator command, a test), or whose notifier holds no
+/// connection (``isConnected``), notifies inside its transaction instead
+/// (``MessageInsert/init(_:notifyAtCommit:)``, ``Wakeups/notifiesAtCommit``).
 public final class BusNotifier: Service, Sendable {
     let client: PostgresClient
     let logger: Logger
     private let pending = Mutex<Set<String>>([])
+    private let connected = Atomic<Bool>(false)
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
     private var watchdog: ConnectionWatchdog { ConnectionWatchdog(timeout: .seconds(5), drain: .seconds(1), logger: logger) }
@@ -39,6 +42,11 @@ public final class BusNotifier: Service, Sendable {
         self.logger = logger
         (doorbell, ring) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// Whether the notifier holds a connection to send on: false until it has one, and from a
+    /// failure until it has another (a connection the server ended is found out when the next
+    /// notification is due).
+    public var isConnected: Bool { connected.load(ordering: .relaxed) }
 
     /// Notifies the consumers of `queues` soon (call it after the commit that published to them).
     public func notify(_ queues: Set<String>) {
@@ -76,6 +84,8 @@ public final class BusNotifier: Service, Sendable {
             while true {
                 do {
                     try await client.withConnection { connection in
+                        connected.store(true, ordering: .relaxed)
+                        defer { connected.store(false, ordering: .relaxed) }
                         while await rings.next(isolation: #isolation) != nil {
                             // Gone while it waited: send on the next connection (below).
                             guard !connection.isClosed else { throw ConnectionClosed() }

@@ -31,8 +31,8 @@ public final class Wakeups: Sendable {
 
     private let state = Mutex(State())
     private let eventLoop: any EventLoop
-    /// Wakes the consumers in other processes after a commit; without one, publishers notify
-    /// them at commit (see ``notifiesAtCommit``).
+    /// Wakes the consumers in other processes after a commit; without one, or while it has no
+    /// connection, publishers notify them at commit (see ``notifiesAtCommit``).
     public let notifier: BusNotifier?
 
     /// `eventLoop` runs the waits' timers.
@@ -42,8 +42,9 @@ public final class Wakeups: Sendable {
     }
 
     /// Whether a publisher that uses these wakeups should have its commit notify the consumers
-    /// in other processes: when there is no ``notifier`` to do it afterwards.
-    public var notifiesAtCommit: Bool { notifier == nil }
+    /// in other processes: when there is no ``notifier`` to do it afterwards, or it holds no
+    /// connection (it is starting, or reconnecting after a failure).
+    public var notifiesAtCommit: Bool { notifier?.isConnected != true }
 
     /// After the commit that published `messages`: wakes the consumers of their queues (those
     /// with a message due now), here at once, and in other processes through the ``notifier``.

@@ -76,14 +76,17 @@ struct MessageBusTests {
     }
 
     /// Runs a notifier for a publishing process, and a listener standing for another process,
-    /// while `body` runs, once the listener listens.
+    /// while `body` runs, once the listener listens. The notifier sends through `notifierClient`
+    /// (run here) when one is given, else through `client`.
     static func notifying(
-        client: PostgresClient, logger: Logger, _ body: (_ publisher: Wakeups, _ elsewhere: Wakeups) async throws -> Void
+        client: PostgresClient, notifierClient: PostgresClient? = nil, logger: Logger,
+        _ body: (_ publisher: Wakeups, _ elsewhere: Wakeups) async throws -> Void
     ) async throws {
-        let notifier = BusNotifier(client: client, logger: logger)
+        let notifier = BusNotifier(client: notifierClient ?? client, logger: logger)
         let publisher = Wakeups(notifier: notifier)
         let elsewhere = Wakeups()
         try await withThrowingTaskGroup(of: Void.self) { group in
+            if let notifierClient { group.addTask { await notifierClient.run() } }
             group.addTask { try await notifier.run() }
             group.addTask {
                 try await BusListener(client: client, queues: [Queue.inventory.rawValue, Queue.payment.rawValue], wakeups: elsewhere,
@@ -100,7 +103,8 @@ struct MessageBusTests {
             try await Self.notifying(client: client, logger: logger) { publisher, elsewhere in
                 let inventory = Queue.inventory.rawValue
                 let message = Self.message()
-                #expect(!publisher.notifiesAtCommit)
+                // Once the notifier holds its connection.
+                #expect(try await eventually { !publisher.notifiesAtCommit })
                 let before = (here: publisher.generation(of: inventory), elsewhere: elsewhere.generation(of: inventory))
                 try await client.withTransaction(logger: logger) { connection in
                     try await MessagePublisher.publish([message], notifyAtCommit: publisher.notifiesAtCommit, on: connection, logger: logger)
@@ -141,6 +145,27 @@ struct MessageBusTests {
         }
     }
 
+    @Test func whileItsNotifierHasNoConnectionTheCommitNotifiesTheOtherProcesses() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // A notifier whose server cannot be reached: no socket at that path.
+            let unreachable = PostgresClient(
+                configuration: .init(unixSocketPath: "/nonexistent/.s.PGSQL.5432", username: "eventicket", password: nil, database: "eventicket"),
+                backgroundLogger: logger)
+            try await Self.notifying(client: client, notifierClient: unreachable, logger: logger) { publisher, elsewhere in
+                let inventory = Queue.inventory.rawValue
+                let message = Self.message()
+                #expect(publisher.notifier?.isConnected == false)
+                #expect(publisher.notifiesAtCommit)
+                let before = elsewhere.generation(of: inventory)
+                try await client.withTransaction(logger: logger) { connection in
+                    try await MessagePublisher.publish([message], notifyAtCommit: publisher.notifiesAtCommit, on: connection, logger: logger)
+                }
+                publisher.committed([message])
+                #expect(try await eventually { elsewhere.generation(of: inventory) > before }, "woken by the commit, not after a poll")
+            }
+        }
+    }
+
     @Test func theNotifierGoesOnOnAnotherConnectionWhenTheServerEndsItsSession() async throws {
         try await TestSystem.withDatabase { client, logger in
             try await Self.notifying(client: client, logger: logger) { publisher, elsewhere in
@@ -156,6 +181,7 @@ struct MessageBusTests {
                 let second = elsewhere.generation(of: inventory)
                 publisher.committed([Self.message()])
                 #expect(try await eventually { elsewhere.generation(of: inventory) > second })
+                #expect(publisher.notifier?.isConnected == true, "connected again")
                 // A delayed message wakes nobody: its consumers' poll finds it.
                 let third = elsewhere.generation(of: inventory)
                 publisher.committed([OutgoingMessage(ReleaseTickets(orderID: UUID()), sagaID: UUID(), delay: .seconds(5))])
