@@ -8,7 +8,8 @@ import PostgresNIO
 /// Places a batch of orders in one statement: stores the orders (ordering), creates their sagas
 /// with their first history and deadlines (orchestrator) and publishes the sagas' first commands
 /// (bus), with the `NOTIFY` that wakes their consumers at commit if the intake has no
-/// ``BusNotifier`` to send it afterwards. One statement is one
+/// ``BusNotifier`` with a connection to send it afterwards (``Wakeups/notifiesAtCommit``). One
+/// statement is one
 /// transaction, so this is one round trip, without `BEGIN` and `COMMIT`: either everything is
 /// written or nothing is.
 ///

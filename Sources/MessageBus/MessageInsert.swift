@@ -4,8 +4,8 @@ import Foundation
 import PostgresNIO
 
 /// The insert behind publishing: messages as rows of `bus.messages`, bound as column arrays,
-/// and, for a publisher without a ``BusNotifier``, the `NOTIFY` that wakes their consumers when
-/// the transaction commits.
+/// and, when the publisher asks for it (see ``Wakeups/notifiesAtCommit``), the `NOTIFY` that
+/// wakes their consumers when the transaction commits.
 ///
 /// ``MessagePublisher`` runs it as a prepared statement of its own. A caller that writes other
 /// tables in the same round trip composes ``ctes(onlySagasIn:)`` into its own statement (see
@@ -55,8 +55,9 @@ public struct MessageInsert: Sendable {
     var notifyAtCommit: Bool
 
     /// `notifyAtCommit`: whether the transaction's commit notifies the messages' consumers. A
-    /// publisher with a ``BusNotifier`` passes false and has it notify after the commit, which
-    /// keeps the commit out of PostgreSQL's notification lock (see ``BusNotifier``).
+    /// publisher whose ``BusNotifier`` holds a connection passes false and has it notify after
+    /// the commit, which keeps the commit out of PostgreSQL's notification lock (see
+    /// ``BusNotifier``, ``Wakeups/notifiesAtCommit``).
     public init(_ messages: [OutgoingMessage], notifyAtCommit: Bool) {
         self.notifyAtCommit = notifyAtCommit
         for message in messages {

@@ -9,7 +9,8 @@ import PostgresNIO
 /// published it commits. Consumers are woken on each queue's own channel (``channel(for:)``),
 /// only in the processes that listen for that queue (see ``BusListener``): by the process's
 /// ``BusNotifier`` after the commit (the services), or by a `NOTIFY` that the same statement
-/// sends and PostgreSQL delivers at commit (`notifyAtCommit`: operator commands, tests).
+/// sends and PostgreSQL delivers at commit (`notifyAtCommit`: operator commands, tests, and a
+/// service whose notifier holds no connection; see ``Wakeups/notifiesAtCommit``).
 public enum MessagePublisher {
     /// The channels consumers LISTEN on are this prefix and the queue's name.
     public static let channelPrefix = "eventicket_bus_"
