@@ -84,6 +84,8 @@ public struct BusConsumer: Service {
 
     private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 
+    private var countedHandlings: Int { max(configuration.countedHandlings ?? configuration.batchSize, 0) }
+
     /// Claims batch after batch on one leased connection, kept until it fails, closes or the loop
     /// stops (leasing and returning it per batch cost the pool's idle and keep-alive timers each
     /// time, armed through Dispatch's threads, and a task hop before every claim).
@@ -91,6 +93,9 @@ public struct BusConsumer: Service {
         var failures = Backoff(base: .milliseconds(100), maximum: .seconds(5))
         var deferrals = DeferralLog()
         let queue = configuration.queue.rawValue
+        // Messages still to handle counted, one at a time, before claiming batches (see
+        // `handleCounted`): after this start, and after a batch that ended with its connection.
+        var counted = countedHandlings
         defer { activity.set(index, "stopped") }
         while !stopping {
             do {
@@ -101,6 +106,17 @@ public struct BusConsumer: Service {
                     // the pool (which drops it) before it is used again.
                     while !stopping, !connection.isClosed {
                         let generation = wakeups.generation(of: queue)
+                        if counted > 0 {
+                            activity.set(index, "handling a counted message")
+                            if try await self.handleCounted(on: connection) {
+                                counted -= 1
+                                failures.reset()
+                                continue
+                            }
+                            // Nothing is queued: every message of a batch that ended with its
+                            // process or connection has been handled (or taken by another loop).
+                            counted = 0
+                        }
                         let batch = try await self.consumeBatch(on: connection)
                         failures.reset()
                         deferrals.note(batch.deferred, logger: logger)
@@ -133,6 +149,9 @@ public struct BusConsumer: Service {
                     break
                 }
                 logger.warning("consuming failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
+                // The batch in hand may have ended with its connection: its messages are back
+                // on the queue, uncounted.
+                counted = countedHandlings
                 activity.set(index, "backing off")
                 try? await Task.sleep(for: failures.next())
             }
@@ -256,9 +275,10 @@ public struct BusConsumer: Service {
         }
     }
 
-    /// Records a failed delivery of message `id`, which ran past the statement timeout alone,
-    /// without running its handler again: claims it by id and puts it back with backoff, or
-    /// moves it to the dead letters.
+    /// Records a failed delivery of message `id` without running its handler again: claims it by
+    /// id and puts it back with backoff, or moves it to the dead letters (at once when `cause` is
+    /// a ``PermanentFailure``). For a message that ran past the statement timeout alone, or whose
+    /// handling was interrupted too often (see ``handleCounted(on:)``).
     private func recordFailure(of id: UUID, cause: any Error) async {
         do {
             let outcome = try await client.withConnection { connection in
@@ -274,10 +294,49 @@ public struct BusConsumer: Service {
             }
             if let outcome { metrics.count(outcome) }
         } catch {
-            logger.warning("could not record the failure of a message that ran past the statement timeout", metadata: [
+            logger.warning("could not record the failure of a message", metadata: [
                 "message.id": "\(id)", "error": "\(error.diagnosticDescription)",
             ])
         }
+    }
+
+    /// Counted handlings. A message whose handling ends its process (a crash, not a thrown
+    /// error) or its connection rolls back its own claim, so its failure is never recorded: it
+    /// would be claimed again at once, first in the queue, taking its batch down with it every
+    /// time. So after the consumer starts, and after a batch ended with its connection, each
+    /// claim loop first handles messages one at a time, oldest first, each counted beforehand
+    /// in a statement of its own that commits (`bus.messages.interruptions`), until it has
+    /// handled a batch's worth or finds nothing queued. The handler's transaction removes the
+    /// message when it commits; a handling that ends otherwise in a way this loop sees (a lock
+    /// timeout, a deadlock) takes its count back. A count that stays is a handling that never
+    /// ended, and a message whose handling was interrupted
+    /// ``ConsumerConfiguration/maxAttempts`` times goes to the dead letters without being handled
+    /// again. A crash loop therefore ends after that many restarts, with only the messages
+    /// ahead of the culprit in the queue handled meanwhile, each once.
+    ///
+    /// Returns false when nothing was queued.
+    private func handleCounted(on connection: PostgresConnection) async throws -> Bool {
+        let queue = configuration.queue
+        guard let next = try await watchdog.run(on: connection, "counting a handling on \(queue.rawValue)", {
+            try await store.countHandling(queue: queue, on: connection, logger: logger)
+        }) else { return false }
+        let interrupted = next.interruptions - 1
+        if interrupted >= configuration.maxAttempts {
+            await recordFailure(of: next.id, cause: PermanentFailure(
+                "its handling was interrupted \(interrupted) times: the consumer's process or its connection to PostgreSQL ended before the handler's transaction did (a crash?)"))
+            return true
+        }
+        do {
+            try await handleAlone(next.id, on: connection)
+        } catch where !error.isConnectionFailure {
+            try? await store.uncountHandling(next.id, client: client, logger: logger)
+            if error.isLockTimeout {
+                await postpone(next.id, cause: error)
+                return true
+            }
+            throw error
+        }
+        return true
     }
 
     /// Claims and handles one batch; returns how many messages it claimed, and how many it left

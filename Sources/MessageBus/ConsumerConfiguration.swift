@@ -22,6 +22,12 @@ public struct ConsumerConfiguration: Sendable {
     public var drainTimeout: Duration
     /// A batch still running this long has its connection closed (it rolls back).
     public var batchTimeout: Duration
+    /// Messages each claim loop handles one at a time, each counted first, after it starts and
+    /// after a batch of its ended with its connection, before it claims batches again (it stops
+    /// sooner when nothing is queued); see ``BusConsumer``'s counted handlings. `nil`: a
+    /// batch's worth (``batchSize``). 0 turns counting off, and with it the bound on a message
+    /// whose handling crashes its process every time.
+    public var countedHandlings: Int?
 
     public init(
         queue: Queue,
@@ -33,7 +39,8 @@ public struct ConsumerConfiguration: Sendable {
         pollInterval: Duration = .milliseconds(500),
         concurrency: Int = 2,
         drainTimeout: Duration = .seconds(8),
-        batchTimeout: Duration = .seconds(60)
+        batchTimeout: Duration = .seconds(60),
+        countedHandlings: Int? = nil
     ) {
         self.queue = queue
         self.name = name ?? queue.rawValue
@@ -45,5 +52,6 @@ public struct ConsumerConfiguration: Sendable {
         self.concurrency = concurrency
         self.drainTimeout = drainTimeout
         self.batchTimeout = batchTimeout
+        self.countedHandlings = countedHandlings
     }
 }

@@ -44,6 +44,32 @@ public struct QueueStore: Sendable {
         return claimed
     }
 
+    /// Counts a handling of the oldest visible message of `queue` that no transaction holds,
+    /// in a statement of its own that commits before the handler runs (see `BusConsumer`'s
+    /// counted handlings): adds one to its `interruptions`. Returns its id and the count, this
+    /// handling included; nil when nothing is queued.
+    func countHandling(queue: Queue, on connection: PostgresConnection, logger: Logger) async throws -> (id: UUID, interruptions: Int)? {
+        let rows = try await connection.query(
+            """
+            UPDATE bus.messages SET interruptions = interruptions + 1
+             WHERE id = (SELECT id FROM bus.messages WHERE queue = \(queue.rawValue) AND visible_at <= now()
+                          ORDER BY visible_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+            RETURNING id, interruptions
+            """,
+            logger: logger)
+        for try await (id, interruptions) in rows.decode((UUID, Int).self) { return (id, interruptions) }
+        return nil
+    }
+
+    /// Takes back the count of a counted handling that ended without committing in a way its
+    /// consumer saw (a lock timeout, a deadlock): that handling was not interrupted.
+    func uncountHandling(_ id: UUID, client: PostgresClient, logger: Logger) async throws {
+        _ = try await client.query(
+            "UPDATE bus.messages SET interruptions = interruptions - 1 WHERE id = \(id) AND interruptions > 0",
+            logger: logger
+        ).collect()
+    }
+
     static func claimed(_ row: BusStatements.ClaimedRow) -> ClaimedMessage {
         let (id, saga, causation, type, created, attempt, headers, payload, first, waited) = row
         let headerValues = headers == "{}" ? [:] : (try? MessageCoding.decode([String: String].self, from: headers)) ?? [:]

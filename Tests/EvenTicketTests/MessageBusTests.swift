@@ -254,8 +254,16 @@ struct MessageBusTests {
             try await Self.consuming(handler, client: client, logger: logger, configuration: configuration) {
                 try await Self.publish([first], client: client, logger: logger)
                 #expect(try await eventually { handler.counts[first.envelope.messageID] == 1 })
-                // The server ends every other session (the consumer's, idle between batches,
-                // and the listener's) while they wait.
+                // Once the consumer's loops are idle between batches (the handler counted the
+                // message before its commit, and a loop that had a query in flight when its session
+                // ended could wait for the watchdog), the server ends every other session (the
+                // consumer's and the listener's) while they wait.
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await eventually {
+                    try await TestSystem.scalar(
+                        "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'",
+                        client: client, logger: logger) == 0
+                })
                 #expect(try await TestSystem.scalar(
                     "SELECT (count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)))::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
                     client: client, logger: logger) >= 1)
@@ -285,8 +293,10 @@ struct MessageBusTests {
             let poison = Self.message()
             let healthy = Self.message()
             try await Self.publish([poison], client: client, logger: logger)
+            // Whole batches from the start: counted handlings (one at a time) are tested apart.
             let configuration = ConsumerConfiguration(
-                queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1)
+                queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1,
+                countedHandlings: 0)
             try await Self.consuming(handler, client: client, logger: logger, configuration: configuration) {
                 let deadLettered = try await eventually {
                     try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 1

@@ -37,8 +37,10 @@ struct MetricsTests {
                 let poison = Self.message(id: ids[1])
                 let handler = FailingHandler(failing: poison.envelope.messageID)
                 try await MessageBusTests.publish([healthy, poison], client: client, logger: logger)
+                // Whole batches from the start: counted handlings (one at a time) are tested apart.
                 let configuration = ConsumerConfiguration(
-                    queue: .inventory, maxAttempts: 2, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1)
+                    queue: .inventory, maxAttempts: 2, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1,
+                    countedHandlings: 0)
                 try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
                     let deadLettered = try await eventually {
                         Self.value(#"eventicket_bus_messages_total{queue="inventory",outcome="dead_lettered"}"#, in: export) == 1
@@ -82,8 +84,10 @@ struct MetricsTests {
                 let handler = FailingTogetherHandler()
                 try await MessageBusTests.publish([MessageBusTests.message(), MessageBusTests.message()], client: client, logger: logger)
                 // One claim loop: a second one could take both again between the failed batch's
-                // rollback and the first loop's claims of each message alone.
-                let configuration = ConsumerConfiguration(queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1)
+                // rollback and the first loop's claims of each message alone. Counted handlings
+                // (one at a time) are off: this is about a batch.
+                let configuration = ConsumerConfiguration(queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1,
+                                                          countedHandlings: 0)
                 try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
                     let handled = try await eventually {
                         Self.value(#"eventicket_bus_messages_total{queue="inventory",outcome="handled"}"#, in: export) == 2

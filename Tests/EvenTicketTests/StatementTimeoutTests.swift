@@ -8,7 +8,8 @@ import Synchronization
 import Testing
 
 /// A message whose handler always runs past the statement timeout holds up neither the messages
-/// of its batch nor the rest of its queue, and ends in the dead letters.
+/// of its batch nor the rest of its queue, and ends in the dead letters. These are about batches:
+/// their consumers claim whole batches from the start (`countedHandlings: 0`).
 @Suite("Statement timeouts", .timeLimit(.minutes(3)))
 struct StatementTimeoutTests {
     @Test func aMessageThatAlwaysRunsPastTheStatementTimeoutIsDeadLetteredAndItsBatchGoesThrough() async throws {
@@ -19,7 +20,8 @@ struct StatementTimeoutTests {
             // One batch: the slow message first, then ten that are quick.
             try await MessageBusTests.publish([slow] + others, client: client, logger: logger)
             let configuration = ConsumerConfiguration(
-                queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1)
+                queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1,
+                countedHandlings: 0)
             try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
                 // Before, the batch rolled back at the timeout and was claimed again whole, for
                 // ever: neither the others nor the slow message's failures were ever recorded.
@@ -59,7 +61,8 @@ struct StatementTimeoutTests {
             let handler = SlowOnOneHandler(slow: [slow.envelope.messageID], failing: failing.envelope.messageID)
             try await MessageBusTests.publish([failing, slow] + others, client: client, logger: logger)
             let configuration = ConsumerConfiguration(
-                queue: .inventory, maxAttempts: 2, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1)
+                queue: .inventory, maxAttempts: 2, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1,
+                countedHandlings: 0)
             try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
                 let settled = try await eventually(timeout: .seconds(20)) {
                     let dead = try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger)
@@ -90,7 +93,8 @@ extension StatementTimeoutTests {
             let handler = SlowOnOneHandler(slow: Set(slow.map(\.envelope.messageID)))
             try await MessageBusTests.publish(slow + quick, client: client, logger: logger)
             let configuration = ConsumerConfiguration(
-                queue: .inventory, maxAttempts: 5, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1)
+                queue: .inventory, maxAttempts: 5, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1,
+                countedHandlings: 0)
             func attempts(_ message: OutgoingMessage) async throws -> Int {
                 try await TestSystem.scalar("SELECT attempts FROM bus.messages WHERE id = \(message.envelope.messageID)",
                                             client: client, logger: logger)

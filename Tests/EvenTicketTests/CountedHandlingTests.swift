@@ -1,0 +1,146 @@
+import Database
+import EvenTicketContracts
+import EvenTicketTesting
+import Foundation
+import Logging
+import MessageBus
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// A message whose handling ends its consumer's process or connection every time (a crash, not a
+/// thrown error) rolls back its own claim, and so cannot have its failure recorded as a thrown
+/// error can. Consumers count such handlings after they start and after a batch ended with its
+/// connection (see `BusConsumer`'s counted handlings).
+@Suite("Counted handlings", .timeLimit(.minutes(3)))
+struct CountedHandlingTests {
+    @Test func aMessageWhoseHandlingEndsItsConnectionEveryTimeEndsInTheDeadLettersAndTheOthersGoThrough() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let before = MessageBusTests.message(), poison = MessageBusTests.message(), after = MessageBusTests.message()
+            let handler = SessionEndingHandler(ending: poison.envelope.messageID, client: client)
+            try await MessageBusTests.publish([before, poison, after], client: client, logger: logger)
+            let configuration = ConsumerConfiguration(
+                queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1,
+                batchTimeout: .seconds(10))
+            try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                let deadLettered = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 1
+                }
+                #expect(deadLettered)
+                #expect(try await eventually { handler.recorder.counts[after.envelope.messageID] == 1 })
+            }
+            // Counted from the start: the handler ran as many times as maxAttempts allows, and
+            // not once more; the message behind it went through after it, once.
+            #expect(handler.recorder.counts[poison.envelope.messageID] == 3)
+            #expect(handler.recorder.counts[before.envelope.messageID] == 1)
+            #expect(handler.recorder.counts[after.envelope.messageID] == 1)
+            let rows = try await client.query("SELECT id, error FROM bus.dead_letters", logger: logger)
+            for try await (id, error) in rows.decode((UUID, String).self) {
+                #expect(id == poison.envelope.messageID)
+                #expect(error.contains("interrupted 3 times"), "\(error)")
+            }
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
+        }
+    }
+
+    @Test func afterAStartAConsumerHandlesMessagesOneAtATimeUntilItsQueueIsEmptyThenWholeBatches() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let handler = BatchRecordingHandler()
+            let queued = (0..<4).map { _ in MessageBusTests.message() }
+            try await MessageBusTests.publish(queued, client: client, logger: logger)
+            let configuration = ConsumerConfiguration(queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1)
+            try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                #expect(try await eventually { handler.batches.count == 4 })
+                // Its next counted claim finds nothing queued, within microseconds of the last
+                // commit: counting ends there.
+                try await Task.sleep(for: .milliseconds(300))
+                let later = (0..<10).map { _ in MessageBusTests.message() }
+                try await MessageBusTests.publish(later, client: client, logger: logger)
+                #expect(try await eventually { handler.batches.count == 5 })
+                #expect(handler.batches.last == later.map(\.envelope.messageID))
+            }
+            // Counted, one at a time, in the order they were published.
+            #expect(handler.batches.prefix(4).map { $0 } == queued.map { [$0.envelope.messageID] })
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
+        }
+    }
+
+    @Test func aHandlingThatWaitsPastTheLockTimeoutTakesItsCountBack() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let blocked = MessageBusTests.message()
+            let handler = LockingHandler()
+            try await MessageBusTests.publish([blocked], client: client, logger: logger)
+            let configuration = ConsumerConfiguration(queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1)
+            try await client.withConnection { holder in
+                // Another session holds the row the handler needs, past the handler's lock timeout.
+                _ = try await holder.query("BEGIN", logger: logger).collect()
+                _ = try await holder.query("SELECT pg_advisory_xact_lock(42)", logger: logger).collect()
+                try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                    let postponed = try await eventually {
+                        try await TestSystem.scalar(
+                            "SELECT count(*)::int FROM bus.messages WHERE visible_at > now() + interval '5 seconds' AND last_error LIKE '%lock timeout%'",
+                            client: client, logger: logger) == 1
+                    }
+                    #expect(postponed)
+                }
+                _ = try await holder.query("ROLLBACK", logger: logger).collect()
+            }
+            #expect(handler.attempts.withLock { $0 } == 1)
+            // Postponed, not counted: waiting for a lock is not an interrupted handling.
+            #expect(try await TestSystem.scalar("SELECT interruptions FROM bus.messages", client: client, logger: logger) == 0)
+        }
+    }
+}
+
+/// Ends its own session (from another session, while it waits) when it handles the message it
+/// is given, as a crash of its process would; records every delivery.
+final class SessionEndingHandler: MessageHandler {
+    let ending: UUID
+    let client: PostgresClient
+    let recorder = RecordingHandler()
+
+    init(ending: UUID, client: PostgresClient) {
+        self.ending = ending
+        self.client = client
+    }
+
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        _ = try await recorder.handle(envelope, connection: connection, logger: logger)
+        guard envelope.messageID == ending else { return [] }
+        var pid: Int32 = 0
+        for try await value in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) { pid = value }
+        _ = try await client.query("SELECT pg_terminate_backend(\(pid), 10000)", logger: logger).collect()
+        // The session is gone and its transaction rolled back. postgres-nio may never answer the
+        // next query on this connection (the watchdog ends that wait after its timeout, with
+        // this error): fail as that would, without the wait.
+        throw StalledConnectionError(work: "a test's handling of message \(envelope.messageID)")
+    }
+}
+
+/// Records the ids of each batch it is given.
+final class BatchRecordingHandler: MessageHandler {
+    private let recorded = Mutex<[[UUID]]>([])
+
+    var batches: [[UUID]] { recorded.withLock { $0 } }
+
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        try await handleBatch([envelope], connection: connection, logger: logger)
+    }
+
+    func handleBatch(_ envelopes: [Envelope], connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        recorded.withLock { $0.append(envelopes.map(\.messageID)) }
+        return []
+    }
+}
+
+/// Waits for advisory lock 42 with a short lock timeout, as a handler waits for a row.
+final class LockingHandler: MessageHandler {
+    let attempts = Mutex(0)
+
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        attempts.withLock { $0 += 1 }
+        _ = try await connection.query("SET LOCAL lock_timeout = '200ms'", logger: logger).collect()
+        _ = try await connection.query("SELECT pg_advisory_xact_lock(42)", logger: logger).collect()
+        return []
+    }
+}
