@@ -45,8 +45,10 @@ public struct AccessTokens: Sendable {
         return try await client.withConnection(waitingAtMost: connectionWait) { connection in
             let rows = try await connection.query(
                 "SELECT role FROM access.tokens WHERE token_hash = \(hash) AND revoked_at IS NULL", logger: logger)
-            for try await role in rows.decode(String.self) { return AccessRole(rawValue: role) }
-            return nil
+            // Read to the end before the connection goes back to the pool (see `QueueStore.countHandling`).
+            var role: String?
+            for try await value in rows.decode(String.self) { role = value }
+            return role.flatMap(AccessRole.init(rawValue:))
         }
     }
 

@@ -88,10 +88,11 @@ struct PostgresStatistics: Sendable {
     func server() async throws -> BenchReport.Server? {
         let rows = try await client.query(
             "SELECT current_setting('server_version'), current_setting('fsync'), current_setting('synchronous_commit')", logger: logger)
+        var server: BenchReport.Server?
         for try await (version, fsync, synchronousCommit) in rows.decode((String, String, String).self) {
-            return BenchReport.Server(version: version, fsync: fsync, synchronousCommit: synchronousCommit)
+            server = BenchReport.Server(version: version, fsync: fsync, synchronousCommit: synchronousCommit)
         }
-        return nil
+        return server
     }
 
     /// Saga transitions (rows of history that started a saga or applied an input, not those
@@ -101,8 +102,9 @@ struct PostgresStatistics: Sendable {
             SELECT count(*) FROM orchestrator.saga_transitions
             WHERE entries -> 0 ->> 'kind' IN ('started', 'received') AND at >= \(start) AND at < \(end)
             """, logger: logger)
-        for try await count in rows.decode(Int64.self) { return count }
-        return 0
+        var transitions: Int64 = 0
+        for try await count in rows.decode(Int64.self) { transitions = count }
+        return transitions
     }
 }
 

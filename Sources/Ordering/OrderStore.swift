@@ -47,9 +47,12 @@ public struct OrderStore: Sendable {
             """
             SELECT id, request = \(new.request)::jsonb FROM ordering.orders WHERE idempotency_key = \(new.idempotencyKey)
             """, logger: logger)
-        for try await (existingID, sameRequest) in rows.decode((UUID, Bool).self) {
-            guard sameRequest else { return .keyReused }
-            if let order = try await find(existingID, on: connection, logger: logger) { return .replayed(order) }
+        // Read to the end before the next query on this connection (see `QueueStore.countHandling`).
+        var existing: (id: UUID, sameRequest: Bool)?
+        for try await (existingID, sameRequest) in rows.decode((UUID, Bool).self) { existing = (existingID, sameRequest) }
+        if let existing {
+            guard existing.sameRequest else { return .keyReused }
+            if let order = try await find(existing.id, on: connection, logger: logger) { return .replayed(order) }
         }
         throw PermanentOrderError("order with idempotency key vanished")
     }
