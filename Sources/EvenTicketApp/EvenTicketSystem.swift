@@ -32,6 +32,7 @@ public enum EvenTicketSystem {
         // First, so that it stops last: after the consumers whose commits it reports.
         let notifier = BusNotifier(client: client, logger: logger)
         let wakeups = Wakeups(notifier: notifier)
+        let gate = HandlingGate()
         let consumed = Role.allCases.filter(roles.contains).compactMap(\.queue)
         var services: [any Service] = [notifier]
         if !consumed.isEmpty {
@@ -56,7 +57,7 @@ public enum EvenTicketSystem {
                 configuration: ConsumerConfiguration(
                     queue: queue, batchSize: configuration.batchSize, maxAttempts: configuration.maxAttempts,
                     retryBase: configuration.retryBase, concurrency: configuration.consumerConcurrency),
-                client: client, wakeups: wakeups, handler: handler, logger: logger)
+                client: client, wakeups: wakeups, gate: gate, handler: handler, logger: logger)
         }
         let engine = configuration.sagaEngine
         for role in Role.allCases where roles.contains(role) {

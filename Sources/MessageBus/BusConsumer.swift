@@ -31,6 +31,7 @@ public struct BusConsumer: Service {
     let store = QueueStore()
     let handler: any MessageHandler
     let wakeups: Wakeups
+    let gate: HandlingGate
     let logger: Logger
     let metrics: BusMetrics
     /// What each claim loop is doing, for the log when a shutdown drain times out.
@@ -40,14 +41,17 @@ public struct BusConsumer: Service {
     }
 
     /// `wakeups` wakes this consumer's loops, and after each commit the consumers of the queues
-    /// it published to (see ``Wakeups/committed(_:)``).
+    /// it published to (see ``Wakeups/committed(_:)``). `gate` is shared by every consumer of the
+    /// process (see ``HandlingGate``).
     public init(
-        configuration: ConsumerConfiguration, client: PostgresClient, wakeups: Wakeups, handler: any MessageHandler, logger: Logger
+        configuration: ConsumerConfiguration, client: PostgresClient, wakeups: Wakeups, gate: HandlingGate,
+        handler: any MessageHandler, logger: Logger
     ) {
         self.configuration = configuration
         self.client = client
         self.handler = handler
         self.wakeups = wakeups
+        self.gate = gate
         self.metrics = BusMetrics(queue: configuration.queue)
         var logger = logger
         logger[metadataKey: "consumer"] = "\(configuration.name)"
@@ -149,9 +153,11 @@ public struct BusConsumer: Service {
                     break
                 }
                 logger.warning("consuming failed; backing off", metadata: ["error": "\(error.diagnosticDescription)"])
-                // The batch in hand may have ended with its connection: its messages are back
-                // on the queue, uncounted.
-                counted = countedHandlings
+                if error.isConnectionFailure {
+                    // The batch in hand may have ended with its connection: its messages are back
+                    // on the queue, uncounted.
+                    counted = countedHandlings
+                }
                 activity.set(index, "backing off")
                 try? await Task.sleep(for: failures.next())
             }
@@ -228,8 +234,10 @@ public struct BusConsumer: Service {
         for id in timedOut.ids {
             if stopping { return }
             do {
-                let outcome = try await client.withConnection { connection in
-                    try await handleAlone(id, on: connection, lockTimeout: timedOut.wait == .lock ? Self.isolatedLockTimeout : nil)
+                let outcome = try await gate.shared {
+                    try await client.withConnection { connection in
+                        try await handleAlone(id, on: connection, lockTimeout: timedOut.wait == .lock ? Self.isolatedLockTimeout : nil)
+                    }
                 }
                 timeoutsInARow = outcome.isStatementTimeout ? timeoutsInARow + 1 : 0
                 if timeoutsInARow == Self.maxTimeoutsInARow {
@@ -306,16 +314,28 @@ public struct BusConsumer: Service {
     /// time. So after the consumer starts, and after a batch ended with its connection, each
     /// claim loop first handles messages one at a time, oldest first, each counted beforehand
     /// in a statement of its own that commits (`bus.messages.interruptions`), until it has
-    /// handled a batch's worth or finds nothing queued. The handler's transaction removes the
-    /// message when it commits; a handling that ends otherwise in a way this loop sees (a lock
-    /// timeout, a deadlock) takes its count back. A count that stays is a handling that never
-    /// ended, and a message whose handling was interrupted
-    /// ``ConsumerConfiguration/maxAttempts`` times goes to the dead letters without being handled
-    /// again. A crash loop therefore ends after that many restarts, with only the messages
-    /// ahead of the culprit in the queue handled meanwhile, each once.
+    /// handled ``ConsumerConfiguration/countedHandlings`` of them or finds nothing queued. The
+    /// handler's transaction removes the message when it commits; a handling that ends
+    /// otherwise in a way this loop sees (a lock timeout, a deadlock) takes its count back. A
+    /// message whose handling was interrupted ``ConsumerConfiguration/maxAttempts`` times goes
+    /// to the dead letters without being handled again. A crash loop therefore ends after that
+    /// many restarts.
+    ///
+    /// A crash ends every transaction of its process, so for a count to blame the right message
+    /// a counted handling runs alone in its process (``HandlingGate``): batches and the other
+    /// consumers' counted handlings wait meanwhile. Only the messages handled before the culprit
+    /// are handled meanwhile, each once. Across processes nothing orders them: consumers of one
+    /// queue counting at the same moment (all of them, just after a PostgreSQL restart) may
+    /// both count its oldest message, and one interruption of its handling then counts twice.
     ///
     /// Returns false when nothing was queued.
     private func handleCounted(on connection: PostgresConnection) async throws -> Bool {
+        try await gate.exclusive { try await countAndHandle(on: connection) }
+    }
+
+    /// Counts a handling of the oldest message queued, then handles it alone, or moves it to the
+    /// dead letters when its handlings have been interrupted too often.
+    private func countAndHandle(on connection: PostgresConnection) async throws -> Bool {
         let queue = configuration.queue
         guard let next = try await watchdog.run(on: connection, "counting a handling on \(queue.rawValue)", {
             try await store.countHandling(queue: queue, on: connection, logger: logger)
@@ -327,7 +347,9 @@ public struct BusConsumer: Service {
             return true
         }
         do {
-            try await handleAlone(next.id, on: connection)
+            // A row it needs that is locked elsewhere is waited for briefly, as in `isolate`:
+            // the loop, and the process's other loops, wait with it.
+            try await handleAlone(next.id, on: connection, lockTimeout: Self.isolatedLockTimeout)
         } catch where !error.isConnectionFailure {
             try? await store.uncountHandling(next.id, client: client, logger: logger)
             if error.isLockTimeout {
@@ -344,6 +366,10 @@ public struct BusConsumer: Service {
     /// connection failed or a wait timed out, in which case the claimed messages are back on the
     /// queue. Each transaction runs under the watchdog.
     func consumeBatch(on connection: PostgresConnection) async throws -> (claimed: Int, deferred: Int) {
+        try await gate.shared { try await consumeSharingTheGate(on: connection) }
+    }
+
+    private func consumeSharingTheGate(on connection: PostgresConnection) async throws -> (claimed: Int, deferred: Int) {
         let queue = configuration.queue
         let batch = try await watchdog.run(on: connection, "a batch of \(queue.rawValue)") {
             try await self.inTransaction(on: connection, careful: false) {

@@ -57,8 +57,12 @@ public struct QueueStore: Sendable {
             RETURNING id, interruptions
             """,
             logger: logger)
-        for try await (id, interruptions) in rows.decode((UUID, Int).self) { return (id, interruptions) }
-        return nil
+        // Every row read before returning: leaving the sequence early can leave the connection
+        // waiting for the rest of it, and the next query behind it (seen: a loop stuck after
+        // `lockCountedHandlings`, when it returned from inside its loop).
+        var counted: (id: UUID, interruptions: Int)?
+        for try await (id, interruptions) in rows.decode((UUID, Int).self) { counted = (id, interruptions) }
+        return counted
     }
 
     /// Takes back the count of a counted handling that ended without committing in a way its

@@ -43,6 +43,32 @@ struct CountedHandlingTests {
         }
     }
 
+    @Test func aCrashIsBlamedOnTheCountedHandlingAloneNotOnTheOtherHandlingsOfItsProcess() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            // One process consumes two queues. Handling the poison ends every session of the
+            // process that is in a transaction, as a crash would; the other queue's handlings
+            // are slow, so one is always in progress unless the gate holds it back.
+            let poison = MessageBusTests.message()
+            let crashing = SessionEndingHandler(ending: poison.envelope.messageID, client: client, everyTransaction: true)
+            let slow = SlowHandler(delay: .milliseconds(300))
+            let invoices = (0..<3).map { _ in OutgoingMessage(CancelInvoice(orderID: UUID()), sagaID: UUID()) }
+            try await MessageBusTests.publish([poison] + invoices, client: client, logger: logger)
+            let process = HandlingGate()
+            try await Self.consuming([(.inventory, crashing, process), (.invoicing, slow, process)], client: client, logger: logger) {
+                let settled = try await eventually {
+                    let dead = try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger)
+                    return dead == 1 && slow.recorder.counts.count == invoices.count
+                }
+                #expect(settled)
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(crashing.recorder.counts[poison.envelope.messageID] == 3)
+            #expect(slow.recorder.counts.values.allSatisfy { $0 == 1 }, "\(slow.recorder.counts)")
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters WHERE queue = 'invoicing'", client: client, logger: logger) == 0)
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
+        }
+    }
+
     @Test func afterAStartAConsumerHandlesMessagesOneAtATimeUntilItsQueueIsEmptyThenWholeBatches() async throws {
         try await TestSystem.withDatabase { client, logger in
             let handler = BatchRecordingHandler()
@@ -92,16 +118,60 @@ struct CountedHandlingTests {
     }
 }
 
+extension CountedHandlingTests {
+    /// Runs a consumer per entry (of its queue, with its handler, in the process of its gate;
+    /// maxAttempts 3, one claim loop each) while `body` runs.
+    static func consuming(
+        _ consumers: [(Queue, any MessageHandler, HandlingGate)], client: PostgresClient, logger: Logger,
+        _ body: () async throws -> Void
+    ) async throws {
+        let wakeups = Wakeups()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await BusListener(client: client, queues: Set(consumers.map(\.0.rawValue)).sorted(), wakeups: wakeups, logger: logger).run()
+            }
+            for (queue, handler, gate) in consumers {
+                let configuration = ConsumerConfiguration(
+                    queue: queue, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1,
+                    batchTimeout: .seconds(10))
+                group.addTask {
+                    try await BusConsumer(configuration: configuration, client: client, wakeups: wakeups, gate: gate, handler: handler,
+                                          logger: logger).run()
+                }
+            }
+            defer { group.cancelAll() }
+            try await body()
+        }
+    }
+}
+
+/// Records every delivery, each after a delay inside its transaction.
+final class SlowHandler: MessageHandler {
+    let delay: Duration
+    let recorder = RecordingHandler()
+
+    init(delay: Duration) { self.delay = delay }
+
+    func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
+        try await Task.sleep(for: delay)
+        return try await recorder.handle(envelope, connection: connection, logger: logger)
+    }
+}
+
 /// Ends its own session (from another session, while it waits) when it handles the message it
-/// is given, as a crash of its process would; records every delivery.
+/// is given, as a crash of its process would; with `everyTransaction`, every session of the
+/// database that is in a transaction, as a crash of a process with several consumers would.
+/// Records every delivery.
 final class SessionEndingHandler: MessageHandler {
     let ending: UUID
     let client: PostgresClient
+    let everyTransaction: Bool
     let recorder = RecordingHandler()
 
-    init(ending: UUID, client: PostgresClient) {
+    init(ending: UUID, client: PostgresClient, everyTransaction: Bool = false) {
         self.ending = ending
         self.client = client
+        self.everyTransaction = everyTransaction
     }
 
     func handle(_ envelope: Envelope, connection: PostgresConnection, logger: Logger) async throws -> [OutgoingMessage] {
@@ -109,7 +179,13 @@ final class SessionEndingHandler: MessageHandler {
         guard envelope.messageID == ending else { return [] }
         var pid: Int32 = 0
         for try await value in try await connection.query("SELECT pg_backend_pid()", logger: logger).decode(Int32.self) { pid = value }
-        _ = try await client.query("SELECT pg_terminate_backend(\(pid), 10000)", logger: logger).collect()
+        if everyTransaction {
+            _ = try await client.query(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'",
+                logger: logger).collect()
+        } else {
+            _ = try await client.query("SELECT pg_terminate_backend(\(pid), 10000)", logger: logger).collect()
+        }
         // The session is gone and its transaction rolled back. postgres-nio may never answer the
         // next query on this connection (the watchdog ends that wait after its timeout, with
         // this error): fail as that would, without the wait.

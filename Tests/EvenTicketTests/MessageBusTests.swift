@@ -45,12 +45,13 @@ struct MessageBusTests {
         consumers: Int = 1,
         _ body: () async throws -> Void
     ) async throws {
-        let wakeups = Wakeups()
+        // One process's: its consumers share them.
+        let wakeups = Wakeups(), gate = HandlingGate()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await BusListener(client: client, queues: [configuration.queue.rawValue], wakeups: wakeups, logger: logger).run() }
             for _ in 0..<consumers {
                 group.addTask {
-                    try await BusConsumer(configuration: configuration, client: client, wakeups: wakeups, handler: handler, logger: logger).run()
+                    try await BusConsumer(configuration: configuration, client: client, wakeups: wakeups, gate: gate, handler: handler, logger: logger).run()
                 }
             }
             defer { group.cancelAll() }
@@ -132,7 +133,7 @@ struct MessageBusTests {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         try await BusConsumer(configuration: .init(queue: .inventory, pollInterval: .milliseconds(100)), client: client,
-                                              wakeups: publisher, handler: Forwarding(), logger: logger).run()
+                                              wakeups: publisher, gate: HandlingGate(), handler: Forwarding(), logger: logger).run()
                     }
                     defer { group.cancelAll() }
                     try await Self.publish([Self.message()], client: client, logger: logger)
@@ -336,7 +337,7 @@ struct MessageBusTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await BusConsumer(configuration: .init(queue: .inventory, pollInterval: .milliseconds(100)), client: client,
-                                          wakeups: wakeups, handler: handler, logger: logger).run()
+                                          wakeups: wakeups, gate: HandlingGate(), handler: handler, logger: logger).run()
                 }
                 defer { group.cancelAll() }
                 #expect(try await eventually { dead.counts[next.envelope.messageID] == 1 })

@@ -35,7 +35,7 @@ struct OperatorRecoveryTests {
             roles: [.api, .ordering, .orchestrator, .inventory, .payment],
             extraServices: { client, logger in
                 [BusConsumer(configuration: .init(queue: .invoicing, pollInterval: .milliseconds(100)), client: client,
-                             wakeups: Wakeups(), handler: invoicing, logger: logger)]
+                             wakeups: Wakeups(), gate: HandlingGate(), handler: invoicing, logger: logger)]
             }
         ) { system in
             let (event, type) = try await system.createEvent(capacity: 5)
