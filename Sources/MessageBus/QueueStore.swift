@@ -58,8 +58,8 @@ public struct QueueStore: Sendable {
             """,
             logger: logger)
         // Every row read before returning: leaving the sequence early can leave the connection
-        // waiting for the rest of it, and the next query behind it (seen: a loop stuck after
-        // `lockCountedHandlings`, when it returned from inside its loop).
+        // waiting for the rest of it, and the next query behind it (seen: a claim loop whose
+        // next statement never went out, after it returned from inside such a loop).
         var counted: (id: UUID, interruptions: Int)?
         for try await (id, interruptions) in rows.decode((UUID, Int).self) { counted = (id, interruptions) }
         return counted
