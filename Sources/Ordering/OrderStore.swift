@@ -47,7 +47,8 @@ public struct OrderStore: Sendable {
             """
             SELECT id, request = \(new.request)::jsonb FROM ordering.orders WHERE idempotency_key = \(new.idempotencyKey)
             """, logger: logger)
-        // Read to the end before the next query on this connection (see `QueueStore.countHandling`).
+        // Read to the end before the next query on this connection: a result left part-read can
+        // keep that query from going out.
         var existing: (id: UUID, sameRequest: Bool)?
         for try await (existingID, sameRequest) in rows.decode((UUID, Bool).self) { existing = (existingID, sameRequest) }
         if let existing {
