@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chaos  # noqa: E402  (its PostgreSQL and HTTP helpers)
@@ -124,15 +125,12 @@ def main():
             time.sleep(0.05)
 
         dead = postgres.sql("SELECT type || ': ' || error FROM bus.dead_letters") or ""
-        confirmed = sum(1 for order in others if statuses.get(order) == "confirmed")
-        outcomes = {}
-        for order in others:
-            outcomes[statuses.get(order, "pending")] = outcomes.get(statuses.get(order, "pending"), 0) + 1
+        outcomes = Counter(statuses.get(order, "pending") for order in others)
         summary = {"kills": kills, "poison_order": statuses.get(poison, "pending"),
-                   "others": len(others), "others_by_status": outcomes,
+                   "others": len(others), "others_by_status": dict(outcomes),
                    "dead_letters": dead.splitlines()}
         print(json.dumps(summary, indent=2))
-        ok = (statuses.get(poison) == "rejected" and confirmed == len(others)
+        ok = (statuses.get(poison) == "rejected" and outcomes["confirmed"] == len(others)
               and "ReserveTickets.v1: its handling was interrupted 5 times" in dead)
         log("passed" if ok else "FAILED")
     finally:
