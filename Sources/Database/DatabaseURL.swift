@@ -107,12 +107,24 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             options.append("-c idle_in_transaction_session_timeout=\(idleInTransactionTimeout.milliseconds)")
         }
         options += settings.map { "-c \($0.name)=\($0.value)" }
+        configuration.options.additionalStartupParameters = [("application_name", Self.applicationName)]
         if !options.isEmpty {
-            configuration.options.additionalStartupParameters = [("options", options.joined(separator: " "))]
+            configuration.options.additionalStartupParameters.append(("options", options.joined(separator: " ")))
         }
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }
+
+    /// What the pools' sessions call themselves in `pg_stat_activity.application_name`: the
+    /// program, its subcommand and its process id (`eventicket worker 4711`), so that an
+    /// operator can tell which process a session belongs to.
+    public static let applicationName: String = {
+        let process = ProcessInfo.processInfo
+        let subcommand = process.arguments.dropFirst().first.flatMap { $0.hasPrefix("-") ? nil : $0 }
+        let name = ([process.processName] + (subcommand.map { [$0] } ?? []) + ["\(process.processIdentifier)"]).joined(separator: " ")
+        // PostgreSQL keeps 63 bytes of it, and only printable ASCII.
+        return String(String.UnicodeScalarView(name.unicodeScalars.filter { $0.isASCII && $0.value >= 32 && $0.value < 127 }).suffix(63))
+    }()
 
     /// One connection's configuration, as the pool's (``clientConfiguration(maximumConnections:role:idleInTransactionTimeout:settings:)``)
     /// but without a role or settings: for a single attempt whose failure should be the

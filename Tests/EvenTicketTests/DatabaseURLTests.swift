@@ -1,4 +1,6 @@
 import Database
+import Foundation
+import PostgresNIO
 import Testing
 
 @Suite("DATABASE_URL parsing")
@@ -31,5 +33,18 @@ struct DatabaseURLTests {
     @Test(arguments: ["mysql://x@y/z", "not a url", "postgres://u@h/db?sslmode=sometimes", "postgres://u@h:70000/db"])
     func rejectsBadURLs(_ text: String) {
         #expect(throws: DatabaseURLError.self) { try DatabaseURL(text) }
+    }
+}
+
+@Suite("Session names", .timeLimit(.minutes(3)))
+struct SessionNameTests {
+    @Test func aPoolsSessionsNameTheirProgramAndProcessIDInPgStatActivity() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            var names: [String] = []
+            for try await name in try await client.query("SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()", logger: logger)
+                .decode(String.self) { names.append(name) }
+            #expect(names == [DatabaseURL.applicationName])
+            #expect(names.first?.hasSuffix(" \(ProcessInfo.processInfo.processIdentifier)") == true, "\(names)")
+        }
     }
 }
