@@ -112,14 +112,25 @@ public struct BusConsumer: Service {
                         let generation = wakeups.generation(of: queue)
                         if counted > 0 {
                             activity.set(index, "handling a counted message")
-                            if try await self.handleCounted(on: connection) {
+                            switch try await self.handleCounted(on: connection) {
+                            case .handled:
                                 counted -= 1
                                 failures.reset()
                                 continue
+                            case .countedElsewhere:
+                                // Another process is counting this queue's handlings: wait for
+                                // it, still counting (a batch here could be the crash to count).
+                                activity.set(index, "waiting for another process's counted handlings")
+                                try await Task.sleep(for: Self.countingRetry)
+                                continue
+                            case .nothingQueued:
+                                // Every message of a batch that ended with its process or
+                                // connection has been handled (or taken by another loop).
+                                // Batches from here on, once the connection is known to be
+                                // open still (see `unlockCounting`).
+                                counted = 0
+                                continue
                             }
-                            // Nothing is queued: every message of a batch that ended with its
-                            // process or connection has been handled (or taken by another loop).
-                            counted = 0
                         }
                         let batch = try await self.consumeBatch(on: connection)
                         failures.reset()
@@ -324,13 +335,55 @@ public struct BusConsumer: Service {
     /// A crash ends every transaction of its process, so for a count to blame the right message
     /// a counted handling runs alone in its process (``HandlingGate``): batches and the other
     /// consumers' counted handlings wait meanwhile. Only the messages handled before the culprit
-    /// are handled meanwhile, each once. Across processes nothing orders them: consumers of one
-    /// queue counting at the same moment (all of them, just after a PostgreSQL restart) may
-    /// both count its oldest message, and one interruption of its handling then counts twice.
-    ///
-    /// Returns false when nothing was queued.
-    private func handleCounted(on connection: PostgresConnection) async throws -> Bool {
-        try await gate.exclusive { try await countAndHandle(on: connection) }
+    /// are handled meanwhile, each once. Across processes, the counted handlings of a queue take
+    /// turns under a session-level advisory lock held from the count to the commit (see
+    /// ``QueueStore/lockCounting(queue:on:logger:)``): otherwise two consumers counting at the
+    /// same moment (all of them, just after a PostgreSQL restart) could both count its oldest
+    /// message, and one interruption of its handling would count twice. A loop that finds the
+    /// lock held waits outside the gate and tries again after ``countingRetry``.
+    private func handleCounted(on connection: PostgresConnection) async throws -> CountedHandling {
+        try await gate.exclusive {
+            let queue = configuration.queue
+            guard try await watchdog.run(on: connection, "locking the counted handlings of \(queue.rawValue)", {
+                try await store.lockCounting(queue: queue, on: connection, logger: logger)
+            }) else { return .countedElsewhere }
+            let handled: Result<Bool, any Error>
+            do { handled = .success(try await countAndHandle(on: connection)) } catch { handled = .failure(error) }
+            await unlockCounting(on: connection)
+            return try handled.get() ? .handled : .nothingQueued
+        }
+    }
+
+    enum CountedHandling {
+        case handled
+        case nothingQueued
+        /// A consumer in another process holds the queue's counting lock.
+        case countedElsewhere
+    }
+
+    /// How soon a loop tries again to count a handling while another process counts its queue's.
+    static let countingRetry = Duration.milliseconds(20)
+
+    /// Releases the queue's counting lock; a session that cannot release it (its transaction
+    /// failed, say) is closed instead, which releases it as well. A lost connection released it
+    /// already.
+    private func unlockCounting(on connection: PostgresConnection) async {
+        guard !connection.isClosed else { return }
+        let queue = configuration.queue
+        do {
+            let unlocked = try await watchdog.run(on: connection, "unlocking the counted handlings of \(queue.rawValue)") {
+                try await store.unlockCounting(queue: queue, on: connection, logger: logger)
+            }
+            if unlocked { return }
+            logger.warning("the counting lock of a queue was not held at its release; closing the connection", metadata: [
+                "queue": "\(queue.rawValue)",
+            ])
+        } catch {
+            logger.warning("could not release the counting lock of a queue; closing the connection", metadata: [
+                "queue": "\(queue.rawValue)", "error": "\(error.diagnosticDescription)",
+            ])
+        }
+        try? await connection.close()
     }
 
     /// Counts a handling of the oldest message queued, then handles it alone, or moves it to the

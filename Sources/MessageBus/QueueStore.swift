@@ -65,6 +65,32 @@ public struct QueueStore: Sendable {
         return counted
     }
 
+    /// The first key of the session-level advisory lock that orders the counted handlings of a
+    /// queue across processes; the second is `hashtext` of the queue's name.
+    public static let countingLockClass: Int32 = 0x4576_5442
+
+    /// Takes the lock on `queue`'s counted handlings for the session of `connection`, if no
+    /// other session holds it: a handling counted, handled and committed while it is held cannot
+    /// be counted by a consumer in another process too. False when another session holds it.
+    /// The lock ends with the session, so a crash releases it.
+    func lockCounting(queue: Queue, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
+            "SELECT pg_try_advisory_lock(\(Self.countingLockClass), hashtext(\(queue.rawValue)))", logger: logger)
+        var locked = false
+        for try await value in rows.decode(Bool.self) { locked = value }
+        return locked
+    }
+
+    /// Releases the lock taken by ``lockCounting(queue:on:logger:)``. False when the session
+    /// did not hold it.
+    func unlockCounting(queue: Queue, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
+            "SELECT pg_advisory_unlock(\(Self.countingLockClass), hashtext(\(queue.rawValue)))", logger: logger)
+        var unlocked = false
+        for try await value in rows.decode(Bool.self) { unlocked = value }
+        return unlocked
+    }
+
     /// Takes back the count of a counted handling that ended without committing in a way its
     /// consumer saw (a lock timeout, a deadlock): that handling was not interrupted.
     func uncountHandling(_ id: UUID, client: PostgresClient, logger: Logger) async throws {

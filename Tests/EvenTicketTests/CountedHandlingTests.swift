@@ -91,6 +91,39 @@ struct CountedHandlingTests {
         }
     }
 
+    @Test func countedHandlingsWaitWhileAConsumerInAnotherProcessCountsTheSameQueue() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let handler = BatchRecordingHandler()
+            let queued = (0..<3).map { _ in MessageBusTests.message() }
+            try await MessageBusTests.publish(queued, client: client, logger: logger)
+            let configuration = ConsumerConfiguration(queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1)
+            try await client.withConnection { other in
+                // A consumer of the queue in another process is counting a handling.
+                var locked = false
+                for try await value in try await other.query(
+                    "SELECT pg_try_advisory_lock(\(QueueStore.countingLockClass), hashtext(\(Queue.inventory.rawValue)))",
+                    logger: logger
+                ).decode(Bool.self) { locked = value }
+                #expect(locked)
+                try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                    try await Task.sleep(for: .milliseconds(500))
+                    // Neither counted nor handled, in a batch or alone, meanwhile.
+                    #expect(handler.batches.isEmpty)
+                    #expect(try await TestSystem.scalar(
+                        "SELECT coalesce(sum(interruptions), 0)::int FROM bus.messages", client: client, logger: logger) == 0)
+                    _ = try await other.query(
+                        "SELECT pg_advisory_unlock(\(QueueStore.countingLockClass), hashtext(\(Queue.inventory.rawValue)))",
+                        logger: logger
+                    ).collect()
+                    #expect(try await eventually { handler.batches.count == queued.count })
+                }
+            }
+            // Then counted, one at a time, in the order they were published.
+            #expect(handler.batches == queued.map { [$0.envelope.messageID] })
+            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
+        }
+    }
+
     @Test func aHandlingThatWaitsPastTheLockTimeoutTakesItsCountBack() async throws {
         try await TestSystem.withDatabase { client, logger in
             let blocked = MessageBusTests.message()

@@ -2,19 +2,21 @@
 """Crash loop: a message whose handling kills its worker every time must not stop its queue.
 
 Starts PostgreSQL (deployment/local/start-postgres.sh) and 1 `serve`, 1 `orchestrator` and
-1 `worker` process of EvenTicket on it. A trigger on `inventory.reservations` makes the insert
-of a 7-ticket reservation sleep, and a watcher SIGKILLs the worker whenever it finds one of its
-sessions in that sleep, then starts it again: every handling of that order's ReserveTickets
-crashes the worker, as a handler that traps on one message would. Then it places that order and,
-behind it, ORDERS orders of one ticket (tok_visa), and waits.
+WORKERS `worker` processes of EvenTicket on it. A trigger on `inventory.reservations` makes the
+insert of a 7-ticket reservation sleep, and a watcher SIGKILLs the worker whose session it finds
+in that sleep (by the process id in the session's `application_name`), then starts it again:
+every handling of that order's ReserveTickets crashes its worker, as a handler that traps on one
+message would. Then it places that order and, behind it, ORDERS orders of one ticket (tok_visa),
+and waits.
 
 Expected: the worker's counted handlings (see the README's *The bus*) move the poison command to
 the dead letters after 5 interrupted handlings, its saga compensates after its step timeout (10 s;
 the order is rejected), and every other order is confirmed. Exit 0 only then. A build without
 counted handlings crashes for ever, and the orders behind the poison never end: the run stops
-after --max-kills kills and exits 1.
+after --max-kills kills and exits 1. With several workers, the dead letter must still say 5: the
+workers' counted handlings of the queue take turns, so one interruption is not counted twice.
 
-    deployment/chaos/crashloop.py [--orders 20] [--max-kills 15] [--bin PATH] [--state-dir DIR]
+    deployment/chaos/crashloop.py [--orders 20] [--workers 1] [--max-kills 15] [--bin PATH] [--state-dir DIR]
 """
 import argparse
 import json
@@ -35,6 +37,7 @@ POISON_QUANTITY = 7
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=20, help="orders placed behind the poison one")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--max-kills", type=int, default=15, help="give up after this many kills")
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for every order to end")
     parser.add_argument("--bin", default=None, help="the eventicket executable (default: the debug build)")
@@ -68,8 +71,10 @@ def main():
         # debug build restarts slowly); the poison order itself ends by this timeout.
         "serve": ["serve", "--port", http_port, "--step-timeout", "10"],
         "orchestrator": ["orchestrator", "--step-timeout", "10"],
-        "worker": ["worker"],
     }
+    workers = ["worker"] + [f"worker-{n}" for n in range(2, args.workers + 1)]
+    for name in workers:
+        specs[name] = ["worker"]
     processes = {}
 
     def start(name):
@@ -106,18 +111,22 @@ def main():
         deadline = time.time() + args.timeout
         statuses = {}
         while time.time() < deadline and kills < args.max_kills:
-            sleeping = postgres.sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND pid <> pg_backend_pid()")
-            if sleeping and int(sleeping) > 0:
-                processes["worker"].send_signal(signal.SIGKILL)
-                processes["worker"].wait()
+            # Sessions name their process: `eventicket worker 4711`.
+            sleeping = (postgres.sql(
+                "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND pid <> pg_backend_pid()")
+                or "").split()
+            pid = int(sleeping[-1]) if sleeping and sleeping[-1].isdigit() else None
+            victim = next((name for name in workers if processes[name].pid == pid), None)
+            if victim:
+                processes[victim].send_signal(signal.SIGKILL)
+                processes[victim].wait()
                 # A backend in pg_sleep does not notice that its client is gone: end it, and with
                 # it the dead worker's transaction.
                 postgres.sql("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                              "WHERE wait_event = 'PgSleep' AND pid <> pg_backend_pid()")
                 kills += 1
-                log(f"SIGKILL worker while it handled the poison command ({kills})")
-                start("worker")
+                log(f"SIGKILL {victim} while it handled the poison command ({kills})")
+                start(victim)
                 continue
             statuses = {order: status(order) for order in [poison] + others}
             if all(value != "pending" for value in statuses.values()):
