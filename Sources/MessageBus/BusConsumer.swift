@@ -100,6 +100,8 @@ public struct BusConsumer: Service {
         // Messages still to handle counted, one at a time, before claiming batches (see
         // `handleCounted`): after this start, and after a batch that ended with its connection.
         var counted = countedHandlings
+        // Since when this loop has found its queue's counting lock held by another process.
+        var lockedOutSince: ContinuousClock.Instant?
         defer { activity.set(index, "stopped") }
         while !stopping {
             do {
@@ -112,7 +114,7 @@ public struct BusConsumer: Service {
                         let generation = wakeups.generation(of: queue)
                         if counted > 0 {
                             activity.set(index, "handling a counted message")
-                            switch try await self.handleCounted(on: connection) {
+                            switch try await self.handleCounted(on: connection, lockedOutSince: &lockedOutSince) {
                             case .handled:
                                 counted -= 1
                                 failures.reset()
@@ -340,13 +342,29 @@ public struct BusConsumer: Service {
     /// ``QueueStore/lockCounting(queue:on:logger:)``): otherwise two consumers counting at the
     /// same moment (all of them, just after a PostgreSQL restart) could both count its oldest
     /// message, and one interruption of its handling would count twice. A loop that finds the
-    /// lock held waits outside the gate and tries again after ``countingRetry``.
-    private func handleCounted(on connection: PostgresConnection) async throws -> CountedHandling {
+    /// lock held waits outside the gate and tries again after ``countingRetry``, until it has
+    /// found it held for longer than a transaction may last (``ConsumerConfiguration/batchTimeout``,
+    /// kept in `lockedOutSince`): its holder is then stuck between two transactions (a process
+    /// stopped, not ended, keeps its session and the lock), and the loop counts without it
+    /// rather than wait for ever.
+    private func handleCounted(
+        on connection: PostgresConnection, lockedOutSince: inout ContinuousClock.Instant?
+    ) async throws -> CountedHandling {
         try await gate.exclusive {
             let queue = configuration.queue
             guard try await watchdog.run(on: connection, "locking the counted handlings of \(queue.rawValue)", {
                 try await store.lockCounting(queue: queue, on: connection, logger: logger)
-            }) else { return .countedElsewhere }
+            }) else {
+                let since = lockedOutSince ?? .now
+                lockedOutSince = since
+                if .now - since < configuration.batchTimeout { return .countedElsewhere }
+                logger.warning("another session has held the counting lock of this queue for too long; counting without it", metadata: [
+                    "queue": "\(queue.rawValue)", "waited": "\(configuration.batchTimeout)",
+                    "hint": "SELECT application_name, state, state_change FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE locktype = 'advisory' AND classid = \(QueueStore.countingLockClass)",
+                ])
+                return try await countAndHandle(on: connection) ? .handled : .nothingQueued
+            }
+            lockedOutSince = nil
             let handled: Result<Bool, any Error>
             do { handled = .success(try await countAndHandle(on: connection)) } catch { handled = .failure(error) }
             await unlockCounting(on: connection)

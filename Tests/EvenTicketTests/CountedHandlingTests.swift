@@ -124,6 +124,35 @@ struct CountedHandlingTests {
         }
     }
 
+    @Test func aConsumerCountsWithoutTheLockOnceAnotherSessionHeldItLongerThanATransactionMayLast() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let handler = BatchRecordingHandler()
+            let queued = (0..<3).map { _ in MessageBusTests.message() }
+            try await MessageBusTests.publish(queued, client: client, logger: logger)
+            let configuration = ConsumerConfiguration(
+                queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1, batchTimeout: .seconds(2))
+            try await client.withConnection { stuck in
+                // A process stopped between two counted handlings keeps its session, and the lock.
+                _ = try await stuck.query(
+                    "SELECT pg_advisory_lock(\(QueueStore.countingLockClass), hashtext(\(Queue.inventory.rawValue)))",
+                    logger: logger
+                ).collect()
+                try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
+                    try await Task.sleep(for: .milliseconds(1000))
+                    #expect(handler.batches.isEmpty)
+                    // Past the batch timeout, counted all the same, one at a time, and without
+                    // waiting that long again for each.
+                    #expect(try await eventually { handler.batches.count == 1 })
+                    let first = ContinuousClock.now
+                    #expect(try await eventually { handler.batches.count == queued.count })
+                    #expect(ContinuousClock.now - first < configuration.batchTimeout)
+                }
+                _ = try await stuck.query("SELECT pg_advisory_unlock_all()", logger: logger).collect()
+            }
+            #expect(handler.batches == queued.map { [$0.envelope.messageID] })
+        }
+    }
+
     @Test func aHandlingThatWaitsPastTheLockTimeoutTakesItsCountBack() async throws {
         try await TestSystem.withDatabase { client, logger in
             let blocked = MessageBusTests.message()
