@@ -115,7 +115,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         return configuration
     }
 
-    /// What the pools' sessions call themselves in `pg_stat_activity.application_name`: the
+    /// What the sessions call themselves in `pg_stat_activity.application_name`: the
     /// program, its subcommand and its process id (`eventicket worker 4711`), so that an
     /// operator can tell which process a session belongs to.
     public static let applicationName: String = {
@@ -143,6 +143,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         case .unixSocket(let path):
             configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
         }
+        configuration.options.additionalStartupParameters = [("application_name", Self.applicationName)]
         configuration.options.connectTimeout = .seconds(5)
         return configuration
     }

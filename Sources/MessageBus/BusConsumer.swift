@@ -100,8 +100,9 @@ public struct BusConsumer: Service {
         // Messages still to handle counted, one at a time, before claiming batches (see
         // `handleCounted`): after this start, and after a batch that ended with its connection.
         var counted = countedHandlings
-        // Since when this loop has found its queue's counting lock held by another process.
-        var lockedOutSince: ContinuousClock.Instant?
+        // Set when this counting phase waited out the queue's counting lock (see
+        // `handleCounted`): the rest of it counts without the lock.
+        var withoutLock = false
         defer { activity.set(index, "stopped") }
         while !stopping {
             do {
@@ -114,16 +115,14 @@ public struct BusConsumer: Service {
                         let generation = wakeups.generation(of: queue)
                         if counted > 0 {
                             activity.set(index, "handling a counted message")
-                            switch try await self.handleCounted(on: connection, lockedOutSince: &lockedOutSince) {
+                            switch try await self.handleCounted(on: connection, withLock: !withoutLock, index: index) {
                             case .handled:
                                 counted -= 1
                                 failures.reset()
                                 continue
-                            case .countedElsewhere:
-                                // Another process is counting this queue's handlings: wait for
-                                // it, still counting (a batch here could be the crash to count).
-                                activity.set(index, "waiting for another process's counted handlings")
-                                try await Task.sleep(for: Self.countingRetry)
+                            case .lockWaitedOut:
+                                // The connection is closed: the loop goes on with another.
+                                withoutLock = true
                                 continue
                             case .nothingQueued:
                                 // Every message of a batch that ended with its process or
@@ -131,6 +130,7 @@ public struct BusConsumer: Service {
                                 // Batches from here on, once the connection is known to be
                                 // open still (see `unlockCounting`).
                                 counted = 0
+                                withoutLock = false
                                 continue
                             }
                         }
@@ -170,6 +170,7 @@ public struct BusConsumer: Service {
                     // The batch in hand may have ended with its connection: its messages are back
                     // on the queue, uncounted.
                     counted = countedHandlings
+                    withoutLock = false
                 }
                 activity.set(index, "backing off")
                 try? await Task.sleep(for: failures.next())
@@ -299,7 +300,7 @@ public struct BusConsumer: Service {
     /// Records a failed delivery of message `id` without running its handler again: claims it by
     /// id and puts it back with backoff, or moves it to the dead letters (at once when `cause` is
     /// a ``PermanentFailure``). For a message that ran past the statement timeout alone, or whose
-    /// handling was interrupted too often (see ``handleCounted(on:)``).
+    /// handling was interrupted too often (see ``handleCounted(on:withLock:index:)``).
     private func recordFailure(of id: UUID, cause: any Error) async {
         do {
             let outcome = try await client.withConnection { connection in
@@ -339,48 +340,71 @@ public struct BusConsumer: Service {
     /// consumers' counted handlings wait meanwhile. Only the messages handled before the culprit
     /// are handled meanwhile, each once. Across processes, the counted handlings of a queue take
     /// turns under a session-level advisory lock held from the count to the commit (see
-    /// ``QueueStore/lockCounting(queue:on:logger:)``): otherwise two consumers counting at the
-    /// same moment (all of them, just after a PostgreSQL restart) could both count its oldest
-    /// message, and one interruption of its handling would count twice. A loop that finds the
-    /// lock held waits outside the gate and tries again after ``countingRetry``, until it has
-    /// found it held for longer than a transaction may last (``ConsumerConfiguration/batchTimeout``,
-    /// kept in `lockedOutSince`): its holder is then stuck between two transactions (a process
-    /// stopped, not ended, keeps its session and the lock), and the loop counts without it
-    /// rather than wait for ever.
-    private func handleCounted(
-        on connection: PostgresConnection, lockedOutSince: inout ContinuousClock.Instant?
-    ) async throws -> CountedHandling {
-        try await gate.exclusive {
-            let queue = configuration.queue
-            guard try await watchdog.run(on: connection, "locking the counted handlings of \(queue.rawValue)", {
-                try await store.lockCounting(queue: queue, on: connection, logger: logger)
-            }) else {
-                let since = lockedOutSince ?? .now
-                lockedOutSince = since
-                if .now - since < configuration.batchTimeout { return .countedElsewhere }
-                logger.warning("another session has held the counting lock of this queue for too long; counting without it", metadata: [
-                    "queue": "\(queue.rawValue)", "waited": "\(configuration.batchTimeout)",
-                    "hint": "SELECT application_name, state, state_change FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE locktype = 'advisory' AND classid = \(QueueStore.countingLockClass)",
-                ])
-                return try await countAndHandle(on: connection) ? .handled : .nothingQueued
-            }
-            lockedOutSince = nil
-            let handled: Result<Bool, any Error>
-            do { handled = .success(try await countAndHandle(on: connection)) } catch { handled = .failure(error) }
-            await unlockCounting(on: connection)
-            return try handled.get() ? .handled : .nothingQueued
+    /// ``QueueStore/lockCounting(queue:waitingAtMost:on:logger:)``): otherwise two consumers
+    /// counting at the same moment (all of them, just after a PostgreSQL restart) could both
+    /// count its oldest message, and one interruption of its handling would count twice. The lock is waited for
+    /// before the gate, in PostgreSQL's queue of lock waiters (first come, first served), so
+    /// the process's batches go on meanwhile and a loop waits only for the handlings counted
+    /// before its turn. A loop that waits longer than a transaction may last
+    /// (``ConsumerConfiguration/batchTimeout``) finds the holder stuck between two of its
+    /// transactions (a process stopped, not ended, keeps its session and the lock): it counts
+    /// without the lock until its queue is empty, rather than wait for ever.
+    private func handleCounted(on connection: PostgresConnection, withLock: Bool, index: Int) async throws -> CountedHandling {
+        if withLock {
+            activity.set(index, "waiting for the counting lock")
+            guard try await lockCounting(on: connection) else { return .lockWaitedOut }
+            activity.set(index, "handling a counted message")
         }
+        let handled: Result<Bool, any Error>
+        do {
+            handled = .success(try await gate.exclusive { try await countAndHandle(on: connection) })
+        } catch {
+            handled = .failure(error)
+        }
+        if withLock {
+            if case .failure(let error) = handled, error.isConnectionFailure {
+                // The session, and the lock with it, is gone or going: a release sent now might
+                // never be answered.
+                try? await connection.close()
+            } else {
+                await unlockCounting(on: connection)
+            }
+        }
+        return try handled.get() ? .handled : .nothingQueued
     }
 
     enum CountedHandling {
         case handled
         case nothingQueued
-        /// A consumer in another process holds the queue's counting lock.
-        case countedElsewhere
+        /// The counting lock stayed held elsewhere past the batch timeout; the connection is
+        /// closed.
+        case lockWaitedOut
     }
 
-    /// How soon a loop tries again to count a handling while another process counts its queue's.
-    static let countingRetry = Duration.milliseconds(20)
+    /// Waits for the queue's counting lock, at most ``ConsumerConfiguration/batchTimeout``.
+    /// False when that wait ran out; the connection is then closed (as after any lock timeout,
+    /// see ``PostgresConnection/endTransaction(after:logger:)``). Whatever else ends the wait
+    /// (a cancellation, the watchdog) leaves unknown whether the server granted the lock, so
+    /// that closes the connection too, releasing it.
+    private func lockCounting(on connection: PostgresConnection) async throws -> Bool {
+        let queue = configuration.queue
+        // Past the lock's own timeout, so that the server ends the wait first.
+        let watchdog = ConnectionWatchdog(timeout: configuration.batchTimeout * 2, drain: configuration.drainTimeout, logger: logger)
+        do {
+            try await watchdog.run(on: connection, "waiting for the counting lock of \(queue.rawValue)") {
+                try await store.lockCounting(queue: queue, waitingAtMost: configuration.batchTimeout, on: connection, logger: logger)
+            }
+            return true
+        } catch {
+            try? await connection.close()
+            guard error.isLockTimeout else { throw error }
+            logger.warning("another session held the counting lock of this queue past the batch timeout; counting without it until the queue is empty", metadata: [
+                "queue": "\(queue.rawValue)", "waited": "\(configuration.batchTimeout)",
+                "hint": "SELECT a.pid, a.application_name, a.state, a.state_change FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.classid = \(QueueStore.countingLockClass) AND l.granted",
+            ])
+            return false
+        }
+    }
 
     /// Releases the queue's counting lock; a session that cannot release it (its transaction
     /// failed, say) is closed instead, which releases it as well. A lost connection released it
@@ -412,6 +436,14 @@ public struct BusConsumer: Service {
             try await store.countHandling(queue: queue, on: connection, logger: logger)
         }) else { return false }
         let interrupted = next.interruptions - 1
+        if interrupted > 0 {
+            // Counted before, and neither committed nor taken back since: the handling counted
+            // last was interrupted.
+            metrics.handlingInterrupted()
+            logger.warning("the last handling of a message was interrupted: its process or its connection to PostgreSQL ended before its transaction did", metadata: [
+                "message.id": "\(next.id)", "interruptions": "\(interrupted)", "max.attempts": "\(configuration.maxAttempts)",
+            ])
+        }
         if interrupted >= configuration.maxAttempts {
             await recordFailure(of: next.id, cause: PermanentFailure(
                 "its handling was interrupted \(interrupted) times: the consumer's process or its connection to PostgreSQL ended before the handler's transaction did (a crash?)"))

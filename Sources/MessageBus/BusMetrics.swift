@@ -19,6 +19,7 @@ public struct BusMetrics: Sendable {
         public static let messages = "eventicket_bus_messages_total"
         public static let deliveryDelay = "eventicket_bus_delivery_delay_seconds"
         public static let published = "eventicket_bus_published_total"
+        public static let interruptedHandlings = "eventicket_bus_interrupted_handlings_total"
     }
 
     /// What became of a claimed message.
@@ -38,6 +39,7 @@ public struct BusMetrics: Sendable {
     private let batchDuration: Timer
     private let outcomes: [Outcome: Counter]
     private let deliveryDelay: Timer
+    private let interruptedHandlings: Counter
     /// The messages this consumer's transactions published.
     let published: PublishedMetrics
 
@@ -49,6 +51,7 @@ public struct BusMetrics: Sendable {
         batchMessages = Recorder(label: Name.batchMessages, dimensions: dimensions, aggregate: true, factory: factory)
         batchDuration = Timer(label: Name.batchDuration, dimensions: dimensions, factory: factory)
         deliveryDelay = Timer(label: Name.deliveryDelay, dimensions: dimensions, factory: factory)
+        interruptedHandlings = Counter(label: Name.interruptedHandlings, dimensions: dimensions, factory: factory)
         var outcomes: [Outcome: Counter] = [:]
         for outcome in [Outcome.handled, .duplicate, .retried, .deadLettered] {
             outcomes[outcome] = Counter(label: Name.messages, dimensions: dimensions + [("outcome", outcome.rawValue)], factory: factory)
@@ -70,6 +73,12 @@ public struct BusMetrics: Sendable {
 
     func count(_ outcome: Outcome, _ messages: Int = 1) {
         if messages > 0 { outcomes[outcome]?.increment(by: messages) }
+    }
+
+    /// A counted handling found that the one before it, of the same message, was interrupted:
+    /// its process or its connection ended before its transaction did.
+    func handlingInterrupted() {
+        interruptedHandlings.increment()
     }
 
     /// How long each of a batch's first deliveries waited, once due, for the claim that took it.

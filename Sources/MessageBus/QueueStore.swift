@@ -69,19 +69,27 @@ public struct QueueStore: Sendable {
     /// queue across processes; the second is `hashtext` of the queue's name.
     public static let countingLockClass: Int32 = 0x4576_5442
 
-    /// Takes the lock on `queue`'s counted handlings for the session of `connection`, if no
-    /// other session holds it: a handling counted, handled and committed while it is held cannot
-    /// be counted by a consumer in another process too. False when another session holds it.
-    /// The lock ends with the session, so a crash releases it.
-    func lockCounting(queue: Queue, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query(
-            "SELECT pg_try_advisory_lock(\(Self.countingLockClass), hashtext(\(queue.rawValue)))", logger: logger)
-        var locked = false
-        for try await value in rows.decode(Bool.self) { locked = value }
-        return locked
+    /// Takes the lock on `queue`'s counted handlings for the session of `connection`, waiting
+    /// at most `wait` for the session that holds it (PostgreSQL serves waiters in turn): a
+    /// handling counted, handled and committed while it is held cannot be counted by a consumer
+    /// in another process too. Throws a lock timeout when the wait ran out. The lock outlives
+    /// the transaction that bounds the wait, and ends with the session, so a crash releases it.
+    func lockCounting(queue: Queue, waitingAtMost wait: Duration, on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query("BEGIN", logger: logger).collect()
+        // The statement timeout a little later, so that the lock timeout is what ends the wait.
+        _ = try await connection.query(
+            """
+            SELECT set_config('lock_timeout', \("\(wait.milliseconds)ms"), true),
+                   set_config('statement_timeout', \("\(wait.milliseconds + 5000)ms"), true)
+            """, logger: logger
+        ).collect()
+        _ = try await connection.query(
+            "SELECT pg_advisory_lock(\(Self.countingLockClass), hashtext(\(queue.rawValue)))", logger: logger
+        ).collect()
+        _ = try await connection.query("COMMIT", logger: logger).collect()
     }
 
-    /// Releases the lock taken by ``lockCounting(queue:on:logger:)``. False when the session
+    /// Releases the lock taken by ``lockCounting(queue:waitingAtMost:on:logger:)``. False when the session
     /// did not hold it.
     func unlockCounting(queue: Queue, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query(

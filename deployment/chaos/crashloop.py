@@ -16,7 +16,7 @@ counted handlings crashes for ever, and the orders behind the poison never end: 
 after --max-kills kills and exits 1. With several workers, the dead letter must still say 5: the
 workers' counted handlings of the queue take turns, so one interruption is not counted twice.
 
-    deployment/chaos/crashloop.py [--orders 20] [--workers 1] [--max-kills 15] [--bin PATH] [--state-dir DIR]
+    deployment/chaos/crashloop.py [--orders 20] [--workers 1] [--max-kills N] [--bin PATH] [--state-dir DIR]
 """
 import argparse
 import json
@@ -38,11 +38,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=20, help="orders placed behind the poison one")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument("--max-kills", type=int, default=15, help="give up after this many kills")
+    parser.add_argument("--max-kills", type=int, default=None,
+                        help="give up after this many kills (default 15, and 10 more per further worker)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for every order to end")
     parser.add_argument("--bin", default=None, help="the eventicket executable (default: the debug build)")
     parser.add_argument("--state-dir", default="/tmp/eventicket-crashloop")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.max_kills is None:
+        # A worker that finished its counted handlings crashes once more, uncounted, in a batch.
+        args.max_kills = 15 + 10 * (args.workers - 1)
 
     binary = args.bin or os.path.join(
         subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip(),
