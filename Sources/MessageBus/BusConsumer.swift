@@ -100,9 +100,6 @@ public struct BusConsumer: Service {
         // Messages still to handle counted, one at a time, before claiming batches (see
         // `handleCounted`): after this start, and after a batch that ended with its connection.
         var counted = countedHandlings
-        // Set when this counting phase waited out the queue's counting lock (see
-        // `handleCounted`): the rest of it counts without the lock.
-        var withoutLock = false
         defer { activity.set(index, "stopped") }
         while !stopping {
             do {
@@ -115,23 +112,22 @@ public struct BusConsumer: Service {
                         let generation = wakeups.generation(of: queue)
                         if counted > 0 {
                             activity.set(index, "handling a counted message")
-                            switch try await self.handleCounted(on: connection, withLock: !withoutLock, index: index) {
+                            switch try await self.handleCounted(on: connection) {
                             case .handled:
                                 counted -= 1
                                 failures.reset()
                                 continue
-                            case .lockWaitedOut:
-                                // The connection is closed: the loop goes on with another.
-                                withoutLock = true
+                            case .leasedElsewhere:
+                                // Only messages counted just now (elsewhere) are left: wait
+                                // for its handlings to commit or their leases to run out, still
+                                // counting (one of them could be the crash to count).
+                                activity.set(index, "waiting for another process's counted handlings")
+                                try await Task.sleep(for: Self.leaseRecheck)
                                 continue
                             case .nothingQueued:
                                 // Every message of a batch that ended with its process or
                                 // connection has been handled (or taken by another loop).
-                                // Batches from here on, once the connection is known to be
-                                // open still (see `unlockCounting`).
                                 counted = 0
-                                withoutLock = false
-                                continue
                             }
                         }
                         let batch = try await self.consumeBatch(on: connection)
@@ -170,7 +166,6 @@ public struct BusConsumer: Service {
                     // The batch in hand may have ended with its connection: its messages are back
                     // on the queue, uncounted.
                     counted = countedHandlings
-                    withoutLock = false
                 }
                 activity.set(index, "backing off")
                 try? await Task.sleep(for: failures.next())
@@ -300,7 +295,7 @@ public struct BusConsumer: Service {
     /// Records a failed delivery of message `id` without running its handler again: claims it by
     /// id and puts it back with backoff, or moves it to the dead letters (at once when `cause` is
     /// a ``PermanentFailure``). For a message that ran past the statement timeout alone, or whose
-    /// handling was interrupted too often (see ``handleCounted(on:withLock:index:)``).
+    /// handling was interrupted too often (see ``handleCounted(on:)``).
     private func recordFailure(of id: UUID, cause: any Error) async {
         do {
             let outcome = try await client.withConnection { connection in
@@ -338,103 +333,45 @@ public struct BusConsumer: Service {
     /// A crash ends every transaction of its process, so for a count to blame the right message
     /// a counted handling runs alone in its process (``HandlingGate``): batches and the other
     /// consumers' counted handlings wait meanwhile. Only the messages handled before the culprit
-    /// are handled meanwhile, each once. Across processes, the counted handlings of a queue take
-    /// turns under a session-level advisory lock held from the count to the commit (see
-    /// ``QueueStore/lockCounting(queue:waitingAtMost:on:logger:)``): otherwise two consumers
-    /// counting at the same moment (all of them, just after a PostgreSQL restart) could both
-    /// count its oldest message, and one interruption of its handling would count twice. The lock is waited for
-    /// before the gate, in PostgreSQL's queue of lock waiters (first come, first served), so
-    /// the process's batches go on meanwhile and a loop waits only for the handlings counted
-    /// before its turn. A loop that waits longer than a transaction may last
-    /// (``ConsumerConfiguration/batchTimeout``) finds the holder stuck between two of its
-    /// transactions (a process stopped, not ended, keeps its session and the lock): it counts
-    /// without the lock until its queue is empty, rather than wait for ever.
-    private func handleCounted(on connection: PostgresConnection, withLock: Bool, index: Int) async throws -> CountedHandling {
-        if withLock {
-            activity.set(index, "waiting for the counting lock")
-            guard try await lockCounting(on: connection) else { return .lockWaitedOut }
-            activity.set(index, "handling a counted message")
-        }
-        let handled: Result<Bool, any Error>
-        do {
-            handled = .success(try await gate.exclusive { try await countAndHandle(on: connection) })
-        } catch {
-            handled = .failure(error)
-        }
-        if withLock {
-            if case .failure(let error) = handled, error.isConnectionFailure {
-                // The session, and the lock with it, is gone or going: a release sent now might
-                // never be answered.
-                try? await connection.close()
-            } else {
-                await unlockCounting(on: connection)
-            }
-        }
-        return try handled.get() ? .handled : .nothingQueued
+    /// are handled meanwhile, each once. Across processes, a count stamps its message, and
+    /// consumers in other processes leave a message stamped less than ``countingLease`` ago to
+    /// its counter, which claims it within milliseconds: otherwise two consumers counting at the
+    /// same moment (all of them, just after a PostgreSQL restart) could both count its oldest
+    /// message, and one interruption of its handling would count twice. A loop that finds only
+    /// such messages left waits for them (their handlings commit, or their leases run out: the
+    /// crash of their counter is then counted by the next count), and nothing waits for another
+    /// process longer than the lease.
+    private func handleCounted(on connection: PostgresConnection) async throws -> CountedHandling {
+        try await gate.exclusive { try await countAndHandle(on: connection) }
     }
 
     enum CountedHandling {
         case handled
         case nothingQueued
-        /// The counting lock stayed held elsewhere past the batch timeout; the connection is
-        /// closed.
-        case lockWaitedOut
+        /// Only messages counted less than a lease ago: by a consumer in another process, or by
+        /// a handling of this one that ended with its connection.
+        case leasedElsewhere
     }
 
-    /// Waits for the queue's counting lock, at most ``ConsumerConfiguration/batchTimeout``.
-    /// False when that wait ran out; the connection is then closed (as after any lock timeout,
-    /// see ``PostgresConnection/endTransaction(after:logger:)``). Whatever else ends the wait
-    /// (a cancellation, the watchdog) leaves unknown whether the server granted the lock, so
-    /// that closes the connection too, releasing it.
-    private func lockCounting(on connection: PostgresConnection) async throws -> Bool {
-        let queue = configuration.queue
-        // Past the lock's own timeout, so that the server ends the wait first.
-        let watchdog = ConnectionWatchdog(timeout: configuration.batchTimeout * 2, drain: configuration.drainTimeout, logger: logger)
-        do {
-            try await watchdog.run(on: connection, "waiting for the counting lock of \(queue.rawValue)") {
-                try await store.lockCounting(queue: queue, waitingAtMost: configuration.batchTimeout, on: connection, logger: logger)
-            }
-            return true
-        } catch {
-            try? await connection.close()
-            guard error.isLockTimeout else { throw error }
-            logger.warning("another session held the counting lock of this queue past the batch timeout; counting without it until the queue is empty", metadata: [
-                "queue": "\(queue.rawValue)", "waited": "\(configuration.batchTimeout)",
-                "hint": "SELECT a.pid, a.application_name, a.state, a.state_change FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.classid = \(QueueStore.countingLockClass) AND l.granted",
-            ])
-            return false
-        }
-    }
+    /// How long a counted message is left to the consumer that counted it.
+    static let countingLease = Duration.milliseconds(500)
 
-    /// Releases the queue's counting lock; a session that cannot release it (its transaction
-    /// failed, say) is closed instead, which releases it as well. A lost connection released it
-    /// already.
-    private func unlockCounting(on connection: PostgresConnection) async {
-        guard !connection.isClosed else { return }
-        let queue = configuration.queue
-        do {
-            let unlocked = try await watchdog.run(on: connection, "unlocking the counted handlings of \(queue.rawValue)") {
-                try await store.unlockCounting(queue: queue, on: connection, logger: logger)
-            }
-            if unlocked { return }
-            logger.warning("the counting lock of a queue was not held at its release; closing the connection", metadata: [
-                "queue": "\(queue.rawValue)",
-            ])
-        } catch {
-            logger.warning("could not release the counting lock of a queue; closing the connection", metadata: [
-                "queue": "\(queue.rawValue)", "error": "\(error.diagnosticDescription)",
-            ])
-        }
-        try? await connection.close()
-    }
+    /// How soon a loop that found only messages leased elsewhere counts again.
+    static let leaseRecheck = Duration.milliseconds(50)
 
     /// Counts a handling of the oldest message queued, then handles it alone, or moves it to the
     /// dead letters when its handlings have been interrupted too often.
-    private func countAndHandle(on connection: PostgresConnection) async throws -> Bool {
+    private func countAndHandle(on connection: PostgresConnection) async throws -> CountedHandling {
         let queue = configuration.queue
-        guard let next = try await watchdog.run(on: connection, "counting a handling on \(queue.rawValue)", {
-            try await store.countHandling(queue: queue, on: connection, logger: logger)
-        }) else { return false }
+        let found = try await watchdog.run(on: connection, "counting a handling on \(queue.rawValue)") {
+            try await store.countHandling(queue: queue, lease: Self.countingLease, on: connection, logger: logger)
+        }
+        let next: (id: UUID, interruptions: Int)
+        switch found {
+        case .counted(let id, let interruptions): next = (id, interruptions)
+        case .leasedElsewhere: return .leasedElsewhere
+        case .empty: return .nothingQueued
+        }
         let interrupted = next.interruptions - 1
         if interrupted > 0 {
             // Counted before, and neither committed nor taken back since: the handling counted
@@ -447,7 +384,7 @@ public struct BusConsumer: Service {
         if interrupted >= configuration.maxAttempts {
             await recordFailure(of: next.id, cause: PermanentFailure(
                 "its handling was interrupted \(interrupted) times: the consumer's process or its connection to PostgreSQL ended before the handler's transaction did (a crash?)"))
-            return true
+            return .handled
         }
         do {
             // A row it needs that is locked elsewhere is waited for briefly, as in `isolate`:
@@ -457,11 +394,11 @@ public struct BusConsumer: Service {
             try? await store.uncountHandling(next.id, client: client, logger: logger)
             if error.isLockTimeout {
                 await postpone(next.id, cause: error)
-                return true
+                return .handled
             }
             throw error
         }
-        return true
+        return .handled
     }
 
     /// Claims and handles one batch; returns how many messages it claimed, and how many it left

@@ -44,66 +44,60 @@ public struct QueueStore: Sendable {
         return claimed
     }
 
-    /// Counts a handling of the oldest visible message of `queue` that no transaction holds,
-    /// in a statement of its own that commits before the handler runs (see `BusConsumer`'s
-    /// counted handlings): adds one to its `interruptions`. Returns its id and the count, this
-    /// handling included; nil when nothing is queued.
-    func countHandling(queue: Queue, on connection: PostgresConnection, logger: Logger) async throws -> (id: UUID, interruptions: Int)? {
+    /// What ``countHandling(queue:lease:on:logger:)`` found.
+    enum CountedMessage {
+        /// The message whose handling it counted, and its count, this handling included.
+        case counted(id: UUID, interruptions: Int)
+        /// Nothing to count now, but a visible message counted elsewhere less than a lease ago:
+        /// its counter may still be about to claim it.
+        case leasedElsewhere
+        /// Nothing visible to count.
+        case empty
+    }
+
+    /// Counts a handling of the oldest visible message of `queue` that no transaction holds and
+    /// no consumer counted less than `lease` ago, in a statement of its own that commits before
+    /// the handler runs (see `BusConsumer`'s counted handlings): adds one to its `interruptions`
+    /// and stamps `counted_at`. The stamp leaves the message to this counter for `lease`: a
+    /// consumer in another process counting at the same moment takes the next one, instead of
+    /// counting this handling too.
+    func countHandling(queue: Queue, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> CountedMessage {
         let rows = try await connection.query(
             """
-            UPDATE bus.messages SET interruptions = interruptions + 1
-             WHERE id = (SELECT id FROM bus.messages WHERE queue = \(queue.rawValue) AND visible_at <= now()
-                          ORDER BY visible_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING id, interruptions
+            WITH counted AS (
+                UPDATE bus.messages SET interruptions = interruptions + 1, counted_at = now()
+                 WHERE id = (SELECT id FROM bus.messages
+                              WHERE queue = \(queue.rawValue) AND visible_at <= now()
+                                AND (counted_at IS NULL OR counted_at <= now() - \(lease.milliseconds) * interval '1 millisecond')
+                              ORDER BY visible_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING id, interruptions)
+            SELECT id, interruptions, false FROM counted
+            UNION ALL
+            SELECT NULL, NULL, EXISTS (SELECT FROM bus.messages
+                                        WHERE queue = \(queue.rawValue) AND visible_at <= now()
+                                          AND counted_at > now() - \(lease.milliseconds) * interval '1 millisecond')
+             WHERE NOT EXISTS (SELECT FROM counted)
             """,
             logger: logger)
         // Every row read before returning: leaving the sequence early can leave the connection
         // waiting for the rest of it, and the next query behind it (seen: a claim loop whose
         // next statement never went out, after it returned from inside such a loop).
-        var counted: (id: UUID, interruptions: Int)?
-        for try await (id, interruptions) in rows.decode((UUID, Int).self) { counted = (id, interruptions) }
-        return counted
-    }
-
-    /// The first key of the session-level advisory lock that orders the counted handlings of a
-    /// queue across processes; the second is `hashtext` of the queue's name.
-    public static let countingLockClass: Int32 = 0x4576_5442
-
-    /// Takes the lock on `queue`'s counted handlings for the session of `connection`, waiting
-    /// at most `wait` for the session that holds it (PostgreSQL serves waiters in turn): a
-    /// handling counted, handled and committed while it is held cannot be counted by a consumer
-    /// in another process too. Throws a lock timeout when the wait ran out. The lock outlives
-    /// the transaction that bounds the wait, and ends with the session, so a crash releases it.
-    func lockCounting(queue: Queue, waitingAtMost wait: Duration, on connection: PostgresConnection, logger: Logger) async throws {
-        _ = try await connection.query("BEGIN", logger: logger).collect()
-        // The statement timeout a little later, so that the lock timeout is what ends the wait.
-        _ = try await connection.query(
-            """
-            SELECT set_config('lock_timeout', \("\(wait.milliseconds)ms"), true),
-                   set_config('statement_timeout', \("\(wait.milliseconds + 5000)ms"), true)
-            """, logger: logger
-        ).collect()
-        _ = try await connection.query(
-            "SELECT pg_advisory_lock(\(Self.countingLockClass), hashtext(\(queue.rawValue)))", logger: logger
-        ).collect()
-        _ = try await connection.query("COMMIT", logger: logger).collect()
-    }
-
-    /// Releases the lock taken by ``lockCounting(queue:waitingAtMost:on:logger:)``. False when the session
-    /// did not hold it.
-    func unlockCounting(queue: Queue, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query(
-            "SELECT pg_advisory_unlock(\(Self.countingLockClass), hashtext(\(queue.rawValue)))", logger: logger)
-        var unlocked = false
-        for try await value in rows.decode(Bool.self) { unlocked = value }
-        return unlocked
+        var found = CountedMessage.empty
+        for try await (id, interruptions, leased) in rows.decode((UUID?, Int?, Bool).self) {
+            if let id, let interruptions {
+                found = .counted(id: id, interruptions: interruptions)
+            } else if leased {
+                found = .leasedElsewhere
+            }
+        }
+        return found
     }
 
     /// Takes back the count of a counted handling that ended without committing in a way its
     /// consumer saw (a lock timeout, a deadlock): that handling was not interrupted.
     func uncountHandling(_ id: UUID, client: PostgresClient, logger: Logger) async throws {
         _ = try await client.query(
-            "UPDATE bus.messages SET interruptions = interruptions - 1 WHERE id = \(id) AND interruptions > 0",
+            "UPDATE bus.messages SET interruptions = interruptions - 1, counted_at = NULL WHERE id = \(id) AND interruptions > 0",
             logger: logger
         ).collect()
     }

@@ -98,65 +98,35 @@ struct CountedHandlingTests {
         }
     }
 
-    @Test func countedHandlingsWaitWhileAConsumerInAnotherProcessCountsTheSameQueue() async throws {
-        try await TestSystem.withDatabase { client, logger in
-            let handler = BatchRecordingHandler()
-            let queued = (0..<3).map { _ in MessageBusTests.message() }
-            try await MessageBusTests.publish(queued, client: client, logger: logger)
-            let configuration = ConsumerConfiguration(queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1)
-            try await client.withConnection { other in
-                // A consumer of the queue in another process is counting a handling.
-                var locked = false
-                for try await value in try await other.query(
-                    "SELECT pg_try_advisory_lock(\(QueueStore.countingLockClass), hashtext(\(Queue.inventory.rawValue)))",
-                    logger: logger
-                ).decode(Bool.self) { locked = value }
-                #expect(locked)
-                try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
-                    try await Task.sleep(for: .milliseconds(500))
-                    // Neither counted nor handled, in a batch or alone, meanwhile.
-                    #expect(handler.batches.isEmpty)
-                    #expect(try await TestSystem.scalar(
-                        "SELECT coalesce(sum(interruptions), 0)::int FROM bus.messages", client: client, logger: logger) == 0)
-                    _ = try await other.query(
-                        "SELECT pg_advisory_unlock(\(QueueStore.countingLockClass), hashtext(\(Queue.inventory.rawValue)))",
-                        logger: logger
-                    ).collect()
-                    #expect(try await eventually { handler.batches.count == queued.count })
-                }
-            }
-            // Then counted, one at a time, in the order they were published.
-            #expect(handler.batches == queued.map { [$0.envelope.messageID] })
-            #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
-        }
-    }
-
-    @Test func aConsumerCountsWithoutTheLockOnceAnotherSessionHeldItLongerThanATransactionMayLast() async throws {
-        try await TestSystem.withDatabase { client, logger in
-            let handler = BatchRecordingHandler()
-            let queued = (0..<3).map { _ in MessageBusTests.message() }
-            try await MessageBusTests.publish(queued, client: client, logger: logger)
-            let configuration = ConsumerConfiguration(
-                queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1, batchTimeout: .seconds(2))
-            try await client.withConnection { stuck in
-                // A process stopped between two counted handlings keeps its session, and the lock.
-                _ = try await stuck.query(
-                    "SELECT pg_advisory_lock(\(QueueStore.countingLockClass), hashtext(\(Queue.inventory.rawValue)))",
-                    logger: logger
+    @Test func aMessageThatAConsumerInAnotherProcessCountedJustNowIsLeftToItUntilItsLeaseRunsOut() async throws {
+        let export = PrometheusExport()
+        try await withMetricsFactory(export.factory) {
+            try await TestSystem.withDatabase { client, logger in
+                let handler = BatchRecordingHandler()
+                let queued = (0..<3).map { _ in MessageBusTests.message() }
+                try await MessageBusTests.publish(queued, client: client, logger: logger)
+                // A consumer in another process has just counted the oldest: it is about to claim it.
+                let leased = queued[0].envelope.messageID
+                _ = try await client.query(
+                    "UPDATE bus.messages SET interruptions = 1, counted_at = now() WHERE id = \(leased)", logger: logger
                 ).collect()
+                let configuration = ConsumerConfiguration(queue: .inventory, pollInterval: .milliseconds(100), concurrency: 1)
+                let started = ContinuousClock.now
+                let handledAll = Mutex<ContinuousClock.Instant?>(nil)
                 try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
-                    try await Task.sleep(for: .milliseconds(1000))
-                    #expect(handler.batches.isEmpty)
-                    // Past the batch timeout, counted all the same, one at a time, and without
-                    // waiting that long again for each.
-                    #expect(try await eventually { handler.batches.count >= 1 })
-                    let first = ContinuousClock.now
-                    #expect(try await eventually { handler.batches.count == queued.count })
-                    #expect(ContinuousClock.now - first < configuration.batchTimeout)
+                    let handled = try await eventually { handler.batches.count == queued.count }
+                    #expect(handled)
+                    handledAll.withLock { $0 = .now }
                 }
-                _ = try await stuck.query("SELECT pg_advisory_unlock_all()", logger: logger).collect()
+                // The others first, counted one at a time; the leased one once its lease ran out
+                // (its counter never claimed it: an interrupted handling, counted once), still
+                // counted rather than in a batch.
+                #expect(handler.batches == [[queued[1].envelope.messageID], [queued[2].envelope.messageID], [leased]])
+                let end = try #require(handledAll.withLock { $0 })
+                #expect(end - started >= .milliseconds(300))
+                #expect(MetricsTests.value(#"eventicket_bus_interrupted_handlings_total{queue="inventory"}"#, in: export) == 1)
+                #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages", client: client, logger: logger) == 0)
             }
-            #expect(handler.batches == queued.map { [$0.envelope.messageID] })
         }
     }
 

@@ -13,8 +13,8 @@ Expected: the worker's counted handlings (see the README's *The bus*) move the p
 the dead letters after 5 interrupted handlings, its saga compensates after its step timeout (10 s;
 the order is rejected), and every other order is confirmed. Exit 0 only then. A build without
 counted handlings crashes for ever, and the orders behind the poison never end: the run stops
-after --max-kills kills and exits 1. With several workers, the dead letter must still say 5: the
-workers' counted handlings of the queue take turns, so one interruption is not counted twice.
+after --max-kills kills and exits 1. With several workers, the dead letter must still say 5: a
+message one worker counted is left to it for a lease, so one interruption is not counted twice.
 
     deployment/chaos/crashloop.py [--orders 20] [--workers 1] [--max-kills N] [--bin PATH] [--state-dir DIR]
 """
