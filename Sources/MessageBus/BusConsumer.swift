@@ -334,13 +334,17 @@ public struct BusConsumer: Service {
     /// a counted handling runs alone in its process (``HandlingGate``): batches and the other
     /// consumers' counted handlings wait meanwhile. Only the messages handled before the culprit
     /// are handled meanwhile, each once. Across processes, a count stamps its message, and
-    /// consumers in other processes leave a message stamped less than ``countingLease`` ago to
-    /// its counter, which claims it within milliseconds: otherwise two consumers counting at the
-    /// same moment (all of them, just after a PostgreSQL restart) could both count its oldest
-    /// message, and one interruption of its handling would count twice. A loop that finds only
-    /// such messages left waits for them (their handlings commit, or their leases run out: the
-    /// crash of their counter is then counted by the next count), and nothing waits for another
-    /// process longer than the lease.
+    /// consumers in other processes leave a message stamped less than
+    /// ``ConsumerConfiguration/countingLease`` ago to its counter, which claims it within
+    /// milliseconds: otherwise two consumers counting at the same moment (all of them, just
+    /// after a PostgreSQL restart) could both count its oldest message, and one interruption of
+    /// its handling would count twice. (A counter that stalls between its count and its claim
+    /// for longer than the lease, or a gap between a rollback and the take-back of its count,
+    /// still lets another consumer count that handling too.) A loop that finds only such
+    /// messages left waits for them, so a crash of their counter within the lease is counted
+    /// by the next count; nothing waits for another process longer than the lease. A message
+    /// whose handler ran past the lease and crashed may go to a consumer that has stopped
+    /// counting: one uncounted crash, as for a process that was not counting.
     private func handleCounted(on connection: PostgresConnection) async throws -> CountedHandling {
         try await gate.exclusive { try await countAndHandle(on: connection) }
     }
@@ -353,9 +357,6 @@ public struct BusConsumer: Service {
         case leasedElsewhere
     }
 
-    /// How long a counted message is left to the consumer that counted it.
-    static let countingLease = Duration.milliseconds(500)
-
     /// How soon a loop that found only messages leased elsewhere counts again.
     static let leaseRecheck = Duration.milliseconds(50)
 
@@ -364,7 +365,7 @@ public struct BusConsumer: Service {
     private func countAndHandle(on connection: PostgresConnection) async throws -> CountedHandling {
         let queue = configuration.queue
         let found = try await watchdog.run(on: connection, "counting a handling on \(queue.rawValue)") {
-            try await store.countHandling(queue: queue, lease: Self.countingLease, on: connection, logger: logger)
+            try await store.countHandling(queue: queue, lease: configuration.countingLease, on: connection, logger: logger)
         }
         let next: (id: UUID, interruptions: Int)
         switch found {

@@ -28,6 +28,10 @@ public struct ConsumerConfiguration: Sendable {
     /// batch's worth (``batchSize``). 0 turns counting off, and with it the bound on a message
     /// whose handling crashes its process every time.
     public var countedHandlings: Int?
+    /// How long a message whose handling a consumer just counted is left to it by the consumers
+    /// of other processes (see ``BusConsumer``'s counted handlings). It covers the moment
+    /// between the count and the claim, which is a round trip unless the counter stalls.
+    public var countingLease: Duration
 
     public init(
         queue: Queue,
@@ -40,7 +44,8 @@ public struct ConsumerConfiguration: Sendable {
         concurrency: Int = 2,
         drainTimeout: Duration = .seconds(8),
         batchTimeout: Duration = .seconds(60),
-        countedHandlings: Int? = nil
+        countedHandlings: Int? = nil,
+        countingLease: Duration = .milliseconds(500)
     ) {
         self.queue = queue
         self.name = name ?? queue.rawValue
@@ -53,5 +58,6 @@ public struct ConsumerConfiguration: Sendable {
         self.drainTimeout = drainTimeout
         self.batchTimeout = batchTimeout
         self.countedHandlings = countedHandlings
+        self.countingLease = countingLease
     }
 }

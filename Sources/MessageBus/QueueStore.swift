@@ -60,7 +60,8 @@ public struct QueueStore: Sendable {
     /// the handler runs (see `BusConsumer`'s counted handlings): adds one to its `interruptions`
     /// and stamps `counted_at`. The stamp leaves the message to this counter for `lease`: a
     /// consumer in another process counting at the same moment takes the next one, instead of
-    /// counting this handling too.
+    /// counting this handling too. A stamp further ahead than `lease` (the server's clock set
+    /// back since) counts as run out.
     func countHandling(queue: Queue, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> CountedMessage {
         let rows = try await connection.query(
             """
@@ -68,14 +69,16 @@ public struct QueueStore: Sendable {
                 UPDATE bus.messages SET interruptions = interruptions + 1, counted_at = now()
                  WHERE id = (SELECT id FROM bus.messages
                               WHERE queue = \(queue.rawValue) AND visible_at <= now()
-                                AND (counted_at IS NULL OR counted_at <= now() - \(lease.milliseconds) * interval '1 millisecond')
+                                AND (counted_at IS NULL OR counted_at NOT BETWEEN now() - \(lease.milliseconds) * interval '1 millisecond'
+                                                                                  AND now() + \(lease.milliseconds) * interval '1 millisecond')
                               ORDER BY visible_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING id, interruptions)
             SELECT id, interruptions, false FROM counted
             UNION ALL
             SELECT NULL, NULL, EXISTS (SELECT FROM bus.messages
                                         WHERE queue = \(queue.rawValue) AND visible_at <= now()
-                                          AND counted_at > now() - \(lease.milliseconds) * interval '1 millisecond')
+                                          AND counted_at BETWEEN now() - \(lease.milliseconds) * interval '1 millisecond'
+                                                             AND now() + \(lease.milliseconds) * interval '1 millisecond')
              WHERE NOT EXISTS (SELECT FROM counted)
             """,
             logger: logger)
