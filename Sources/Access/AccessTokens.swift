@@ -45,11 +45,7 @@ public struct AccessTokens: Sendable {
         return try await client.withConnection(waitingAtMost: connectionWait) { connection in
             let rows = try await connection.query(
                 "SELECT role FROM access.tokens WHERE token_hash = \(hash) AND revoked_at IS NULL", logger: logger)
-            // Read to the end before the connection goes back to the pool: a result left part-read
-            // can keep the connection's next statement from going out.
-            var role: String?
-            for try await value in rows.decode(String.self) { role = value }
-            return role.flatMap(AccessRole.init(rawValue:))
+            return try await rows.decode(String.self).lastElement().flatMap(AccessRole.init(rawValue:))
         }
     }
 

@@ -100,9 +100,7 @@ extension Catalog {
     /// The oldest event, if any.
     public func firstEvent(logger: Logger) async throws -> Event? {
         let rows = try await client.query("SELECT id FROM inventory.events ORDER BY created_at, id LIMIT 1", logger: logger)
-        var first: UUID?
-        for try await id in rows.decode(UUID.self) { first = id }
-        guard let first else { return nil }
+        guard let first = try await rows.decode(UUID.self).lastElement() else { return nil }
         return try await event(first, logger: logger)
     }
 }

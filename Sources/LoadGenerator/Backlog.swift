@@ -73,8 +73,6 @@ struct Backlog: Sendable {
             WITH gone AS (DELETE FROM bus.messages WHERE type = \(Self.messageType) RETURNING 1)
             SELECT count(*)::int FROM gone
             """, logger: logger)
-        var deleted = 0
-        for try await count in rows.decode(Int.self) { deleted = count }
-        return deleted
+        return try await rows.decode(Int.self).lastElement() ?? 0
     }
 }

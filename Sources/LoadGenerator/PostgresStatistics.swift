@@ -88,11 +88,9 @@ struct PostgresStatistics: Sendable {
     func server() async throws -> BenchReport.Server? {
         let rows = try await client.query(
             "SELECT current_setting('server_version'), current_setting('fsync'), current_setting('synchronous_commit')", logger: logger)
-        var server: BenchReport.Server?
-        for try await (version, fsync, synchronousCommit) in rows.decode((String, String, String).self) {
-            server = BenchReport.Server(version: version, fsync: fsync, synchronousCommit: synchronousCommit)
+        return try await rows.decode((String, String, String).self).lastElement().map { version, fsync, synchronousCommit in
+            BenchReport.Server(version: version, fsync: fsync, synchronousCommit: synchronousCommit)
         }
-        return server
     }
 
     /// Saga transitions (rows of history that started a saga or applied an input, not those
@@ -102,9 +100,7 @@ struct PostgresStatistics: Sendable {
             SELECT count(*) FROM orchestrator.saga_transitions
             WHERE entries -> 0 ->> 'kind' IN ('started', 'received') AND at >= \(start) AND at < \(end)
             """, logger: logger)
-        var transitions: Int64 = 0
-        for try await count in rows.decode(Int64.self) { transitions = count }
-        return transitions
+        return try await rows.decode(Int64.self).lastElement() ?? 0
     }
 }
 

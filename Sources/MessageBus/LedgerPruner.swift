@@ -69,8 +69,6 @@ public struct LedgerPruner: Service {
             SELECT count(*)::int FROM gone
             """,
             logger: logger)
-        var deleted = 0
-        for try await count in rows.decode(Int.self) { deleted = count }
-        return deleted
+        return try await rows.decode(Int.self).lastElement() ?? 0
     }
 }

@@ -37,11 +37,7 @@ public struct QueueStore: Sendable {
 
     /// Claims one message by id, if it is still queued, visible and not held by anyone else.
     func claim(_ id: UUID, consumer: String, on connection: PostgresConnection, logger: Logger) async throws -> ClaimedMessage? {
-        var claimed: ClaimedMessage?
-        for try await row in try await connection.execute(BusStatements.ClaimOne(id: id, consumer: consumer), logger: logger) {
-            claimed = Self.claimed(row)
-        }
-        return claimed
+        try await connection.execute(BusStatements.ClaimOne(id: id, consumer: consumer), logger: logger).lastElement().map(Self.claimed)
     }
 
     /// What ``countHandling(queue:lease:on:logger:)`` found.
@@ -82,18 +78,11 @@ public struct QueueStore: Sendable {
              WHERE NOT EXISTS (SELECT FROM counted)
             """,
             logger: logger)
-        // Every row read before returning: leaving the sequence early can leave the connection
-        // waiting for the rest of it, and the next query behind it (seen: a claim loop whose
-        // next statement never went out, after it returned from inside such a loop).
-        var found = CountedMessage.empty
-        for try await (id, interruptions, leased) in rows.decode((UUID?, Int?, Bool).self) {
-            if let id, let interruptions {
-                found = .counted(id: id, interruptions: interruptions)
-            } else if leased {
-                found = .leasedElsewhere
-            }
+        switch try await rows.decode((UUID?, Int?, Bool).self).lastElement() {
+        case (let id?, let interruptions?, _)?: return .counted(id: id, interruptions: interruptions)
+        case (_, _, true)?: return .leasedElsewhere
+        default: return .empty
         }
-        return found
     }
 
     /// Takes back the count of a counted handling that ended without committing in a way its

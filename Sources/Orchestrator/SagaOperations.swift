@@ -27,9 +27,7 @@ public struct SagaOperations: Sendable {
     public func retry(_ sagaID: UUID, logger: Logger) async throws -> RetryOutcome {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query("SELECT state FROM orchestrator.sagas WHERE id = \(sagaID) FOR UPDATE", logger: logger)
-            var state: String?
-            for try await value in rows.decode(String.self) { state = value }
-            guard let state else { return .notFound }
+            guard let state = try await rows.decode(String.self).lastElement() else { return .notFound }
             guard state == SagaState.failed.rawValue else { return .notFailed(state: state) }
             let outgoing = try await engine.apply(.operatorRetry, sagaID: sagaID, messageID: nil, on: connection, logger: logger)
             // An operator's command, from a process that may run no notifier: its commit notifies.

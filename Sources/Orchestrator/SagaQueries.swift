@@ -75,9 +75,7 @@ public struct SagaQueries: Sendable {
     /// The saga behind an order, if the order has one.
     public func sagaID(forOrder orderID: UUID, logger: Logger) async throws -> UUID? {
         let rows = try await client.query("SELECT id FROM orchestrator.sagas WHERE order_id = \(orderID)", logger: logger)
-        var sagaID: UUID?
-        for try await id in rows.decode(UUID.self) { sagaID = id }
-        return sagaID
+        return try await rows.decode(UUID.self).lastElement()
     }
 
     /// A page of sagas, newest first, optionally in one state. `after` is the last saga of the previous page.

@@ -47,13 +47,10 @@ public struct OrderStore: Sendable {
             """
             SELECT id, request = \(new.request)::jsonb FROM ordering.orders WHERE idempotency_key = \(new.idempotencyKey)
             """, logger: logger)
-        // Read to the end before the next query on this connection: a result left part-read can
-        // keep that query from going out.
-        var existing: (id: UUID, sameRequest: Bool)?
-        for try await (existingID, sameRequest) in rows.decode((UUID, Bool).self) { existing = (existingID, sameRequest) }
-        if let existing {
-            guard existing.sameRequest else { return .keyReused }
-            if let order = try await find(existing.id, on: connection, logger: logger) { return .replayed(order) }
+        // Read to the end before the next query on this connection (see `lastElement`).
+        if let (existingID, sameRequest) = try await rows.decode((UUID, Bool).self).lastElement() {
+            guard sameRequest else { return .keyReused }
+            if let order = try await find(existingID, on: connection, logger: logger) { return .replayed(order) }
         }
         throw PermanentOrderError("order with idempotency key vanished")
     }
