@@ -10,6 +10,12 @@ import ServiceLifecycle
 /// watchdog closes the connection when the work takes longer than `timeout`, or, once a graceful
 /// shutdown has begun, longer than `drain` after it: closing fails whatever waits on the
 /// connection, the server rolls back its transaction, and the pool opens a new one.
+///
+/// It also looks at the connection once a second while the work runs: a connection that closed
+/// under the work (its server ended it, or something in this process closed it) fails what
+/// awaits it at once, unless postgres-nio lost that await, which it sometimes does (a query sent
+/// on a closed connection is never answered). Work still running ``closedGrace`` after its
+/// connection was seen closed is abandoned then, not at `timeout`.
 public struct ConnectionWatchdog: Sendable {
     public var timeout: Duration
     public var drain: Duration
@@ -39,13 +45,26 @@ public struct ConnectionWatchdog: Sendable {
                     do { race.finish(.success(try await work())) } catch { race.finish(.failure(error)) }
                 }
                 let timer = Task {
-                    guard (try? await expiry(on: connection.eventLoop)) != nil, !race.isFinished else { return }
-                    logger.warning("closing a stalled connection", metadata: ["work": "\(what)", "after": "\(timeout)"])
-                    try? await connection.close()
-                    guard (try? await connection.eventLoop.sleep(for: grace)) != nil else { return }
+                    guard let expiry = try? await expiry(of: connection), !race.isFinished else { return }
+                    let abandonAfter: Duration
+                    switch expiry {
+                    case .connectionClosed:
+                        // Work that closed its own connection usually ends a moment later:
+                        // only the abandonment below is worth a word.
+                        abandonAfter = Self.closedGrace
+                    case .timedOut, .drained:
+                        logger.warning("closing a stalled connection", metadata: [
+                            "work": "\(what)", "after": "\(expiry == .timedOut ? timeout : drain)",
+                            "reason": "\(expiry == .timedOut ? "timeout" : "shutdown")",
+                        ])
+                        try? await connection.close()
+                        abandonAfter = grace
+                    }
+                    guard (try? await connection.eventLoop.sleep(for: abandonAfter)) != nil else { return }
                     if race.finish(.failure(StalledConnectionError(work: what))) {
                         logger.error("abandoning work that did not end after its connection was closed", metadata: [
-                            "work": "\(what)", "grace": "\(grace)",
+                            "work": "\(what)", "grace": "\(abandonAfter)",
+                            "closed": "\(expiry == .connectionClosed ? "under the work" : "by the watchdog")",
                         ])
                         worker.cancel()
                     }
@@ -57,26 +76,50 @@ public struct ConnectionWatchdog: Sendable {
         }
     }
 
-    /// Returns after `timeout`, or `drain` after a graceful shutdown began, whichever is first;
-    /// throws when cancelled. Its timers run on `eventLoop`.
-    private func expiry(on eventLoop: any EventLoop) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await eventLoop.sleep(for: timeout) }
+    /// How often the watchdog looks whether the connection closed under the work.
+    static let closedCheck = Duration.seconds(1)
+    /// How long work may still run after its connection was seen closed: a connection's close
+    /// fails what awaits it within microseconds, unless postgres-nio lost the await.
+    static let closedGrace = Duration.seconds(1)
+
+    private enum Expiry {
+        case timedOut
+        case drained
+        case connectionClosed
+    }
+
+    /// Returns after `timeout`, `drain` after a graceful shutdown began, or once `connection` is
+    /// seen closed, whichever is first; throws when cancelled. Its timers run on the
+    /// connection's event loop; a run shorter than ``closedCheck`` arms one timer, as before.
+    private func expiry(of connection: PostgresConnection) async throws -> Expiry {
+        let eventLoop = connection.eventLoop
+        return try await withThrowingTaskGroup(of: Expiry.self) { group in
+            group.addTask {
+                let deadline = ContinuousClock.now + timeout
+                while true {
+                    let left = deadline - .now
+                    if left <= .zero { return .timedOut }
+                    try await eventLoop.sleep(for: min(left, Self.closedCheck))
+                    if connection.isClosed { return .connectionClosed }
+                }
+            }
             group.addTask {
                 try await gracefulShutdown()
                 try await eventLoop.sleep(for: drain)
+                return .drained
             }
             defer { group.cancelAll() }
-            try await group.next()
+            guard let first = try await group.next() else { throw CancellationError() }
+            return first
         }
     }
 }
 
-/// Work that did not end after the watchdog closed its connection; nothing it did was committed
-/// (its transaction died with the connection).
+/// Work that did not end after its connection was closed (by the watchdog, or under it);
+/// nothing it did was committed, unless its `COMMIT` went through and only the answer was lost.
 public struct StalledConnectionError: Error, CustomStringConvertible, Sendable {
     public var work: String
-    public var description: String { "\(work) did not end after its stalled connection was closed" }
+    public var description: String { "\(work) did not end after its connection was closed" }
 
     public init(work: String) { self.work = work }
 }

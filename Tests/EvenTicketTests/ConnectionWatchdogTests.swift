@@ -41,6 +41,63 @@ struct ConnectionWatchdogTests {
         }
     }
 
+    /// The stall seen under chaos: an await that outlives its connection. The watchdog sees the
+    /// connection closed and abandons the work within seconds, long before its timeout.
+    @Test func workWhoseConnectionClosesUnderItIsAbandonedWithoutWaitingForTheTimeout() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let stuck = Stuck()
+            let watchdog = ConnectionWatchdog(timeout: .seconds(120), drain: .seconds(120), logger: logger)
+            let started = ContinuousClock.now
+            await #expect(throws: StalledConnectionError.self) {
+                try await client.withConnection { connection in
+                    let closer = Task {
+                        try await Task.sleep(for: .milliseconds(300))
+                        try await connection.close()
+                    }
+                    defer { closer.cancel() }
+                    return try await watchdog.run(on: connection, "a batch whose connection closes") {
+                        await stuck.wait()
+                        return 1
+                    }
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            stuck.release()
+        }
+    }
+
+    /// postgres-nio never answers a query sent on a connection that was closed before it (1.33.2),
+    /// nor throws: under the watchdog the caller gets an error within seconds.
+    @Test func aQueryOnAConnectionClosedBeforeItEndsWithinSeconds() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let watchdog = ConnectionWatchdog(timeout: .seconds(120), drain: .seconds(120), logger: logger)
+            let started = ContinuousClock.now
+            await #expect(throws: (any Error).self) {
+                try await client.withConnection { connection in
+                    try await connection.close()
+                    return try await watchdog.run(on: connection, "a query on a closed connection") {
+                        try await connection.query("SELECT 1", logger: logger).collect().count
+                    }
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
+    /// A statement that runs long on the server is not mistaken for a stall: its connection
+    /// stays open, and the work's value comes back.
+    @Test func aLongStatementOnAnOpenConnectionIsLeftToFinish() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(30), logger: logger)
+            let value = try await client.withConnection { connection in
+                try await watchdog.run(on: connection, "a long statement") {
+                    try await connection.query("SELECT 5 FROM pg_sleep(2.5)", logger: logger).collect().first?.decode(Int.self) ?? 0
+                }
+            }
+            #expect(value == 5)
+        }
+    }
+
     @Test func workThatEndsInTimeReturnsItsValue() async throws {
         try await TestSystem.withDatabase { client, logger in
             let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)

@@ -346,11 +346,16 @@ def main():
         # pass (a saga caught by the outage may, rarely). tok_timeout's payment timeouts are by design.
         stalled_steps = int(postgres.sql("SELECT count(*) FROM ordering.orders "
                                          "WHERE reason IN ('reservation_timeout', 'invoice_timeout')") or 0)
+        # Stalls: connections a watchdog closed at its timeout, and work it abandoned within
+        # seconds because its connection had closed under it.
         stalled_connections = 0
+        abandoned_after_close = 0
         for name in os.listdir(os.path.join(args.state_dir, "logs")):
             if name.endswith(".log"):
                 with open(os.path.join(args.state_dir, "logs", name), errors="replace") as logfile:
-                    stalled_connections += sum("closing a stalled connection" in line for line in logfile)
+                    for line in logfile:
+                        stalled_connections += "closing a stalled connection" in line
+                        abandoned_after_close += "abandoning work" in line and "under the work" in line
         summary = {
             "orders": len(placed),
             "orders_in_database": int(postgres.sql("SELECT count(*) FROM ordering.orders") or 0),
@@ -361,6 +366,7 @@ def main():
             "unexpected_exits_restarted": topology.restarts,
             "step_timeouts_of_immediate_steps": stalled_steps,
             "stalled_connections_closed": stalled_connections,
+            "work_abandoned_after_its_connection_closed": abandoned_after_close,
             "lost": len(placed) - int(postgres.sql("SELECT count(*) FROM ordering.orders WHERE status <> 'pending'") or 0),
             "double_charges": checks.get("confirmed_order_money", 0),
             "money_kept_on_rejected": checks.get("rejected_order_money", 0),
