@@ -27,6 +27,11 @@ public struct ConnectionWatchdog: Sendable {
         self.logger = logger
     }
 
+    /// For the reads that answer a request: 30 s, or 8 s once a graceful shutdown began.
+    public static func reads(logger: Logger) -> ConnectionWatchdog {
+        ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
+    }
+
     /// Runs `work` on `connection` under the watchdog.
     ///
     /// If `work` still has not returned `abandonAfter` after its connection was closed (a

@@ -54,6 +54,21 @@ extension PostgresClient {
     }
 }
 
+extension PostgresClient {
+    /// Like ``withConnection(waitingAtMost:_:)``, for a read that nothing waits on having
+    /// finished (a request's lookup): `body` also runs under `watchdog`, so a connection that
+    /// stalls under it (see ``ConnectionWatchdog``) costs the request an error instead of
+    /// holding it, and one of the pool's connections, for good.
+    public func withConnection<T: Sendable>(
+        waitingAtMost wait: Duration?, watchedBy watchdog: ConnectionWatchdog, _ what: String,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await withConnection(waitingAtMost: wait) { connection in
+            try await watchdog.run(on: connection, what) { try await body(connection) }
+        }
+    }
+}
+
 /// Where a bounded wait for a connection stands: the lease and the timer race to end it.
 private final class LeaseWait: Sendable {
     enum End { case leased, givenUp }

@@ -96,10 +96,18 @@ func buildRouter(configuration: APIConfiguration, client: PostgresClient, intake
 }
 
 /// Whether PostgreSQL answers a trivial query in time. While the server is down the pool keeps
-/// reconnecting and a query would wait for it; readiness must answer promptly instead.
+/// reconnecting and a query would wait for it; readiness must answer promptly instead. The
+/// query runs under a watchdog of the same timeout: the group returns only once it has ended,
+/// and a query on a stalled connection would not end by itself.
 func databaseAnswers(_ client: PostgresClient, within timeout: Duration, logger: Logger) async -> Bool {
-    await withTaskGroup(of: Bool.self) { group in
-        group.addTask { (try? await client.query("SELECT 1", logger: logger).collect()) != nil }
+    let watchdog = ConnectionWatchdog(timeout: timeout, drain: timeout, logger: logger)
+    return await withTaskGroup(of: Bool.self) { group in
+        group.addTask {
+            let answer = try? await client.withConnection(waitingAtMost: timeout, watchedBy: watchdog, "the readiness check") {
+                try await $0.query("SELECT 1", logger: logger).collect()
+            }
+            return answer != nil
+        }
         group.addTask {
             try? await Task.sleep(for: timeout)
             return false

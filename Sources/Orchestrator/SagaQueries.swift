@@ -41,7 +41,7 @@ public struct SagaQueries: Sendable {
 
     /// One saga with its full history, or nil.
     public func saga(_ id: UUID, logger: Logger) async throws -> SagaView? {
-        try await client.withConnection(waitingAtMost: connectionWait) { connection in
+        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .reads(logger: logger), "reading saga \(id)") { connection in
             let rows = try await connection.query(
                 """
                 SELECT id, type, order_id, state, step, reason, failure, created_at, updated_at
@@ -72,17 +72,11 @@ public struct SagaQueries: Sendable {
         }
     }
 
-    /// The saga behind an order, if the order has one.
-    public func sagaID(forOrder orderID: UUID, logger: Logger) async throws -> UUID? {
-        let rows = try await client.query("SELECT id FROM orchestrator.sagas WHERE order_id = \(orderID)", logger: logger)
-        return try await rows.decode(UUID.self).lastElement()
-    }
-
     /// A page of sagas, newest first, optionally in one state. `after` is the last saga of the previous page.
     /// Saga ids are time-ordered (UUIDv7, made when the order is placed), so newest first is
     /// descending id order, which the primary key and `(state, id)` index serve.
     public func list(state: SagaState?, limit: Int, after cursor: UUID?, logger: Logger) async throws -> [SagaView] {
-        try await client.withConnection(waitingAtMost: connectionWait) { connection in
+        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .reads(logger: logger), "listing sagas") { connection in
             let rows = try await connection.query(
                 """
                 SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.failure, s.created_at, s.updated_at

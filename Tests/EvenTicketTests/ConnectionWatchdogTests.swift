@@ -84,6 +84,30 @@ struct ConnectionWatchdogTests {
         }
     }
 
+    /// A request's read goes through `withConnection(waitingAtMost:watchedBy:_:_:)`: one that
+    /// stalls ends as "database unavailable" (a 503 for the client) within seconds, and the
+    /// pool's connection is not lost to it.
+    @Test func aStalledReadFailsAsDatabaseUnavailableWithinSeconds() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let watchdog = ConnectionWatchdog(timeout: .seconds(120), drain: .seconds(120), logger: logger)
+            let started = ContinuousClock.now
+            do {
+                _ = try await client.withConnection(waitingAtMost: .seconds(5), watchedBy: watchdog, "a read") { connection in
+                    try await connection.close()
+                    return try await connection.query("SELECT 1", logger: logger).collect().count
+                }
+                Issue.record("a read on a closed connection returned")
+            } catch {
+                #expect(error.isDatabaseUnavailable, "\(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            let answer = try await client.withConnection(waitingAtMost: .seconds(5), watchedBy: watchdog, "a read") { connection in
+                try await connection.query("SELECT 42", logger: logger).collect().first?.decode(Int.self)
+            }
+            #expect(answer == 42)
+        }
+    }
+
     /// A statement that runs long on the server is not mistaken for a stall: its connection
     /// stays open, and the work's value comes back.
     @Test func aLongStatementOnAnOpenConnectionIsLeftToFinish() async throws {
