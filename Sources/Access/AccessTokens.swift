@@ -42,7 +42,7 @@ public struct AccessTokens: Sendable {
     public func role(of token: String, logger: Logger) async throws -> AccessRole? {
         guard token.hasPrefix("et_"), token.count <= 100 else { return nil }
         let hash = Self.hash(token)
-        return try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .reads(logger: logger), "looking up a token's role") { connection in
+        return try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .requests(logger: logger), "looking up a token's role") { connection in
             let rows = try await connection.query(
                 "SELECT role FROM access.tokens WHERE token_hash = \(hash) AND revoked_at IS NULL", logger: logger)
             return try await rows.decode(String.self).lastElement().flatMap(AccessRole.init(rawValue:))

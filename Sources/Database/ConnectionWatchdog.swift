@@ -27,8 +27,9 @@ public struct ConnectionWatchdog: Sendable {
         self.logger = logger
     }
 
-    /// For the reads that answer a request: 30 s, or 8 s once a graceful shutdown began.
-    public static func reads(logger: Logger) -> ConnectionWatchdog {
+    /// For the work that answers an HTTP request (its reads, the order intake's batches): 30 s,
+    /// or 8 s once a graceful shutdown began.
+    public static func requests(logger: Logger) -> ConnectionWatchdog {
         ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
     }
 

@@ -89,7 +89,7 @@ final class OrderIntake: Service, Sendable {
         self.writers = writers
         self.idleLimit = idleLimit
         self.connectionWait = connectionWait
-        self.watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(8), logger: logger)
+        self.watchdog = .requests(logger: logger)
         self.logger = logger
     }
 

@@ -27,7 +27,7 @@ struct OrderRoutes {
         router.post("/orders") { request, _ in try await place(request) }
         router.get("/orders/:orderId") { _, context in
             let id = try context.parameters.uuid("orderId", what: "order")
-            let order = try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .reads(logger: logger), "reading order \(id)") {
+            let order = try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .requests(logger: logger), "reading order \(id)") {
                 try await orders.find(id, on: $0, logger: logger)
             }
             guard let order else { throw Problem.notFound("no order with id \(id)") }

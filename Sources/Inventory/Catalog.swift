@@ -73,7 +73,7 @@ public struct Catalog: Sendable {
 
     /// An event with live availability, or nil when there is no such event.
     public func event(_ id: UUID, logger: Logger) async throws -> Event? {
-        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .reads(logger: logger), "reading event \(id)") { connection in
+        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .requests(logger: logger), "reading event \(id)") { connection in
             let rows = try await connection.query(
                 """
                 SELECT e.name, t.id, t.name, t.price_cents, t.currency, t.capacity, t.available

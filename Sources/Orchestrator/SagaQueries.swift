@@ -41,7 +41,7 @@ public struct SagaQueries: Sendable {
 
     /// One saga with its full history, or nil.
     public func saga(_ id: UUID, logger: Logger) async throws -> SagaView? {
-        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .reads(logger: logger), "reading saga \(id)") { connection in
+        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .requests(logger: logger), "reading saga \(id)") { connection in
             let rows = try await connection.query(
                 """
                 SELECT id, type, order_id, state, step, reason, failure, created_at, updated_at
@@ -76,7 +76,7 @@ public struct SagaQueries: Sendable {
     /// Saga ids are time-ordered (UUIDv7, made when the order is placed), so newest first is
     /// descending id order, which the primary key and `(state, id)` index serve.
     public func list(state: SagaState?, limit: Int, after cursor: UUID?, logger: Logger) async throws -> [SagaView] {
-        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .reads(logger: logger), "listing sagas") { connection in
+        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .requests(logger: logger), "listing sagas") { connection in
             let rows = try await connection.query(
                 """
                 SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.failure, s.created_at, s.updated_at
