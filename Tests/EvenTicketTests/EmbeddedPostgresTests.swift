@@ -24,15 +24,18 @@ struct EmbeddedPostgresTests {
             binDirectory: EmbeddedPostgres.findBinDirectory(), runAsPostgres: getuid() == 0, logger: TestLogger.make())
     }
 
-    @Test func aThrowawayServerWhoseProcessIsGoneIsStoppedAndDeleted() throws {
+    @Test func aThrowawayServerWhoseProcessIsGoneIsStoppedAndDeleted() async throws {
         let server = try EmbeddedPostgres.start(.init(fsync: false), logger: TestLogger.make())
         defer { server.stop(immediate: true) }
         #expect(Self.isServing(server))
         // As if its process had been killed before it could stop it.
         try String(Self.goneProcess()).write(toFile: server.baseDirectory + "/" + EmbeddedPostgres.ownerFile, atomically: true, encoding: .utf8)
         try Self.reap()
+        // A test that starts a throwaway server at this moment reaps the abandoned ones too. If it
+        // came first, it may still be deleting the folder when this reap returns (this one found
+        // the owner file gone and left the folder to it): wait for the folder to go.
+        #expect(try await eventually(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: server.baseDirectory) })
         #expect(!Self.isServing(server))
-        #expect(!FileManager.default.fileExists(atPath: server.baseDirectory))
         // The server is gone, not only its folder: its port takes no connection.
         #expect(throws: EmbeddedPostgresError.self) {
             try EmbeddedPostgres.run(EmbeddedPostgres.findBinDirectory() + "/pg_isready",
