@@ -75,7 +75,7 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate(on client: PostgresClient, logger: Logger) async throws -> [Migration] {
         do {
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await client.transaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
                 try await self.ensureLedger(on: connection, logger: logger)
                 let pending = try await self.verify(on: connection, logger: logger)

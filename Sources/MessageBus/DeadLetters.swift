@@ -49,7 +49,7 @@ public struct DeadLetters: Sendable {
     /// of the same message) stays a dead letter, for a later retry.
     @discardableResult
     public func retry(_ ids: [UUID]?, logger: Logger) async throws -> Int {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 WITH moved AS (

@@ -25,7 +25,7 @@ public struct SagaOperations: Sendable {
 
     /// Resumes a failed saga's compensation, in one transaction with the commands it sends.
     public func retry(_ sagaID: UUID, logger: Logger) async throws -> RetryOutcome {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
             let rows = try await connection.query("SELECT state FROM orchestrator.sagas WHERE id = \(sagaID) FOR UPDATE", logger: logger)
             guard let state = try await rows.decode(String.self).lastElement() else { return .notFound }
             guard state == SagaState.failed.rawValue else { return .notFailed(state: state) }
