@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import Synchronization
 import PostgresNIO
 import ServiceLifecycle
@@ -16,7 +17,16 @@ import ServiceLifecycle
 /// awaits it at once, unless postgres-nio lost that await, which it sometimes does (a query sent
 /// on a closed connection is never answered). Work still running ``closedGrace`` after its
 /// connection was seen closed is abandoned then, not at `timeout`.
+///
+/// Each time it steps in, it counts `eventicket_db_stalls_total{kind}` (through swift-metrics):
+/// `timeout` or `shutdown` when it closes a connection, `connection_closed` when it abandons
+/// work whose connection closed under it.
 public struct ConnectionWatchdog: Sendable {
+    /// Metric names, as Prometheus shows them.
+    public enum Name {
+        public static let stalls = "eventicket_db_stalls_total"
+    }
+
     public var timeout: Duration
     public var drain: Duration
     public var logger: Logger
@@ -61,12 +71,15 @@ public struct ConnectionWatchdog: Sendable {
                     case .timedOut, .drained:
                         logger.warning("closing a stalled connection", metadata: [
                             "work": "\(what)", "after": "\(expiry == .timedOut ? timeout : drain)",
-                            "reason": "\(expiry == .timedOut ? "timeout" : "shutdown")",
+                            "reason": "\(expiry.kind)",
                         ])
+                        Self.countStall(expiry)
                         try? await connection.close()
                         abandonAfter = grace
                     }
-                    guard (try? await connection.eventLoop.sleep(for: abandonAfter)) != nil else { return }
+                    guard (try? await connection.eventLoop.sleep(for: abandonAfter)) != nil, !race.isFinished else { return }
+                    // Counted before the caller resumes, which may read the metrics at once.
+                    if expiry == .connectionClosed { Self.countStall(expiry) }
                     if race.finish(.failure(StalledConnectionError(work: what))) {
                         logger.error("abandoning work that did not end after its connection was closed", metadata: [
                             "work": "\(what)", "grace": "\(abandonAfter)",
@@ -92,6 +105,21 @@ public struct ConnectionWatchdog: Sendable {
         case timedOut
         case drained
         case connectionClosed
+
+        /// The `kind` label of ``Name/stalls``.
+        var kind: String {
+            switch self {
+            case .timedOut: "timeout"
+            case .drained: "shutdown"
+            case .connectionClosed: "connection_closed"
+            }
+        }
+    }
+
+    /// Counts one step of the watchdog's in the process's metrics (the task's factory, if
+    /// `withMetricsFactory` set one).
+    private static func countStall(_ expiry: Expiry) {
+        Counter(label: Name.stalls, dimensions: [("kind", expiry.kind)]).increment()
     }
 
     /// Returns after `timeout`, `drain` after a graceful shutdown began, or once `connection` is

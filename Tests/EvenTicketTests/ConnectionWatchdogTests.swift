@@ -1,6 +1,8 @@
 import Database
+import EvenTicketApp
 import EvenTicketTesting
 import Foundation
+import Metrics
 import PostgresNIO
 import Synchronization
 import Testing
@@ -20,50 +22,60 @@ struct ConnectionWatchdogTests {
     }
 
     @Test func workThatOutlivesItsClosedConnectionIsAbandonedAndTheCallerCarriesOn() async throws {
-        try await TestSystem.withDatabase { client, logger in
-            let stuck = Stuck()
-            let watchdog = ConnectionWatchdog(timeout: .milliseconds(300), drain: .seconds(8), logger: logger)
-            let started = ContinuousClock.now
-            await #expect(throws: StalledConnectionError.self) {
-                try await client.withConnection { connection in
-                    try await watchdog.run(on: connection, "a stuck batch", abandonAfter: .milliseconds(300)) {
-                        await stuck.wait()
-                        return 1
+        let export = PrometheusExport()
+        try await withMetricsFactory(export.factory) {
+            try await TestSystem.withDatabase { client, logger in
+                let stuck = Stuck()
+                let watchdog = ConnectionWatchdog(timeout: .milliseconds(300), drain: .seconds(8), logger: logger)
+                let started = ContinuousClock.now
+                await #expect(throws: StalledConnectionError.self) {
+                    try await client.withConnection { connection in
+                        try await watchdog.run(on: connection, "a stuck batch", abandonAfter: .milliseconds(300)) {
+                            await stuck.wait()
+                            return 1
+                        }
                     }
                 }
+                #expect(ContinuousClock.now - started < .seconds(10))
+                #expect(StalledConnectionError(work: "x").isConnectionFailure)
+                // The pool still serves: the closed connection was handed back and replaced.
+                let answer = try await client.query("SELECT 42", logger: logger).collect().first?.decode(Int.self)
+                #expect(answer == 42)
+                stuck.release()
             }
-            #expect(ContinuousClock.now - started < .seconds(10))
-            #expect(StalledConnectionError(work: "x").isConnectionFailure)
-            // The pool still serves: the closed connection was handed back and replaced.
-            let answer = try await client.query("SELECT 42", logger: logger).collect().first?.decode(Int.self)
-            #expect(answer == 42)
-            stuck.release()
         }
+        #expect(MetricsTests.value(#"eventicket_db_stalls_total{kind="timeout"}"#, in: export) == 1)
+        #expect(MetricsTests.value(#"eventicket_db_stalls_total{kind="connection_closed"}"#, in: export) == nil)
     }
 
     /// The stall seen under chaos: an await that outlives its connection. The watchdog sees the
     /// connection closed and abandons the work within seconds, long before its timeout.
     @Test func workWhoseConnectionClosesUnderItIsAbandonedWithoutWaitingForTheTimeout() async throws {
-        try await TestSystem.withDatabase { client, logger in
-            let stuck = Stuck()
-            let watchdog = ConnectionWatchdog(timeout: .seconds(120), drain: .seconds(120), logger: logger)
-            let started = ContinuousClock.now
-            await #expect(throws: StalledConnectionError.self) {
-                try await client.withConnection { connection in
-                    let closer = Task {
-                        try await Task.sleep(for: .milliseconds(300))
-                        try await connection.close()
-                    }
-                    defer { closer.cancel() }
-                    return try await watchdog.run(on: connection, "a batch whose connection closes") {
-                        await stuck.wait()
-                        return 1
+        let export = PrometheusExport()
+        try await withMetricsFactory(export.factory) {
+            try await TestSystem.withDatabase { client, logger in
+                let stuck = Stuck()
+                let watchdog = ConnectionWatchdog(timeout: .seconds(120), drain: .seconds(120), logger: logger)
+                let started = ContinuousClock.now
+                await #expect(throws: StalledConnectionError.self) {
+                    try await client.withConnection { connection in
+                        let closer = Task {
+                            try await Task.sleep(for: .milliseconds(300))
+                            try await connection.close()
+                        }
+                        defer { closer.cancel() }
+                        return try await watchdog.run(on: connection, "a batch whose connection closes") {
+                            await stuck.wait()
+                            return 1
+                        }
                     }
                 }
+                #expect(ContinuousClock.now - started < .seconds(10))
+                stuck.release()
             }
-            #expect(ContinuousClock.now - started < .seconds(10))
-            stuck.release()
         }
+        #expect(MetricsTests.value(#"eventicket_db_stalls_total{kind="connection_closed"}"#, in: export) == 1)
+        #expect(MetricsTests.value(#"eventicket_db_stalls_total{kind="timeout"}"#, in: export) == nil)
     }
 
     /// postgres-nio never answers a query sent on a connection that was closed before it (1.33.2),
