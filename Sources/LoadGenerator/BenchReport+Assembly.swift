@@ -32,10 +32,19 @@ extension BenchReport {
         costPerSaga = CostPerSaga(
             commits: perSaga(delta.commits), walFlushes: perSaga(delta.walFlushes), statements: perSaga(delta.statements),
             walBytes: perSaga(delta.walBytes), rowsWritten: perSaga(delta.rowsWritten))
+        let machine = result.cpuEnd.machine.flatMap { end in result.cpuStart.machine.flatMap { end.shares(since: $0) } }
         cpu = CPU(
             systemSeconds: result.cpuEnd.system.flatMap { end in result.cpuStart.system.map { end - $0 } },
             postgresSeconds: result.cpuEnd.postgres.flatMap { end in result.cpuStart.postgres.map { end - $0 } },
-            benchSeconds: result.cpuEnd.bench - result.cpuStart.bench)
+            benchSeconds: result.cpuEnd.bench - result.cpuStart.bench,
+            machineBusy: machine?.busy, machineIOWait: machine?.ioWait, )
+        host = Host(cpus: ProcessInfo.processInfo.activeProcessorCount, kernelWriteback: result.kernelWriteback)
+        // Only the window's whole seconds: a last partial second has fewer orders and no CPU reading.
+        timeline = (0..<Int(seconds)).map { second in
+            Second(
+                second: second, microseconds: second < state.headlineBySecond.count ? state.headlineBySecond[second] : [],
+                machine: second < result.machineBySecond.count ? result.machineBySecond[second] : nil)
+        }
         tables = TableStatistics.tables.map { Table(name: $0, before: result.tablesStart[$0], after: result.tablesEnd[$0]) }
         self.calibration = calibration
         queues = result.serviceMetrics?.summary

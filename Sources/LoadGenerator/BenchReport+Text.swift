@@ -42,6 +42,7 @@ extension BenchReport {
             let cells = [String(value.count)] + [value.meanMilliseconds, value.p50, value.p90, value.p99, value.p999, value.max].map { number($0, 1) }
             lines.append("  " + pad(name, 40, left: true) + cells.map { pad($0, 9) }.joined())
         }
+        if let timeline = timelineText { lines.append(timeline) }
         if let calibration {
             lines.append("  floor: \(calibration.sequentialCommits) sequential commits × \(number(calibration.singleCommitMilliseconds, 2)) ms single-commit latency = \(number(calibration.latencyFloorMilliseconds, 1)) ms")
         }
@@ -58,6 +59,16 @@ extension BenchReport {
             let perSaga = window.sagasCompleted > 0 ? "   \(number(seconds * 1000 / Double(window.sagasCompleted), 2)) ms/saga" : ""
             let cores = window.seconds > 0 ? "   \(number(seconds / window.seconds, 2)) cores" : ""
             lines.append("  " + pad(name, 24, left: true) + pad(number(seconds, 2), 9) + cores + perSaga)
+        }
+        if let busy = cpu.machineBusy {
+            let cpus = host.map { " of \($0.cpus) CPUs" } ?? ""
+            let perSecond = (timeline ?? []).compactMap(\.machineBusy)
+            let range = perSecond.isEmpty ? "" : " (by second \(percent(perSecond.min()!)) to \(percent(perSecond.max()!)))"
+            let ioWait = cpu.machineIOWait.map { ", I/O wait \(percent($0))" } ?? ""
+            lines.append("  " + pad("machine (every process)", 24, left: true) + "  busy \(percent(busy))\(cpus)\(range)\(ioWait)")
+            if let writeback = host?.kernelWriteback, !writeback.isEmpty {
+                lines.append("  kernel writeback: " + writeback.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
         }
         if let queues {
             lines.append("")
@@ -81,6 +92,25 @@ extension BenchReport {
             lines.append("Calibration: \(calibration.connections) connections × \(number(calibration.seconds, 0)) s of single-row INSERT commits: \(number(calibration.commitsPerSecond, 0)) commits/s; one connection: \(number(calibration.singleCommitMilliseconds, 2)) ms per commit")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The headline's p99 second by second, and the slowest seconds; nil without a timeline.
+    private var timelineText: String? {
+        let seconds = (timeline ?? []).filter { $0.p99 != nil }
+        guard let lowest = seconds.compactMap(\.p99).min(), let highest = seconds.compactMap(\.p99).max() else { return nil }
+        let p99s = seconds.compactMap(\.p99).sorted()
+        let median = p99s[(p99s.count - 1) / 2]
+        let slowest = seconds.sorted { ($0.p99 ?? 0) > ($1.p99 ?? 0) }.prefix(3).map { second in
+            let busy = second.machineBusy.map { ", CPU \(percent($0)) busy" } ?? ""
+            let ioWait = second.machineIOWait.map { ", \(percent($0)) I/O wait" } ?? ""
+            return "\(second.second) s (\(number(second.p99 ?? 0, 1)) ms\(busy)\(ioWait))"
+        }
+        return "  by second sent (\(seconds.count) s): p99 from \(number(lowest, 1)) to \(number(highest, 1)) ms, median \(number(median, 1)); "
+            + "slowest: " + slowest.joined(separator: ", ")
+    }
+
+    private func percent(_ fraction: Double) -> String {
+        "\(number(fraction * 100, 0))%"
     }
 
     private func listing(_ counts: [String: Int]) -> String {

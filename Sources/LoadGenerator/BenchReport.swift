@@ -124,6 +124,40 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var postgresSeconds: Double?
         /// The bench process itself: the load generator's cost.
         public var benchSeconds: Double
+        /// The share of the machine's CPU time that was busy over the window, 0 to 1, every
+        /// process counted (`/proc/stat`; steal counts as busy); nil where it cannot be read.
+        public var machineBusy: Double?
+        /// The share that was idle while a process waited for the disk.
+        public var machineIOWait: Double?
+    }
+
+    /// The machine the bench ran on.
+    public struct Host: Sendable, Codable, Equatable {
+        public var cpus: Int
+        /// The kernel's page-cache writeback settings at the window's end (`/proc/sys/vm`:
+        /// `dirty_background_bytes`, `dirty_background_ratio`, `dirty_expire_centisecs`,
+        /// `dirty_writeback_centisecs`); empty where they cannot be read. They decide how the
+        /// table pages PostgreSQL extends without syncing reach the disk, and so how long the
+        /// WAL's flushes wait behind them.
+        public var kernelWriteback: [String: Int]
+    }
+
+    /// One second of the window: the latency of the headline orders sent in it, and how busy the
+    /// machine's CPUs were in it. Shows whether a run's p99 comes from a few bad seconds or from
+    /// all of them.
+    public struct Second: Sendable, Codable, Equatable {
+        /// Whole seconds from the window's start.
+        public var second: Int
+        /// Headline orders sent in this second (and seen terminal).
+        public var orders: Int
+        /// Their latency, in ms (nearest-rank percentiles); nil without orders.
+        public var p50: Double?
+        public var p99: Double?
+        public var max: Double?
+        /// The machine's busy share over this second of the window, 0 to 1.
+        public var machineBusy: Double?
+        /// The share that was idle while a process waited for the disk.
+        public var machineIOWait: Double?
     }
 
     /// One queue as its consumers' metrics saw it over the window (`--metrics`): how long its
@@ -157,6 +191,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var outputDirectory: String
     public var settings: Settings
     public var server: Server?
+    /// Absent from reports written before it existed.
+    public var host: Host?
     public var window: Window
     public var orders: Orders
     public var latency: Latencies
@@ -171,6 +207,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var queues: [QueueFigures]?
     /// Of the child processes, how many answered `GET /metrics` at both edges of the window.
     public var metricsProcesses: Int?
+    /// The window second by second (reports written before it existed have none).
+    public var timeline: [Second]?
 
     /// The encoder for `report.json` (and `--json`).
     public static func makeEncoder() -> JSONEncoder {
@@ -184,6 +222,19 @@ public struct BenchReport: Sendable, Codable, Equatable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
+    }
+}
+
+extension BenchReport.Second {
+    /// A second from its orders' latencies in microseconds, in any order.
+    init(second: Int, microseconds: [UInt32], machine: ProcessCPU.MachineShares?) {
+        let sorted = microseconds.sorted()
+        func percentile(_ level: Double) -> Double? {
+            guard !sorted.isEmpty else { return nil }
+            let rank = Int((level / 100 * Double(sorted.count)).rounded(.up))
+            return Double(sorted[Swift.min(Swift.max(rank, 1), sorted.count) - 1]) / 1000
+        }
+        self.init(second: second, orders: sorted.count, p50: percentile(50), p99: percentile(99), max: percentile(100), machineBusy: machine?.busy, machineIOWait: machine?.ioWait)
     }
 }
 

@@ -24,6 +24,8 @@ struct Measurement: Sendable {
         var system: Double?
         var postgres: Double?
         var bench: Double
+        /// The whole machine's CPU ticks; nil where they cannot be read.
+        var machine: ProcessCPU.MachineTicks?
     }
 
     /// What happened at the window's edges.
@@ -35,6 +37,10 @@ struct Measurement: Sendable {
         var ownQueries: Int
         var cpuStart: CPUReading
         var cpuEnd: CPUReading
+        /// How the machine's CPUs spent each whole second of the window (nil where unknown).
+        var machineBySecond: [ProcessCPU.MachineShares?] = []
+        /// The kernel's writeback settings at the window's end.
+        var kernelWriteback: [String: Int] = [:]
         var unfinished: Int
         /// The churning tables at the window's start and after the settle time.
         var tablesStart: [String: BenchReport.TableReading]
@@ -85,7 +91,8 @@ struct Measurement: Sendable {
         CPUReading(
             system: system.map { ProcessCPU.seconds(of: $0.pids) },
             postgres: postmasterPID.flatMap { ProcessCPU.treeSeconds(root: $0, excluding: backendPID.map { [$0] } ?? []) },
-            bench: ProcessCPU.selfSeconds())
+            bench: ProcessCPU.selfSeconds(),
+            machine: ProcessCPU.machineTicks())
     }
 
     private enum Phase {
@@ -101,6 +108,8 @@ struct Measurement: Sendable {
         defer { display.finish() }
         let begin = Date()
         var phase = Phase.warmup
+        // The machine's CPU ticks at the window's start and at each whole second after it.
+        var machineSeconds: [ProcessCPU.MachineTicks?] = []
         while true {
             try Task.checkCancellation()
             try system?.checkAlive()
@@ -116,12 +125,16 @@ struct Measurement: Sendable {
                     let snapshot = try await statistics.snapshot(ledger: ledger)
                     let start = Date()
                     ledger.startWindow(at: start)
+                    machineSeconds = [cpu.machine]
                     phase = .measuring(
                         start: start, cpu: cpu, statistics: snapshot, ownQueries: ownQueries, tables: tablesStart, serviceMetrics: metricsStart)
                     continue
                 }
             case .measuring(let start, let cpuStart, let statisticsStart, let ownStart, let tablesStart, let metricsStart):
                 let timeUp = configuration.duration.map { now.timeIntervalSince(start) >= $0 } ?? false
+                if now.timeIntervalSince(start) >= Double(machineSeconds.count) {
+                    machineSeconds.append(ProcessCPU.machineTicks())
+                }
                 if timeUp || ledger.limitReached {
                     ledger.stopPlacing()
                     ledger.endWindow(at: now)
@@ -131,6 +144,10 @@ struct Measurement: Sendable {
                     var partial = Result(
                         windowStart: start, windowEnd: now, statisticsStart: statisticsStart, statisticsEnd: statisticsEnd,
                         ownQueries: ownEnd - ownStart, cpuStart: cpuStart, cpuEnd: cpuEnd, unfinished: 0, tablesStart: tablesStart)
+                    partial.kernelWriteback = ProcessCPU.writebackSettings()
+                    partial.machineBySecond = zip(machineSeconds, machineSeconds.dropFirst()).map { earlier, later in
+                        earlier.flatMap { earlier in later?.shares(since: earlier) }
+                    }
                     if let metricsStart, let metricsEnd = await serviceMetrics() {
                         partial.serviceMetrics = metricsEnd.metrics.subtracting(metricsStart.metrics)
                         partial.serviceMetricsAnswered = min(metricsStart.answered, metricsEnd.answered)

@@ -56,6 +56,11 @@ final class OrderLedger: Sendable {
         var headlineConfirmed = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var headlineRejected = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var slowClass = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+        /// The headline class's latencies in microseconds, by the second of the window the order
+        /// was sent in: a run's tail is either spread over it or made by a few bad seconds, and
+        /// only this tells which. Plain arrays, not histograms: a histogram per second would
+        /// take more memory than the values of a thousand orders.
+        var headlineBySecond: [[UInt32]] = []
     }
 
     let state = Locked(State())
@@ -181,6 +186,11 @@ final class OrderLedger: Sendable {
                         _ = state.slowClass.record(UInt64(micros))
                     } else {
                         _ = state.headline.record(UInt64(micros))
+                        let second = Int(order.sentAt.timeIntervalSince(start))
+                        if state.headlineBySecond.count <= second {
+                            state.headlineBySecond.append(contentsOf: repeatElement([], count: second + 1 - state.headlineBySecond.count))
+                        }
+                        state.headlineBySecond[second].append(UInt32(min(micros, Double(UInt32.max))))
                         if outcome.status == "confirmed" {
                             _ = state.headlineConfirmed.record(UInt64(micros))
                         } else {

@@ -52,6 +52,62 @@ public enum ProcessCPU {
         return Double(ticks) / ticksPerSecond
     }
 
+    /// The whole machine's CPU time so far, in clock ticks summed over its CPUs: `busy` is every
+    /// state but idle and waiting for I/O.
+    struct MachineTicks: Equatable, Sendable {
+        var busy: UInt64
+        var ioWait: UInt64
+        var total: UInt64
+
+        /// How the CPUs' time was spent between `earlier` and this reading; nil when no tick passed.
+        func shares(since earlier: MachineTicks) -> MachineShares? {
+            guard total > earlier.total, busy >= earlier.busy, ioWait >= earlier.ioWait else { return nil }
+            let elapsed = Double(total - earlier.total)
+            return MachineShares(busy: min(Double(busy - earlier.busy) / elapsed, 1), ioWait: min(Double(ioWait - earlier.ioWait) / elapsed, 1))
+        }
+    }
+
+    /// Shares of the machine's CPU time, 0 to 1.
+    struct MachineShares: Equatable, Sendable {
+        /// Running anything.
+        var busy: Double
+        /// Idle while a process waited for the disk: with the CPUs less busy, a sign that the
+        /// system was held up by I/O rather than by CPU.
+        var ioWait: Double
+    }
+
+    /// Parses the aggregate `cpu` line of `/proc/stat`: user nice system idle iowait irq softirq
+    /// steal (guest time is already counted in user). Steal counts as busy: the CPU was not
+    /// available to this machine.
+    static func parseMachineStat(_ text: Substring) -> MachineTicks? {
+        guard let line = text.split(separator: "\n", maxSplits: 1).first, line.hasPrefix("cpu ") else { return nil }
+        let values = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().prefix(8).compactMap { UInt64($0) }
+        guard values.count >= 5 else { return nil }
+        let total = values.reduce(0, +)
+        let idle = values[3] + values[4]
+        return MachineTicks(busy: total - idle, ioWait: values[4], total: total)
+    }
+
+    /// The machine's CPU ticks now; nil where `/proc/stat` cannot be read (not Linux).
+    static func machineTicks() -> MachineTicks? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
+        return parseMachineStat(Substring(text))
+    }
+
+    /// The kernel's page-cache writeback settings (`/proc/sys/vm`) that matter to a database's
+    /// latency, by name; empty where they cannot be read. PostgreSQL 15 extends a table by
+    /// writing zero pages it does not sync, and with the defaults the kernel writes all of them
+    /// back together once they are 30 s old, which the WAL's flushes then wait behind.
+    static func writebackSettings() -> [String: Int] {
+        var settings: [String: Int] = [:]
+        for name in ["dirty_background_bytes", "dirty_background_ratio", "dirty_expire_centisecs", "dirty_writeback_centisecs"] {
+            guard let text = try? String(contentsOfFile: "/proc/sys/vm/\(name)", encoding: .utf8),
+                  let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+            settings[name] = value
+        }
+        return settings
+    }
+
     /// CPU seconds (user plus system) this process has used.
     public static func selfSeconds() -> Double {
         var usage = rusage()

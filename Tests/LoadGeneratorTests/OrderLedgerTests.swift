@@ -50,6 +50,30 @@ struct OrderLedgerTests {
         #expect(ledger.inFlight.requests == 0)
     }
 
+    @Test("headline latencies are kept by the second of the window the order was sent in")
+    func bySecond() {
+        let ledger = OrderLedger(limit: nil, stepTimeout: 2)
+        let t0 = Date(timeIntervalSince1970: 1_000)
+        let first = UUID(), second = UUID(), late = UUID(), slow = UUID()
+        for _ in 0..<4 { _ = ledger.permit() }
+        ledger.startWindow(at: t0)
+        ledger.accepted(first, sentAt: t0.addingTimeInterval(0.2), slow: false)
+        ledger.accepted(second, sentAt: t0.addingTimeInterval(0.9), slow: false)
+        ledger.accepted(late, sentAt: t0.addingTimeInterval(2.5), slow: false)
+        ledger.accepted(slow, sentAt: t0.addingTimeInterval(0.5), slow: true)
+        ledger.completed([
+            .init(id: first, status: "confirmed", reason: nil, updatedAt: t0.addingTimeInterval(0.25)),
+            .init(id: second, status: "confirmed", reason: nil, updatedAt: t0.addingTimeInterval(1.0)),
+            .init(id: late, status: "rejected", reason: "payment_declined", updatedAt: t0.addingTimeInterval(2.8)),
+            .init(id: slow, status: "rejected", reason: "payment_timeout", updatedAt: t0.addingTimeInterval(3)),
+        ])
+        let bySecond = ledger.state.value.headlineBySecond
+        #expect(bySecond.count == 3)
+        #expect(bySecond[0].sorted().map { ($0 + 500) / 1000 } == [50, 100])
+        #expect(bySecond[1].isEmpty)
+        #expect(bySecond[2].map { ($0 + 500) / 1000 } == [300])
+    }
+
     @Test("an order is asked about again after the poll interval, or after a quarter of its age if that is longer")
     func pollSchedule() {
         let ledger = OrderLedger(limit: nil, stepTimeout: 2)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import LoadGenerator
 
@@ -13,5 +14,46 @@ struct ProcessCPUTests {
     @Test("this process can read its own CPU time")
     func ownTime() {
         #expect(ProcessCPU.selfSeconds() >= 0)
+    }
+
+    @Test("reads the machine's busy and total ticks from /proc/stat's cpu line; idle and I/O wait are not busy")
+    func parsesMachineStat() {
+        let text = "cpu  4594585 10 697052 4227972 90312 0 69178 10557 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+        let ticks = ProcessCPU.parseMachineStat(Substring(text))
+        let busy: UInt64 = 4_594_585 + 10 + 697_052 + 69_178 + 10_557
+        let waiting: UInt64 = 4_227_972 + 90_312
+        #expect(ticks == .init(busy: busy, ioWait: 90_312, total: busy + waiting))
+        #expect(ProcessCPU.parseMachineStat("cpu0 1 2 3 4 5") == nil)
+        #expect(ProcessCPU.parseMachineStat("intr 1 2 3") == nil)
+    }
+
+    @Test("the busy and I/O-wait shares between two readings")
+    func shares() {
+        let earlier = ProcessCPU.MachineTicks(busy: 1_000, ioWait: 30, total: 5_000)
+        #expect(ProcessCPU.MachineTicks(busy: 1_150, ioWait: 40, total: 5_200).shares(since: earlier) == .init(busy: 0.75, ioWait: 0.05))
+        #expect(ProcessCPU.MachineTicks(busy: 1_000, ioWait: 30, total: 5_000).shares(since: earlier) == nil)
+    }
+
+    @Test("the kernel's writeback settings are read where /proc/sys/vm has them")
+    func writebackSettings() {
+        let settings = ProcessCPU.writebackSettings()
+        if FileManager.default.fileExists(atPath: "/proc/sys/vm/dirty_expire_centisecs") {
+            #expect(settings.count == 4)
+        } else {
+            #expect(settings.isEmpty)
+        }
+        #expect(Set(settings.keys).isSubset(of: ["dirty_background_bytes", "dirty_background_ratio", "dirty_expire_centisecs", "dirty_writeback_centisecs"]))
+    }
+
+    @Test("this machine's ticks can be read, and they grow")
+    func machineTicks() throws {
+        let first = try #require(ProcessCPU.machineTicks())
+        var spin = 0.0
+        for index in 0..<3_000_000 { spin += Double(index).squareRoot() }
+        #expect(spin > 0)
+        let second = try #require(ProcessCPU.machineTicks())
+        #expect(second.total >= first.total)
+        #expect(second.busy >= first.busy)
+        #expect(second.busy <= second.total)
     }
 }
