@@ -119,12 +119,7 @@ public enum EvenTicketSystem {
         _ body: @Sendable @escaping (PostgresClient) async throws -> T
     ) async throws -> T {
         let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: poolLogger(logger))
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
-            defer { group.cancelAll() }
+        return try await client.running(logger: logger) {
             let deadline = ContinuousClock.now + reachTimeout
             try await waitUntilReachable(client, url: url, logger: logger, timeout: reachTimeout)
             if migrate {

@@ -26,11 +26,9 @@ public enum BenchRunner {
         // about a first query racing its start-up, which is harmless.
         let client = PostgresClient(
             configuration: database.url.clientConfiguration(maximumConnections: 20), backgroundLogger: quiet(logger, level: .error))
-        let report = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await run(configuration, database: database, client: client, startedAt: startedAt,
-                                 progressDescriptor: progressDescriptor, logger: logger)
+        let report = try await client.running(logger: logger) {
+            try await run(configuration, database: database, client: client, startedAt: startedAt,
+                          progressDescriptor: progressDescriptor, logger: logger)
         }
         try write(report, to: configuration.outputDirectory)
         return report
