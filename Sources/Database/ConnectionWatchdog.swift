@@ -101,7 +101,7 @@ public struct ConnectionWatchdog: Sendable {
     /// fails what awaits it within microseconds, unless postgres-nio lost the await.
     static let closedGrace = Duration.seconds(1)
 
-    private enum Expiry {
+    private enum Expiry: CaseIterable {
         case timedOut
         case drained
         case connectionClosed
@@ -113,6 +113,14 @@ public struct ConnectionWatchdog: Sendable {
             case .drained: "shutdown"
             case .connectionClosed: "connection_closed"
             }
+        }
+    }
+
+    /// Makes ``Name/stalls`` show every kind at 0 from the start, so that a rate over it, and
+    /// an alert on it, need no first stall. Call it once the metrics backend is in place.
+    public static func registerMetrics() {
+        for expiry in Expiry.allCases {
+            _ = Counter(label: Name.stalls, dimensions: [("kind", expiry.kind)])
         }
     }
 

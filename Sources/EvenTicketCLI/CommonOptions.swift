@@ -159,6 +159,7 @@ struct MetricsOptions: ParsableArguments {
         let metricsHost = metricsHost ?? "127.0.0.1"
         let export = PrometheusExport()
         export.bootstrap()
+        ConnectionWatchdog.registerMetrics()
         configuration.queueSampling = QueueGauges.interval
         return export.server(host: metricsHost, port: metricsPort, logger: logger, onServerRunning: { port in
             logger.info("serving metrics", metadata: ["address": "http://\(metricsHost):\(port)/metrics"])

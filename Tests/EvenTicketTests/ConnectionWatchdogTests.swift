@@ -21,6 +21,14 @@ struct ConnectionWatchdogTests {
         func release() { waiter.withLock { $0?.resume(); $0 = nil } }
     }
 
+    @Test func everyKindOfStallIsExportedAtZeroOnceRegistered() async {
+        let export = PrometheusExport()
+        withMetricsFactory(export.factory) { ConnectionWatchdog.registerMetrics() }
+        for kind in ["timeout", "shutdown", "connection_closed"] {
+            #expect(MetricsTests.value("eventicket_db_stalls_total{kind=\"\(kind)\"}", in: export) == 0)
+        }
+    }
+
     @Test func workThatOutlivesItsClosedConnectionIsAbandonedAndTheCallerCarriesOn() async throws {
         let export = PrometheusExport()
         try await withMetricsFactory(export.factory) {
