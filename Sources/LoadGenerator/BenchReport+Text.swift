@@ -97,8 +97,8 @@ extension BenchReport {
     /// The headline's p99 second by second, and the slowest seconds; nil without a timeline.
     private var timelineText: String? {
         let seconds = (timeline ?? []).filter { $0.p99 != nil }
-        guard let lowest = seconds.compactMap(\.p99).min(), let highest = seconds.compactMap(\.p99).max() else { return nil }
         let p99s = seconds.compactMap(\.p99).sorted()
+        guard let lowest = p99s.first, let highest = p99s.last else { return nil }
         let median = p99s[(p99s.count - 1) / 2]
         let slowest = seconds.sorted { ($0.p99 ?? 0) > ($1.p99 ?? 0) }.prefix(3).map { second in
             let busy = second.machineBusy.map { ", CPU \(percent($0)) busy" } ?? ""
