@@ -38,7 +38,7 @@ extension BenchReport {
             postgresSeconds: result.cpuEnd.postgres.flatMap { end in result.cpuStart.postgres.map { end - $0 } },
             benchSeconds: result.cpuEnd.bench - result.cpuStart.bench,
             machineBusy: machine?.busy, machineIOWait: machine?.ioWait)
-        host = Host(cpus: ProcessInfo.processInfo.activeProcessorCount, kernelWriteback: result.kernelWriteback)
+        host = Host.current()
         // Only the window's whole seconds: a last partial second has fewer orders and no CPU reading.
         timeline = (0..<Int(seconds)).map { second in
             Second(

@@ -134,12 +134,23 @@ public struct BenchReport: Sendable, Codable, Equatable {
     /// The machine the bench ran on.
     public struct Host: Sendable, Codable, Equatable {
         public var cpus: Int
-        /// The kernel's page-cache writeback settings at the window's end (`/proc/sys/vm`:
+        /// The kernel's page-cache writeback settings when the report was made (`/proc/sys/vm`:
         /// `dirty_background_bytes`, `dirty_background_ratio`, `dirty_expire_centisecs`,
-        /// `dirty_writeback_centisecs`); empty where they cannot be read. They decide how the
-        /// table pages PostgreSQL extends without syncing reach the disk, and so how long the
-        /// WAL's flushes wait behind them.
+        /// `dirty_writeback_centisecs`); empty where they cannot be read. PostgreSQL 15 extends
+        /// a table by writing zeroed pages it does not sync; with the defaults the kernel writes
+        /// them all back once they are 30 s old, and the WAL's flushes wait behind that.
         public var kernelWriteback: [String: Int]
+
+        /// This machine now.
+        static func current() -> Host {
+            var settings: [String: Int] = [:]
+            for name in ["dirty_background_bytes", "dirty_background_ratio", "dirty_expire_centisecs", "dirty_writeback_centisecs"] {
+                guard let text = try? String(contentsOfFile: "/proc/sys/vm/\(name)", encoding: .utf8),
+                      let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+                settings[name] = value
+            }
+            return Host(cpus: ProcessInfo.processInfo.activeProcessorCount, kernelWriteback: settings)
+        }
     }
 
     /// One second of the window: the latency of the headline orders sent in it, and how busy the

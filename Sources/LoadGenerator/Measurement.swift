@@ -39,8 +39,6 @@ struct Measurement: Sendable {
         var cpuEnd: CPUReading
         /// How the machine's CPUs spent each whole second of the window (nil where unknown).
         var machineBySecond: [ProcessCPU.MachineShares?] = []
-        /// The kernel's writeback settings at the window's end.
-        var kernelWriteback: [String: Int] = [:]
         var unfinished: Int
         /// The churning tables at the window's start and after the settle time.
         var tablesStart: [String: BenchReport.TableReading]
@@ -144,7 +142,6 @@ struct Measurement: Sendable {
                     var partial = Result(
                         windowStart: start, windowEnd: now, statisticsStart: statisticsStart, statisticsEnd: statisticsEnd,
                         ownQueries: ownEnd - ownStart, cpuStart: cpuStart, cpuEnd: cpuEnd, unfinished: 0, tablesStart: tablesStart)
-                    partial.kernelWriteback = ProcessCPU.writebackSettings()
                     partial.machineBySecond = zip(machineSeconds, machineSeconds.dropFirst()).map { earlier, later in
                         earlier.flatMap { earlier in later?.shares(since: earlier) }
                     }

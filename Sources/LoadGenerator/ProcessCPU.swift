@@ -94,20 +94,6 @@ public enum ProcessCPU {
         return parseMachineStat(Substring(text))
     }
 
-    /// The kernel's page-cache writeback settings (`/proc/sys/vm`) that matter to a database's
-    /// latency, by name; empty where they cannot be read. PostgreSQL 15 extends a table by
-    /// writing zero pages it does not sync, and with the defaults the kernel writes all of them
-    /// back together once they are 30 s old, which the WAL's flushes then wait behind.
-    static func writebackSettings() -> [String: Int] {
-        var settings: [String: Int] = [:]
-        for name in ["dirty_background_bytes", "dirty_background_ratio", "dirty_expire_centisecs", "dirty_writeback_centisecs"] {
-            guard let text = try? String(contentsOfFile: "/proc/sys/vm/\(name)", encoding: .utf8),
-                  let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
-            settings[name] = value
-        }
-        return settings
-    }
-
     /// CPU seconds (user plus system) this process has used.
     public static func selfSeconds() -> Double {
         var usage = rusage()

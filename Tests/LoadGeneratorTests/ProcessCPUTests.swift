@@ -34,9 +34,11 @@ struct ProcessCPUTests {
         #expect(ProcessCPU.MachineTicks(busy: 1_000, ioWait: 30, total: 5_000).shares(since: earlier) == nil)
     }
 
-    @Test("the kernel's writeback settings are read where /proc/sys/vm has them")
-    func writebackSettings() {
-        let settings = ProcessCPU.writebackSettings()
+    @Test("the host's CPUs, and the kernel's writeback settings where /proc/sys/vm has them")
+    func host() {
+        let host = BenchReport.Host.current()
+        #expect(host.cpus >= 1)
+        let settings = host.kernelWriteback
         if FileManager.default.fileExists(atPath: "/proc/sys/vm/dirty_expire_centisecs") {
             #expect(settings.count == 4)
         } else {
