@@ -49,49 +49,29 @@ public struct ConnectionWatchdog: Sendable {
     /// postgres-nio await can stay pending after its connection died), it is abandoned: this
     /// throws ``StalledConnectionError`` and the caller carries on with a new connection, while the
     /// stuck task, which holds nothing of the pool any more, is left to itself.
+    ///
+    /// What it costs work that ends in time: a task for the work, and a timer on the
+    /// connection's event loop, armed and cancelled. The timeout, the looks at the connection and
+    /// the drain are timers on that loop; only a stall starts a task of its own.
     public func run<T: Sendable>(
         on connection: PostgresConnection, _ what: String, abandonAfter grace: Duration = .seconds(5),
         _ work: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let race = Race<T>()
+        let watch = Watch<T>(
+            watchdog: self, connection: connection, what: what, grace: grace, metrics: MetricsSystem.factory
+        )
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                race.start(continuation)
-                let worker = Task {
-                    do { race.finish(.success(try await work())) } catch { race.finish(.failure(error)) }
+            try await withGracefulShutdownHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                    watch.start(continuation, worker: Task {
+                        do { watch.finish(.success(try await work())) } catch { watch.finish(.failure(error)) }
+                    })
                 }
-                let timer = Task {
-                    guard let expiry = try? await expiry(of: connection), !race.isFinished else { return }
-                    let abandonAfter: Duration
-                    switch expiry {
-                    case .connectionClosed:
-                        // Work that closed its own connection usually ends a moment later:
-                        // only the abandonment below is worth a word.
-                        abandonAfter = Self.closedGrace
-                    case .timedOut, .drained:
-                        logger.warning("closing a stalled connection", metadata: [
-                            "work": "\(what)", "after": "\(expiry == .timedOut ? timeout : drain)",
-                            "reason": "\(expiry.kind)",
-                        ])
-                        Self.countStall(expiry)
-                        try? await connection.close()
-                        abandonAfter = grace
-                    }
-                    guard (try? await connection.eventLoop.sleep(for: abandonAfter)) != nil, !race.isFinished else { return }
-                    // Counted before the caller resumes, which may read the metrics at once.
-                    if expiry == .connectionClosed { Self.countStall(expiry) }
-                    if race.finish(.failure(StalledConnectionError(work: what))) {
-                        logger.error("abandoning work that did not end after its connection was closed", metadata: [
-                            "work": "\(what)", "grace": "\(abandonAfter)",
-                            "closed": "\(expiry == .connectionClosed ? "under the work" : "by the watchdog")",
-                        ])
-                        worker.cancel()
-                    }
-                }
-                race.register(stopAll: { worker.cancel(); timer.cancel() }, stopWork: { worker.cancel() })
+            } onGracefulShutdown: {
+                watch.shutdownBegan()
             }
         } onCancel: {
-            race.cancel()
+            watch.cancel()
         }
     }
 
@@ -101,7 +81,7 @@ public struct ConnectionWatchdog: Sendable {
     /// fails what awaits it within microseconds, unless postgres-nio lost the await.
     static let closedGrace = Duration.seconds(1)
 
-    private enum Expiry: CaseIterable {
+    fileprivate enum Expiry: CaseIterable {
         case timedOut
         case drained
         case connectionClosed
@@ -124,36 +104,10 @@ public struct ConnectionWatchdog: Sendable {
         }
     }
 
-    /// Counts one step of the watchdog's in the process's metrics (the task's factory, if
-    /// `withMetricsFactory` set one).
-    private static func countStall(_ expiry: Expiry) {
-        Counter(label: Name.stalls, dimensions: [("kind", expiry.kind)]).increment()
-    }
-
-    /// Returns after `timeout`, `drain` after a graceful shutdown began, or once `connection` is
-    /// seen closed, whichever is first; throws when cancelled. Its timers run on the
-    /// connection's event loop; a run shorter than ``closedCheck`` arms one timer, as before.
-    private func expiry(of connection: PostgresConnection) async throws -> Expiry {
-        let eventLoop = connection.eventLoop
-        return try await withThrowingTaskGroup(of: Expiry.self) { group in
-            group.addTask {
-                let deadline = ContinuousClock.now + timeout
-                while true {
-                    let left = deadline - .now
-                    if left <= .zero { return .timedOut }
-                    try await eventLoop.sleep(for: min(left, Self.closedCheck))
-                    if connection.isClosed { return .connectionClosed }
-                }
-            }
-            group.addTask {
-                try await gracefulShutdown()
-                try await eventLoop.sleep(for: drain)
-                return .drained
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
-            return first
-        }
+    /// Counts one step of the watchdog's in `factory`: the process's metrics, or those of the
+    /// caller's task if `withMetricsFactory` set them.
+    fileprivate static func countStall(_ expiry: Expiry, in factory: any MetricsFactory) {
+        Counter(label: Name.stalls, dimensions: [("kind", expiry.kind)], factory: factory).increment()
     }
 }
 
@@ -166,58 +120,176 @@ public struct StalledConnectionError: Error, CustomStringConvertible, Sendable {
     public init(work: String) { self.work = work }
 }
 
-/// One outcome of several racers (the work, the watchdog, the caller's cancellation) resumes the
-/// caller, once; finishing also cancels the racers still running.
-private final class Race<T: Sendable>: Sendable {
+/// One run under the watchdog. The work, a stall and the caller's cancellation race; the first
+/// outcome resumes the caller, once.
+///
+/// The looks at the connection and the timeout are one timer on the connection's event loop,
+/// armed again after each look and cancelled when the work ends; a graceful shutdown arms a
+/// second one, for the drain. Neither needs a task: only a stall starts one, to close the
+/// connection and wait for the work to give up.
+private final class Watch<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
-        var result: Result<T, any Error>?
-        var stopAll: (@Sendable () -> Void)?
-        var stopWork: (@Sendable () -> Void)?
+        /// An outcome that came before the caller's continuation did.
+        var early: Result<T, any Error>?
+        var finished = false
+        /// A timer found the work stalled; the other one stands down.
+        var stalled = false
         var cancelled = false
+        var drainArmed = false
+        var worker: Task<Void, Never>?
+        var check: NIOScheduledCallback?
+        var drain: NIOScheduledCallback?
     }
 
     private let state = Mutex(State())
+    private let watchdog: ConnectionWatchdog
+    private let connection: PostgresConnection
+    private let what: String
+    private let grace: Duration
+    private let metrics: any MetricsFactory
+    private let deadline: ContinuousClock.Instant
 
-    var isFinished: Bool { state.withLock { $0.result != nil } }
-
-    func start(_ continuation: CheckedContinuation<T, any Error>) {
-        state.withLock { $0.continuation = continuation }
+    init(watchdog: ConnectionWatchdog, connection: PostgresConnection, what: String, grace: Duration, metrics: any MetricsFactory) {
+        self.watchdog = watchdog
+        self.connection = connection
+        self.what = what
+        self.grace = grace
+        self.metrics = metrics
+        self.deadline = .now + watchdog.timeout
     }
 
-    /// Registers how to stop the racers (all of them once the race is over; the work alone when
-    /// the caller is cancelled, so that the watchdog still bounds it), and applies what already
-    /// happened.
-    func register(stopAll: @escaping @Sendable () -> Void, stopWork: @escaping @Sendable () -> Void) {
-        let (finished, cancelled) = state.withLock { state -> (Bool, Bool) in
-            state.stopAll = stopAll
-            state.stopWork = stopWork
-            return (state.result != nil, state.cancelled)
+    private var isSettled: Bool { state.withLock { $0.finished || $0.stalled } }
+
+    /// The caller waits on `continuation` while `worker` runs the work: arms the first look.
+    func start(_ continuation: CheckedContinuation<T, any Error>, worker: Task<Void, Never>) {
+        let (early, cancelWorker) = state.withLock { state -> (Result<T, any Error>?, Bool) in
+            if let early = state.early {
+                state.early = nil
+                return (early, false)
+            }
+            state.continuation = continuation
+            state.worker = worker
+            return (nil, state.cancelled)
         }
-        if finished { stopAll() } else if cancelled { stopWork() }
+        if let early { return continuation.resume(with: early) }
+        if cancelWorker { worker.cancel() }
+        armCheck(in: min(watchdog.timeout, ConnectionWatchdog.closedCheck))
     }
 
-    /// The first result resumes the caller; true if this one did.
+    /// The work's outcome, or a stall's: the first resumes the caller and stops the timer.
+    /// True if this one did.
     @discardableResult
-    func finish(_ result: Result<T, any Error>) -> Bool {
-        let (continuation, cancel) = state.withLock { state -> (CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?) in
-            guard state.result == nil else { return (nil, nil) }
-            state.result = result
-            defer { state.continuation = nil; state.stopAll = nil; state.stopWork = nil }
-            return (state.continuation, state.stopAll)
+    func finish(_ outcome: Result<T, any Error>) -> Bool {
+        let settled = state.withLock { state -> (CheckedContinuation<T, any Error>?, NIOScheduledCallback?, NIOScheduledCallback?)? in
+            guard !state.finished else { return nil }
+            state.finished = true
+            defer { state.continuation = nil; state.worker = nil; state.check = nil; state.drain = nil }
+            if state.continuation == nil { state.early = outcome }
+            return (state.continuation, state.check, state.drain)
         }
-        guard let continuation else { return false }
-        continuation.resume(with: result)
-        cancel?()
+        guard let (continuation, check, drain) = settled else { return false }
+        check?.cancel()
+        drain?.cancel()
+        continuation?.resume(with: outcome)
         return true
     }
 
-    /// The caller was cancelled: pass it on to the work (which then usually ends by itself).
+    /// The caller was cancelled: pass it on to the work (which then usually ends by itself); the
+    /// timers still bound it.
     func cancel() {
-        let stopWork = state.withLock { state -> (@Sendable () -> Void)? in
+        let worker = state.withLock { state -> Task<Void, Never>? in
             state.cancelled = true
-            return state.result == nil ? state.stopWork : nil
+            return state.finished ? nil : state.worker
         }
-        stopWork?()
+        worker?.cancel()
+    }
+
+    /// A graceful shutdown began (or had begun when the work started): the work has `drain` left.
+    func shutdownBegan() {
+        let arm = state.withLock { state -> Bool in
+            defer { state.drainArmed = true }
+            return !state.finished && !state.drainArmed
+        }
+        guard arm, let drain = try? connection.eventLoop.scheduleCallback(
+            in: TimeAmount(watchdog.drain), handler: Timer(watch: self, fired: { $0.stall(.drained) })
+        ) else { return }
+        let keep = state.withLock { state -> Bool in
+            guard !state.finished else { return false }
+            state.drain = drain
+            return true
+        }
+        if !keep { drain.cancel() }
+    }
+
+    private func armCheck(in delay: Duration) {
+        guard let check = try? connection.eventLoop.scheduleCallback(
+            in: TimeAmount(delay), handler: Timer(watch: self, fired: { $0.look() })
+        ) else { return }
+        let keep = state.withLock { state -> Bool in
+            guard !state.finished else { return false }
+            state.check = check
+            return true
+        }
+        if !keep { check.cancel() }
+    }
+
+    /// On the event loop: was the connection closed under the work, or is its time up?
+    private func look() {
+        guard !isSettled else { return }
+        if connection.isClosed { return stall(.connectionClosed) }
+        let left = deadline - .now
+        if left <= .zero { return stall(.timedOut) }
+        armCheck(in: min(left, ConnectionWatchdog.closedCheck))
+    }
+
+    /// On the event loop: the first timer to find the work stalled hands it to a task, which
+    /// closes the connection if it is still open and abandons the work if it does not end.
+    private func stall(_ expiry: ConnectionWatchdog.Expiry) {
+        let first = state.withLock { state -> Bool in
+            defer { state.stalled = true }
+            return !state.finished && !state.stalled
+        }
+        guard first else { return }
+        Task { await handle(expiry) }
+    }
+
+    private func handle(_ expiry: ConnectionWatchdog.Expiry) async {
+        let logger = watchdog.logger
+        let abandonAfter: Duration
+        switch expiry {
+        case .connectionClosed:
+            // Work that closed its own connection usually ends a moment later: only the
+            // abandonment below is worth a word.
+            abandonAfter = ConnectionWatchdog.closedGrace
+        case .timedOut, .drained:
+            logger.warning("closing a stalled connection", metadata: [
+                "work": "\(what)", "after": "\(expiry == .timedOut ? watchdog.timeout : watchdog.drain)",
+                "reason": "\(expiry.kind)",
+            ])
+            ConnectionWatchdog.countStall(expiry, in: metrics)
+            try? await connection.close()
+            abandonAfter = grace
+        }
+        try? await connection.eventLoop.sleep(for: abandonAfter)
+        guard !state.withLock({ $0.finished }) else { return }
+        // Counted before the caller resumes, which may read the metrics at once.
+        if expiry == .connectionClosed { ConnectionWatchdog.countStall(expiry, in: metrics) }
+        let worker = state.withLock { $0.worker }
+        if finish(.failure(StalledConnectionError(work: what))) {
+            logger.error("abandoning work that did not end after its connection was closed", metadata: [
+                "work": "\(what)", "grace": "\(abandonAfter)",
+                "closed": "\(expiry == .connectionClosed ? "under the work" : "by the watchdog")",
+            ])
+            worker?.cancel()
+        }
+    }
+
+    /// One of the watch's timers on the connection's event loop.
+    private struct Timer: NIOScheduledCallbackHandler, Sendable {
+        let watch: Watch
+        let fired: @Sendable (Watch) -> Void
+
+        func handleScheduledCallback(eventLoop: some EventLoop) { fired(watch) }
     }
 }

@@ -3,7 +3,7 @@ import NIOCore
 extension EventLoop {
     /// Sleeps for `duration` on a timer of this event loop; throws `CancellationError` when the
     /// task is cancelled. `Task.sleep` arms its timer through Dispatch's threads (a thread
-    /// woken to arm it, and again to cancel it), which the watchdog paid for every batch.
+    /// woken to arm it, and again to cancel it).
     public func sleep(for duration: Duration) async throws {
         try await sleep(until: .now() + TimeAmount(duration))
     }

@@ -4,6 +4,7 @@ import EvenTicketTesting
 import Foundation
 import Metrics
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -126,6 +127,83 @@ struct ConnectionWatchdogTests {
             }
             #expect(answer == 42)
         }
+    }
+
+    /// Once a graceful shutdown begins, work has `drain` left, whether it was running then or
+    /// started after: work still stuck then has its connection closed (counted as `shutdown`)
+    /// and is abandoned, and the service stops.
+    @Test(arguments: [false, true])
+    func stuckWorkIsClosedWhenTheDrainAfterAGracefulShutdownEnds(startsAfterTheShutdown: Bool) async throws {
+        let export = PrometheusExport()
+        let drain = Duration.milliseconds(600)
+        try await withMetricsFactory(export.factory) {
+            try await TestSystem.withDatabase { client, logger in
+                let stuck = Stuck()
+                let watchdog = ConnectionWatchdog(timeout: .seconds(120), drain: drain, logger: logger)
+                let outcome = Mutex<(any Error)?>(nil)
+                let (running, workStarted) = AsyncStream.makeStream(of: Void.self)
+                let service = Worker {
+                    if startsAfterTheShutdown { try? await gracefulShutdown() }
+                    do {
+                        _ = try await client.withConnection { connection in
+                            try await watchdog.run(on: connection, "a batch stuck at shutdown", abandonAfter: .milliseconds(300)) {
+                                workStarted.yield()
+                                await stuck.wait()
+                                return 1
+                            }
+                        }
+                    } catch {
+                        outcome.withLock { $0 = error }
+                    }
+                }
+                let group = ServiceGroup(configuration: .init(
+                    services: [.init(service: service)], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger))
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    if !startsAfterTheShutdown { for await _ in running { break } }
+                    let shutdownBegan = ContinuousClock.now
+                    await group.triggerGracefulShutdown()
+                    try await tasks.waitForAll()
+                    let took = ContinuousClock.now - shutdownBegan
+                    #expect(took >= drain, "the work had its drain")
+                    #expect(took < .seconds(10))
+                }
+                #expect(outcome.withLock { $0 } is StalledConnectionError)
+                stuck.release()
+            }
+        }
+        #expect(MetricsTests.value(#"eventicket_db_stalls_total{kind="shutdown"}"#, in: export) == 1)
+        #expect(MetricsTests.value(#"eventicket_db_stalls_total{kind="timeout"}"#, in: export) == nil)
+    }
+
+    /// The watchdog's timer dies with the work: a connection whose work ended is not closed
+    /// when the work's timeout would have passed.
+    @Test func aConnectionOutlivesTheTimeoutOfWorkThatEnded() async throws {
+        let export = PrometheusExport()
+        try await withMetricsFactory(export.factory) {
+            try await TestSystem.withDatabase { client, logger in
+                let watchdog = ConnectionWatchdog(timeout: .milliseconds(200), drain: .milliseconds(200), logger: logger)
+                try await client.withConnection { connection in
+                    for round in 1...3 {
+                        let value = try await watchdog.run(on: connection, "a quick statement") {
+                            try await connection.query("SELECT \(round)", logger: logger).collect().first?.decode(Int.self)
+                        }
+                        #expect(value == round)
+                    }
+                    try await Task.sleep(for: .milliseconds(700))
+                    #expect(!connection.isClosed)
+                    let answer = try await connection.query("SELECT 42", logger: logger).collect().first?.decode(Int.self)
+                    #expect(answer == 42)
+                }
+            }
+        }
+        #expect(MetricsTests.value(#"eventicket_db_stalls_total{kind="timeout"}"#, in: export) == nil)
+    }
+
+    /// A service that runs `body` once.
+    struct Worker: Service {
+        let body: @Sendable () async -> Void
+        func run() async { await body() }
     }
 
     /// Work that ends in time returns its value: a quick statement, and one that runs past the
