@@ -207,31 +207,32 @@ private final class Watch<T: Sendable>: Sendable {
 
     /// A graceful shutdown began (or had begun when the work started): the work has `drain` left.
     func shutdownBegan() {
-        let arm = state.withLock { state -> Bool in
+        let first = state.withLock { state -> Bool in
             defer { state.drainArmed = true }
             return !state.finished && !state.drainArmed
         }
-        guard arm, let drain = try? connection.eventLoop.scheduleCallback(
-            in: TimeAmount(watchdog.drain), handler: Timer(watch: self, fired: { $0.stall(.drained) })
-        ) else { return }
-        let keep = state.withLock { state -> Bool in
-            guard !state.finished else { return false }
-            state.drain = drain
-            return true
-        }
-        if !keep { drain.cancel() }
+        if first { arm(\.drain, in: watchdog.drain) { $0.stall(.drained) } }
     }
 
     private func armCheck(in delay: Duration) {
-        guard let check = try? connection.eventLoop.scheduleCallback(
-            in: TimeAmount(delay), handler: Timer(watch: self, fired: { $0.look() })
+        arm(\.check, in: delay) { $0.look() }
+    }
+
+    /// Arms a timer on the connection's event loop and keeps it in `slot` for ``finish`` to
+    /// cancel; cancels it at once if the work finished meanwhile.
+    private func arm(
+        _ slot: WritableKeyPath<State, NIOScheduledCallback?>, in delay: Duration,
+        fired: @escaping @Sendable (Watch) -> Void
+    ) {
+        guard let timer = try? connection.eventLoop.scheduleCallback(
+            in: TimeAmount(delay), handler: Timer(watch: self, fired: fired)
         ) else { return }
         let keep = state.withLock { state -> Bool in
             guard !state.finished else { return false }
-            state.check = check
+            state[keyPath: slot] = timer
             return true
         }
-        if !keep { check.cancel() }
+        if !keep { timer.cancel() }
     }
 
     /// On the event loop: was the connection closed under the work, or is its time up?
