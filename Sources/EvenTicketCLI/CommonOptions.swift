@@ -32,7 +32,7 @@ struct DatabaseOptions: ParsableArguments {
 
 struct LoggingOptions: ParsableArguments {
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        /// swift-log's `StreamLogHandler`: a line of text per record.
+        /// swift-log's `StreamLogHandler` lines, a line of text per record (`TextLogHandler`).
         case text
         /// A JSON object per line (`JSONLogHandler`).
         case json
@@ -48,7 +48,7 @@ struct LoggingOptions: ParsableArguments {
         let (level, format) = (logLevel, logFormat)
         LoggingSystem.bootstrap { name in
             var handler: any LogHandler = switch format {
-            case .text: StreamLogHandler.standardError(label: name)
+            case .text: TextLogHandler.standardError(label: name)
             case .json: JSONLogHandler(label: name)
             }
             handler.logLevel = level
