@@ -177,7 +177,7 @@ private final class Watch<T: Sendable>: Sendable {
         armCheck(in: min(watchdog.timeout, ConnectionWatchdog.closedCheck))
     }
 
-    /// The work's outcome, or a stall's: the first resumes the caller and stops the timer.
+    /// The work's outcome, or a stall's: the first resumes the caller and stops the timers.
     /// True if this one did.
     @discardableResult
     func finish(_ outcome: Result<T, any Error>) -> Bool {
