@@ -35,7 +35,7 @@ public struct BusConsumer: Service {
     let logger: Logger
     let metrics: BusMetrics
     /// What each claim loop is doing, for the log when a shutdown drain times out.
-    private let activity = LoopActivity()
+    private let activity: LoopActivity
     private var watchdog: ConnectionWatchdog {
         ConnectionWatchdog(timeout: configuration.batchTimeout, drain: configuration.drainTimeout, logger: logger)
     }
@@ -53,6 +53,7 @@ public struct BusConsumer: Service {
         self.wakeups = wakeups
         self.gate = gate
         self.metrics = BusMetrics(queue: configuration.queue)
+        self.activity = LoopActivity(loops: max(configuration.concurrency, 1))
         var logger = logger
         logger[metadataKey: "consumer"] = "\(configuration.name)"
         self.logger = logger
@@ -100,18 +101,18 @@ public struct BusConsumer: Service {
         // Messages still to handle counted, one at a time, before claiming batches (see
         // `handleCounted`): after this start, and after a batch that ended with its connection.
         var counted = countedHandlings
-        defer { activity.set(index, "stopped") }
+        defer { activity.set(index, .stopped) }
         while !stopping {
             do {
-                activity.set(index, "waiting for a connection")
+                activity.set(index, .waitingForConnection)
                 try await client.withConnection { connection in
-                    activity.set(index, "leased a connection")
+                    activity.set(index, .leasedConnection)
                     // A connection the server ended while it sat between batches goes back to
                     // the pool (which drops it) before it is used again.
                     while !stopping, !connection.isClosed {
                         let generation = wakeups.generation(of: queue)
                         if counted > 0 {
-                            activity.set(index, "handling a counted message")
+                            activity.set(index, .handlingCounted)
                             switch try await self.handleCounted(on: connection) {
                             case .handled:
                                 counted -= 1
@@ -121,7 +122,7 @@ public struct BusConsumer: Service {
                                 // Only messages counted just now (elsewhere) are left: wait
                                 // for its handlings to commit or their leases to run out, still
                                 // counting (one of them could be the crash to count).
-                                activity.set(index, "waiting for another process's counted handlings")
+                                activity.set(index, .waitingForCountedElsewhere)
                                 try await Task.sleep(for: Self.leaseRecheck)
                                 continue
                             case .nothingQueued:
@@ -133,7 +134,7 @@ public struct BusConsumer: Service {
                         let batch = try await self.consumeBatch(on: connection)
                         failures.reset()
                         deferrals.note(batch.deferred, logger: logger)
-                        activity.set(index, "between batches")
+                        activity.set(index, .betweenBatches)
                         if batch.claimed > 0, batch.claimed + batch.deferred == configuration.batchSize {
                             // More may be waiting: let another loop help.
                             wakeups.signal(queue)
@@ -148,12 +149,12 @@ public struct BusConsumer: Service {
                         if batch.deferred > 0 {
                             wait = min(wait, Self.deferredRetry)
                         }
-                        activity.set(index, "waiting for work")
+                        activity.set(index, .waitingForWork)
                         await wakeups.wait(for: queue, since: generation, upTo: wait)
                     }
                 }
             } catch let timedOut as BatchTimedOut where !stopping {
-                activity.set(index, "trying messages alone after \(timedOut.wait.description)")
+                activity.set(index, .isolating(after: timedOut.wait))
                 await isolate(timedOut)
             } catch {
                 if stopping {
@@ -167,7 +168,7 @@ public struct BusConsumer: Service {
                     // on the queue, uncounted.
                     counted = countedHandlings
                 }
-                activity.set(index, "backing off")
+                activity.set(index, .backingOff)
                 try? await Task.sleep(for: failures.next())
             }
         }
@@ -478,7 +479,7 @@ public struct BusConsumer: Service {
     private func inTransaction(
         on connection: PostgresConnection, careful: Bool, claim: () async throws -> ClaimedBatch
     ) async throws -> Claimed {
-        mark("BEGIN")
+        mark(.beginning)
         let started = ContinuousClock.now
         // Set when the careful pass ran past the statement timeout: the connection is closed
         // after the transaction, whatever ends it (see `endTransaction(after:)`).
@@ -487,7 +488,7 @@ public struct BusConsumer: Service {
         // connection and runs inside the transaction (see `beginTransaction`).
         let begun = connection.beginTransaction(logger: logger)
         do {
-            mark("claiming")
+            mark(.claiming)
             let claimedBatch = try await claim()
             let batch = claimedBatch.messages
             try await begun.get()
@@ -510,11 +511,11 @@ public struct BusConsumer: Service {
             var onCommit: (@Sendable () -> Void)?
             var failure: BusMetrics.Outcome?
             do {
-                mark("handling \(fresh.count)")
+                mark(.handling(fresh.count))
                 let handled = try await claimedBatch.handle(fresh, connection, logger)
                 outgoing = handled.messages
                 onCommit = handled.onCommit
-                mark("publishing \(outgoing.count)")
+                mark(.publishing(outgoing.count))
                 try await MessagePublisher.publish(outgoing, with: handled.finalWrites, notifyAtCommit: wakeups.notifiesAtCommit,
                                                    on: connection, logger: logger)
                 try await savepoint?.get()
@@ -540,9 +541,9 @@ public struct BusConsumer: Service {
                 try await execute("ROLLBACK TO SAVEPOINT handler", on: connection)
                 failure = try await recordFailure(fresh[0], error: error, on: connection)
             }
-            mark("COMMIT")
+            mark(.committing)
             try await execute("COMMIT", on: connection)
-            mark("committed")
+            mark(.committed)
             metrics.batchCommitted(claimed: batch.count, duplicates: batch.count - fresh.count,
                                    handled: failure == nil ? fresh.count : 0, duration: .now - started)
             metrics.delivered(delays: batch.lazy.filter(\.isFirstDelivery).map(\.waited))
@@ -554,7 +555,7 @@ public struct BusConsumer: Service {
             return claimed
         } catch {
             let cause = (error as? BatchTimedOut)?.cause ?? error
-            mark("ending the transaction after \(cause.diagnosticDescription)")
+            mark(.endingTransaction(after: cause.diagnosticDescription))
             await connection.endTransaction(after: error.isConnectionFailure ? error : timedOutAlone ?? cause, logger: logger)
             throw error
         }
@@ -583,7 +584,7 @@ public struct BusConsumer: Service {
     }
 
     /// Records what the current claim loop is doing.
-    private func mark(_ state: String) {
+    private func mark(_ state: LoopActivity.State) {
         if let index = ClaimLoop.index { activity.set(index, state) }
     }
 
@@ -634,22 +635,60 @@ private enum ClaimLoop {
     @TaskLocal static var index: Int?
 }
 
-/// What each claim loop of a consumer is doing.
-private final class LoopActivity: Sendable {
-    private let states = Mutex<[Int: (String, ContinuousClock.Instant)]>([:])
+/// What each claim loop of a consumer is doing, and since when: written at every step of every
+/// batch, read only when a shutdown drain times out. A state is a value, not a text, and each
+/// loop has its own slot, so a step costs a lock and two stores (no dictionary, no string built).
+final class LoopActivity: Sendable {
+    enum State: Sendable, CustomStringConvertible {
+        case waitingForConnection, leasedConnection, handlingCounted, waitingForCountedElsewhere
+        case beginning, claiming, handling(Int), publishing(Int), committing, committed
+        case endingTransaction(after: String)
+        case betweenBatches, waitingForWork, isolating(after: BusConsumer.BatchTimedOut.Wait), backingOff, stopped
+        /// Not started yet.
+        case starting
 
-    func set(_ loop: Int, _ state: String) {
-        let now = ContinuousClock.now
-        states.withLock { $0[loop] = (state, now) }
+        var description: String {
+            switch self {
+            case .starting: "starting"
+            case .waitingForConnection: "waiting for a connection"
+            case .leasedConnection: "leased a connection"
+            case .handlingCounted: "handling a counted message"
+            case .waitingForCountedElsewhere: "waiting for another process's counted handlings"
+            case .beginning: "BEGIN"
+            case .claiming: "claiming"
+            case .handling(let count): "handling \(count)"
+            case .publishing(let count): "publishing \(count)"
+            case .committing: "COMMIT"
+            case .committed: "committed"
+            case .endingTransaction(let cause): "ending the transaction after \(cause)"
+            case .betweenBatches: "between batches"
+            case .waitingForWork: "waiting for work"
+            case .isolating(let wait): "trying messages alone after \(wait)"
+            case .backingOff: "backing off"
+            case .stopped: "stopped"
+            }
+        }
     }
 
+    private let states: Mutex<[(state: State, since: ContinuousClock.Instant)]>
+
+    init(loops: Int) {
+        states = Mutex(Array(repeating: (.starting, .now), count: loops))
+    }
+
+    func set(_ loop: Int, _ state: State) {
+        let now = ContinuousClock.now
+        states.withLock { states in
+            guard states.indices.contains(loop) else { return }
+            states[loop] = (state, now)
+        }
+    }
+
+    /// Each loop's state and how long it has been in it, in the loops' order.
     func describe() -> String {
         let now = ContinuousClock.now
         return states.withLock { states in
-            states.keys.sorted().map { loop in
-                let (state, since) = states[loop]!
-                return "loop \(loop): \(state) for \(now - since)"
-            }.joined(separator: "; ")
-        }
+            states.enumerated().map { loop, entry in "loop \(loop): \(entry.state) for \(now - entry.since)" }
+        }.joined(separator: "; ")
     }
 }
