@@ -57,14 +57,18 @@ public struct ConnectionWatchdog: Sendable {
         on connection: PostgresConnection, _ what: String, abandonAfter grace: Duration = .seconds(5),
         _ work: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let watch = Watch<T>(
-            watchdog: self, connection: connection, what: what, grace: grace, metrics: MetricsSystem.factory
-        )
-        return try await withTaskCancellationHandler {
+        let watch = Watch(watchdog: self, connection: connection, what: what, grace: grace, metrics: MetricsSystem.factory)
+        let value = WorkValue<T>()
+        try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                     watch.start(continuation, worker: Task {
-                        do { watch.finish(.success(try await work())) } catch { watch.finish(.failure(error)) }
+                        do {
+                            value.set(try await work())
+                            watch.finish(.success(()))
+                        } catch {
+                            watch.finish(.failure(error))
+                        }
                     })
                 }
             } onGracefulShutdown: {
@@ -73,6 +77,8 @@ public struct ConnectionWatchdog: Sendable {
         } onCancel: {
             watch.cancel()
         }
+        // Resumed without an error only by the work's own end, after it set its value.
+        return value.take()
     }
 
     /// How often the watchdog looks whether the connection closed under the work.
@@ -127,11 +133,14 @@ public struct StalledConnectionError: Error, CustomStringConvertible, Sendable {
 /// armed again after each look and cancelled when the work ends; a graceful shutdown arms a
 /// second one, for the drain. Neither needs a task: only a stall starts one, to close the
 /// connection and wait for the work to give up.
-private final class Watch<T: Sendable>: Sendable {
+///
+/// Not generic over the work's value (``WorkValue`` carries that): a generic class's methods
+/// looked up its metadata, and instantiated its key paths, at every call, at run time.
+private final class Watch: Sendable {
     private struct State {
-        var continuation: CheckedContinuation<T, any Error>?
+        var continuation: CheckedContinuation<Void, any Error>?
         /// An outcome that came before the caller's continuation did.
-        var early: Result<T, any Error>?
+        var early: Result<Void, any Error>?
         var finished = false
         /// A timer found the work stalled; the other one stands down.
         var stalled = false
@@ -162,8 +171,8 @@ private final class Watch<T: Sendable>: Sendable {
     private var isSettled: Bool { state.withLock { $0.finished || $0.stalled } }
 
     /// The caller waits on `continuation` while `worker` runs the work: arms the first look.
-    func start(_ continuation: CheckedContinuation<T, any Error>, worker: Task<Void, Never>) {
-        let (early, cancelWorker) = state.withLock { state -> (Result<T, any Error>?, Bool) in
+    func start(_ continuation: CheckedContinuation<Void, any Error>, worker: Task<Void, Never>) {
+        let (early, cancelWorker) = state.withLock { state -> (Result<Void, any Error>?, Bool) in
             if let early = state.early {
                 state.early = nil
                 return (early, false)
@@ -180,8 +189,8 @@ private final class Watch<T: Sendable>: Sendable {
     /// The work's outcome, or a stall's: the first resumes the caller and stops the timers.
     /// True if this one did.
     @discardableResult
-    func finish(_ outcome: Result<T, any Error>) -> Bool {
-        let settled = state.withLock { state -> (CheckedContinuation<T, any Error>?, NIOScheduledCallback?, NIOScheduledCallback?)? in
+    func finish(_ outcome: Result<Void, any Error>) -> Bool {
+        let settled = state.withLock { state -> (CheckedContinuation<Void, any Error>?, NIOScheduledCallback?, NIOScheduledCallback?)? in
             guard !state.finished else { return nil }
             state.finished = true
             defer { state.continuation = nil; state.worker = nil; state.check = nil; state.drain = nil }
@@ -292,5 +301,20 @@ private final class Watch<T: Sendable>: Sendable {
         let fired: @Sendable (Watch) -> Void
 
         func handleScheduledCallback(eventLoop: some EventLoop) { fired(watch) }
+    }
+}
+
+/// The value of work run under the watchdog, from the work's task to the caller's.
+private final class WorkValue<T: Sendable>: Sendable {
+    private let value = Mutex<T?>(nil)
+
+    func set(_ newValue: T) { value.withLock { $0 = newValue } }
+
+    /// The value set; only after the work ended without an error.
+    func take() -> T {
+        value.withLock { value in
+            defer { value = nil }
+            return value!
+        }
     }
 }
