@@ -7,13 +7,13 @@ import Synchronization
 /// each cost a database lookup. Only valid tokens are remembered; a revoked one keeps working
 /// for at most ``timeToLive``.
 ///
-/// One lookup per token at a time: requests that miss while a lookup of their token is running
-/// wait for its answer instead of starting their own. Without that, every request that arrived
-/// between a busy client's entry expiring and its lookup's answer looked the token up itself:
-/// at 1,000 orders/s from one client, 5 s after the first request, 16 lookups at once, each on
-/// a connection the pool had to open for it (a new PostgreSQL backend each), and again, fewer,
-/// every 5 s after. The same holds for a token that is not valid (not remembered): a flood of
-/// requests with it costs one lookup at a time, not one each.
+/// One lookup per token at a time (``SharedLookups``): requests that miss while a lookup of
+/// their token is running wait for its answer instead of starting their own. Without that,
+/// every request that arrived between a busy client's entry expiring and its lookup's answer
+/// looked the token up itself: at 1,000 orders/s from one client, 5 s after the first request,
+/// 16 lookups at once, each on a connection the pool had to open for it (a new PostgreSQL
+/// backend each), and again, fewer, every 5 s after. The same holds for a token that is not
+/// valid (not remembered): a flood of requests with it costs one lookup at a time, not one each.
 ///
 /// With a ``timeToLive`` of zero nothing is remembered or shared: each request looks its token
 /// up after it arrived, so a revocation counts from the next request.
@@ -26,20 +26,10 @@ final class TokenCache: Sendable {
         var expires: ContinuousClock.Instant
     }
 
-    private struct State {
-        var entries: [String: Entry] = [:]
-        /// The lookup running for each token, which requests that miss meanwhile share.
-        var lookups: [String: Task<AccessRole?, any Error>] = [:]
-    }
-
-    private enum Found {
-        case remembered(AccessRole)
-        case lookingUp(Task<AccessRole?, any Error>)
-    }
-
     private let lookUp: LookUp
     private let timeToLive: Duration
-    private let state = Mutex(State())
+    private let entries = Mutex<[String: Entry]>([:])
+    private let lookups = SharedLookups<String, AccessRole?>()
     private let capacity = 10_000
 
     init(timeToLive: Duration, lookUp: @escaping LookUp) {
@@ -55,36 +45,21 @@ final class TokenCache: Sendable {
     func role(of token: String, logger: Logger) async throws -> AccessRole? {
         guard timeToLive > .zero else { return try await lookUp(token, logger) }
         let now = ContinuousClock.now
-        let found = state.withLock { state -> Found in
-            if let entry = state.entries[token], entry.expires > now { return .remembered(entry.role) }
-            if let running = state.lookups[token] { return .lookingUp(running) }
-            // Unstructured, as it serves every request that waits for it, not only this one: a
-            // request cancelled meanwhile leaves it running for the others. It ends on its own
-            // (the lookup's connection wait and watchdog bound it).
-            let started = Task { try await self.lookUpAndRemember(token, logger: logger) }
-            state.lookups[token] = started
-            return .lookingUp(started)
-        }
-        switch found {
-        case .remembered(let role): return role
-        case .lookingUp(let lookup): return try await lookup.value
-        }
+        if let entry = entries.withLock({ $0[token] }), entry.expires > now { return entry.role }
+        return try await lookups.value(for: token) { try await self.lookUpAndRemember(token, logger: logger) }
     }
 
-    /// Looks `token` up and remembers the answer (a valid token's role; that it is not valid
-    /// replaces what was remembered). A failure is remembered by nobody: the next request tries
+    /// Looks `token` up and remembers the answer: a valid token's role; that it is not valid
+    /// replaces what was remembered. A failure is remembered by nobody: the next request tries
     /// again.
     private func lookUpAndRemember(_ token: String, logger: Logger) async throws -> AccessRole? {
-        let found: Result<AccessRole?, any Error>
-        do { found = .success(try await lookUp(token, logger)) } catch { found = .failure(error) }
+        let role = try await lookUp(token, logger)
         let now = ContinuousClock.now
-        state.withLock { state in
-            state.lookups[token] = nil
-            guard case .success(let role) = found else { return }
-            if state.entries.count >= capacity { state.entries = state.entries.filter { $0.value.expires > now } }
-            if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
-            state.entries[token] = role.map { Entry(role: $0, expires: now + timeToLive) }
+        entries.withLock { entries in
+            if entries.count >= capacity { entries = entries.filter { $0.value.expires > now } }
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[token] = role.map { Entry(role: $0, expires: now + timeToLive) }
         }
-        return try found.get()
+        return role
     }
 }
