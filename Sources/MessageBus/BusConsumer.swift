@@ -638,7 +638,7 @@ private enum ClaimLoop {
 /// What each claim loop of a consumer is doing, and since when: written at every step of every
 /// batch, read only when a shutdown drain times out. A state is a value, not a text, and each
 /// loop has its own slot, so a step costs a lock and two stores (no dictionary, no string built).
-final class LoopActivity: Sendable {
+private final class LoopActivity: Sendable {
     enum State: Sendable, CustomStringConvertible {
         case waitingForConnection, leasedConnection, handlingCounted, waitingForCountedElsewhere
         case beginning, claiming, handling(Int), publishing(Int), committing, committed
