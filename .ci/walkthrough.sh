@@ -99,6 +99,20 @@ expect_failure 64 "--port must be 0 to 65535" "$bin" serve --port 70000 --databa
 expect_failure 64 "is not an order or saga id" "$bin" status not-an-id --database-url "$url"
 expect_failure 64 "SUBCOMMANDS:" "$bin" dead-letters
 expect_failure 64 "--metrics-host needs --metrics-port" "$bin" worker --metrics-host 0.0.0.0 --database-url "$url"
+expect_failure 64 "--statement-timeout must be between 0 and 86400" "$bin" audit --statement-timeout -1 --database-url "$url"
+
+# --statement-timeout: an operator's command does not wait on for a row another session holds.
+declined_saga=$(echo "$declined" | json '["sagaId"]')
+psql "$url" -qAt -c "BEGIN" -c "SELECT 1 FROM orchestrator.sagas WHERE id = '$declined_saga' FOR UPDATE" \
+    -c "SELECT pg_sleep(60) /* walkthrough lock */" >/dev/null 2>&1 &
+locker=$!
+holding="SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60) /* walkthrough lock */%'"
+for _ in $(seq 1 100); do [ "$(psql "$url" -qAt -c "$holding")" = 1 ] && break; sleep 0.1; done
+[ "$(psql "$url" -qAt -c "$holding")" = 1 ] || { echo "the walk-through's lock was not taken" >&2; exit 1; }
+expect_failure 1 "a statement ran longer than --statement-timeout (1 s)" "$bin" saga retry "$declined_saga" --statement-timeout 1 --database-url "$url"
+psql "$url" -qAt -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60) /* walkthrough lock */%'" >/dev/null
+wait "$locker" || true
+expect_failure 1 "is compensated, not failed" "$bin" saga retry "$declined_saga" --statement-timeout 1 --database-url "$url"
 
 # --log-format json: a second serve on the same database logs one JSON object per line.
 jsonlog=$(mktemp)

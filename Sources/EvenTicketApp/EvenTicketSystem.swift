@@ -110,15 +110,18 @@ public enum EvenTicketSystem {
 
     /// Runs `body` with a connection pool to `url`, after checking that the server answers and,
     /// when `migrate` is set, applying pending migrations. The pool is shut down afterwards.
+    /// `settings` are server settings for the pool's connections (program constants only).
     public static func withDatabase<T: Sendable>(
         _ url: DatabaseURL,
         logger: Logger,
         migrate: Bool,
         maximumConnections: Int = 20,
         reachTimeout: Duration = .seconds(15),
+        settings: [(name: String, value: String)] = [],
         _ body: @Sendable @escaping (PostgresClient) async throws -> T
     ) async throws -> T {
-        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: poolLogger(logger))
+        let client = PostgresClient(
+            configuration: url.clientConfiguration(maximumConnections: maximumConnections, settings: settings), backgroundLogger: poolLogger(logger))
         return try await client.running(logger: logger) {
             let deadline = ContinuousClock.now + reachTimeout
             try await waitUntilReachable(client, url: url, logger: logger, timeout: reachTimeout)

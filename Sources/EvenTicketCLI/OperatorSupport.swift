@@ -10,20 +10,56 @@ struct OperatorOptions: ParsableArguments {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
+    // An operator's command shares the database with the services: a statement that runs on
+    // (a large table's scan, a wait for a row a stuck transaction holds) must end on its own,
+    // not only when someone notices and presses Ctrl-C. A wait for a lock counts toward it.
+    @Option(parsing: .unconditional, help: "Seconds any one statement of this command may run, waiting for locks included, before the command gives up (0: no limit).")
+    var statementTimeout: Double = 60
+
+    func validate() throws {
+        guard statementTimeout >= 0, statementTimeout <= 86_400 else {
+            throw ValidationError("--statement-timeout must be between 0 and 86400 seconds")
+        }
+    }
+
+    /// `statement_timeout` in milliseconds, as PostgreSQL takes it (0 turns it off).
+    var statementTimeoutMilliseconds: Int {
+        statementTimeout == 0 ? 0 : max(1, Int((statementTimeout * 1000).rounded()))
+    }
+
     /// Connects to an up-to-date database and runs `body`; failures end in one line and exit 1.
     func withDatabase<T: Sendable>(
         _ label: String, _ body: @Sendable @escaping (PostgresClient, Logger) async throws -> T
     ) async throws -> T {
         let url = try database.resolve()
         let logger = logging.makeLogger(label)
+        let timeout = statementTimeoutMilliseconds
         var result: T?
         try await reportingFailures {
-            result = try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, reachTimeout: .seconds(5)) { client in
-                try await requireMigrated(client, logger: logger)
-                return try await body(client, logger)
+            do {
+                result = try await EvenTicketSystem.withDatabase(
+                    url, logger: logger, migrate: false, reachTimeout: .seconds(5),
+                    settings: [("statement_timeout", "\(timeout)")]
+                ) { client in
+                    try await requireMigrated(client, logger: logger)
+                    return try await body(client, logger)
+                }
+            } catch where error.isStatementTimeout {
+                throw StatementTimedOut(seconds: statementTimeout)
             }
         }
         return result!
+    }
+}
+
+/// A statement of an operator's command outlasted `--statement-timeout`; its transaction was
+/// rolled back, so nothing of it took effect.
+struct StatementTimedOut: Error, CustomStringConvertible {
+    var seconds: Double
+    var description: String {
+        let shown = seconds.rounded() == seconds ? "\(Int(seconds))" : "\(seconds)"
+        return "a statement ran longer than --statement-timeout (\(shown) s), waiting for a lock or working, and was cancelled; nothing of it took effect. "
+            + "Try again, or pass a larger --statement-timeout (0 for no limit)"
     }
 }
 
