@@ -58,9 +58,11 @@ public final class EmbeddedPostgres: Sendable {
         let temporary = options.dataDirectory == nil
         if let dataDirectory = options.dataDirectory {
             base = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
-            if options.fresh, fileManager.fileExists(atPath: base) {
+            try requireOwnFolder(base)
+            if options.fresh, fileManager.fileExists(atPath: base + "/data") {
                 _ = try? run(binDirectory + "/pg_ctl", ["-D", base + "/data", "-m", "immediate", "stop"], asPostgres: runAsPostgres)
-                try fileManager.removeItem(atPath: base)
+                try fileManager.removeItem(atPath: base + "/data")
+                try? fileManager.removeItem(atPath: base + "/server.log")
             }
         } else {
             reapAbandoned(binDirectory: binDirectory, runAsPostgres: runAsPostgres, logger: logger)
@@ -97,6 +99,30 @@ public final class EmbeddedPostgres: Sendable {
             url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable",
             port: port, dataDirectory: data, baseDirectory: base, temporary: temporary,
             binDirectory: binDirectory, runAsPostgres: runAsPostgres)
+    }
+
+    /// What a cluster's folder holds: the cluster, the server's log, and its socket and lock.
+    static func isOwnEntry(_ name: String) -> Bool {
+        name == "data" || name == "server.log" || name.hasPrefix(".s.PGSQL.")
+    }
+
+    /// A kept cluster's folder must be new, empty, or hold only what this type puts there: it
+    /// is handed to the `postgres` user (`chown -R`), and `fresh` deletes the cluster in it. A
+    /// folder of other files (`--data-dir .` in a checkout) is refused before anything is
+    /// changed in it.
+    static func requireOwnFolder(_ base: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: base, isDirectory: &isDirectory) else { return }
+        guard isDirectory.boolValue else {
+            throw EmbeddedPostgresError("the data directory \(base) is a file; give a new or empty folder")
+        }
+        let foreign = try FileManager.default.contentsOfDirectory(atPath: base).filter { !isOwnEntry($0) }.sorted()
+        guard foreign.isEmpty else {
+            let shown = foreign.prefix(3).joined(separator: ", ") + (foreign.count > 3 ? ", …" : "")
+            throw EmbeddedPostgresError(
+                "the data directory \(base) holds files that are not a PostgreSQL cluster of EvenTicket's (\(shown)); "
+                    + "give a new or empty folder (it is handed to the postgres user, and --fresh deletes the cluster in it)")
+        }
     }
 
     /// Temporary clusters are folders with this prefix in the temporary directory.

@@ -11,7 +11,7 @@ struct Audit: AsyncParsableCommand {
     var maxPendingAge: Int = 60
 
     func validate() throws {
-        guard maxPendingAge >= 0 else { throw ValidationError("--max-pending-age must not be negative") }
+        guard (0...31_536_000).contains(maxPendingAge) else { throw ValidationError("--max-pending-age must be 0 to 31536000 seconds (a year)") }
     }
 
     func run() async throws {

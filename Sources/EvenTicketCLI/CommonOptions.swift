@@ -70,7 +70,8 @@ struct StepTimeoutOption: ParsableArguments {
 
     func validate() throws {
         for (name, value) in [("--step-timeout", stepTimeout), ("--compensation-timeout", compensationTimeout ?? stepTimeout)] {
-            guard value > 0, value <= 86_400 else { throw ValidationError("\(name) must be more than 0 and at most 86400 seconds") }
+            // Kept in whole milliseconds: anything shorter would become no timeout at all.
+            guard value >= 0.001, value <= 86_400 else { throw ValidationError("\(name) must be at least 0.001 and at most 86400 seconds") }
         }
     }
 

@@ -18,11 +18,14 @@ struct Dev: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "HTTP port.") var port = 8080
     @Option(help: "Keep the PostgreSQL cluster in this folder across runs (default: a temporary one, deleted on exit).")
     var dataDir: String?
-    @Flag(help: "Delete the cluster in --data-dir first.") var fresh = false
+    @Flag(help: "Delete the cluster in --data-dir first (only the cluster: the folder must hold nothing else).") var fresh = false
     @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         try validatePort(port)
+        guard !fresh || dataDir != nil else {
+            throw ValidationError("--fresh needs --data-dir (without it every run starts on a new throwaway cluster)")
+        }
     }
 
     func run() async throws {
@@ -43,7 +46,7 @@ struct Dev: AsyncParsableCommand {
             try await runRoles(
                 Set(Role.allCases), url: url, configuration: configuration, logger: logger, metrics: metricsServer,
                 onServerRunning: { port in
-                    if let event = demo.event { printBanner(port: port, url: url, dataDirectory: dataDir, event: event, demo: demo) }
+                    if let event = demo.event { printBanner(host: host, port: port, url: url, dataDirectory: dataDir, event: event, demo: demo) }
                 },
                 beforeStart: { box in
                     demo.event = try await Demo.ensureEvent(Catalog(client: box.client), logger: logger)
@@ -77,8 +80,8 @@ enum Demo {
     }
 }
 
-func printBanner(port: Int, url: DatabaseURL, dataDirectory: String?, event: Catalog.Event, demo: DemoBox) {
-    let base = "http://127.0.0.1:\(port)"
+func printBanner(host: String, port: Int, url: DatabaseURL, dataDirectory: String?, event: Catalog.Event, demo: DemoBox) {
+    let base = "http://\(bannerHost(host)):\(port)"
     let types = event.ticketTypes.map {
         "    \($0.name): \($0.ticketTypeId)  (\($0.priceCents / 100).\(String(format: "%02d", $0.priceCents % 100)) \($0.currency), \($0.available) left)"
     }
@@ -104,4 +107,14 @@ func printBanner(port: Int, url: DatabaseURL, dataDirectory: String?, event: Cat
 
     """
     FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+/// Where a client on this machine reaches a server listening on `host`: the loopback address
+/// for the wildcard ones, an IPv6 address in brackets, anything else as it is.
+func bannerHost(_ host: String) -> String {
+    switch host {
+    case "0.0.0.0", "": return "127.0.0.1"
+    case "::", "[::]": return "[::1]"
+    default: return host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+    }
 }

@@ -65,7 +65,7 @@ enum OpenAPIDocument {
           "post": {
             "operationId": "placeOrder",
             "summary": "Place an order; its saga starts in the same transaction.",
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200}}],
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[\\u0020-\\u007E]+$"}}],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewOrder"}}}},
             "responses": {
               "202": {"description": "Accepted", "headers": {"Location": {"schema": {"type": "string"}}},
@@ -153,7 +153,7 @@ enum OpenAPIDocument {
             "type": "object", "additionalProperties": false,
             "required": ["name", "priceCents", "currency", "capacity"],
             "properties": {
-              "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F]*[^\\s\\u0000-\\u001F\\u007F][^\\u0000-\\u001F\\u007F]*$"},
+              "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"},
               "priceCents": {"type": "integer", "minimum": 0, "maximum": 100000000},
               "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
               "capacity": {"type": "integer", "minimum": 0, "maximum": 1000000}
@@ -163,7 +163,7 @@ enum OpenAPIDocument {
             "type": "object", "additionalProperties": false,
             "required": ["name", "ticketTypes"],
             "properties": {
-              "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001F\\u007F]*[^\\s\\u0000-\\u001F\\u007F][^\\u0000-\\u001F\\u007F]*$"},
+              "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"},
               "ticketTypes": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"$ref": "#/components/schemas/NewTicketType"}}
             }
           },
@@ -193,7 +193,7 @@ enum OpenAPIDocument {
             "type": "object", "additionalProperties": false,
             "required": ["customerId", "eventId", "lines", "paymentToken"],
             "properties": {
-              "customerId": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F]*[^\\s\\u0000-\\u001F\\u007F][^\\u0000-\\u001F\\u007F]*$"},
+              "customerId": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"},
               "eventId": {"type": "string", "format": "uuid"},
               "lines": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"$ref": "#/components/schemas/OrderLine"}},
               "paymentToken": {"type": "string", "pattern": "^tok_[A-Za-z0-9_]{1,64}$"}

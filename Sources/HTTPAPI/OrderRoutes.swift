@@ -57,8 +57,12 @@ struct OrderRoutes {
             throw Problem(.badRequest, "Invalid Idempotency-Key", detail: "is given more than once")
         }
         let key = keys.first
-        if let key, key.isEmpty || key.count > 200 {
-            throw Problem(.badRequest, "Invalid Idempotency-Key", detail: "must be 1 to 200 characters")
+        // Printable ASCII (a structured-field string's characters, as the IETF draft for this
+        // header has it), so that a key is its bytes: any other byte may reach here decoded
+        // to U+FFFD, which would make different keys one, and a key of combining marks could
+        // outgrow the index's entry limit within 200 characters.
+        if let key, !(1...200).contains(key.utf8.count) || !key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
+            throw Problem(.badRequest, "Invalid Idempotency-Key", detail: "must be 1 to 200 printable ASCII characters")
         }
         guard let prices = try await prices.prices(of: body.eventId, logger: logger) else {
             throw Problem.invalid("eventId", "no event with id \(body.eventId)")

@@ -6,7 +6,9 @@ enum TextField {
         guard let value = value.map(trimmingBlanks), !value.isEmpty else {
             throw Problem.invalid(field, "is required and must not be blank")
         }
-        guard value.count <= maximum else { throw Problem.invalid(field, "must be at most \(maximum) characters") }
+        // Unicode scalars, as JSON Schema's `maxLength` counts them: a count of characters
+        // (grapheme clusters) would let one "character" carry any number of combining marks.
+        guard value.unicodeScalars.count <= maximum else { throw Problem.invalid(field, "must be at most \(maximum) characters") }
         guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw Problem.invalid(field, "must not contain control characters")
         }

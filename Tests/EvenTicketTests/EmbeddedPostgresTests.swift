@@ -52,4 +52,43 @@ struct EmbeddedPostgresTests {
         try EmbeddedPostgres.run(EmbeddedPostgres.findBinDirectory() + "/pg_isready",
                                  ["-h", "127.0.0.1", "-p", String(server.port), "-t", "5"], asPostgres: false)
     }
+
+    /// A folder for a kept cluster, outside what ``EmbeddedPostgres/reapAbandoned`` looks at.
+    static func keptFolder() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("eventicket-test-kept-\(UUID().uuidString.prefix(8))").path
+    }
+
+    @Test func aKeptClusterFolderHoldingOtherFilesIsRefusedAndLeftAsItWas() throws {
+        let folder = Self.keptFolder()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try "mine".write(toFile: folder + "/notes.txt", atomically: true, encoding: .utf8)
+        for fresh in [false, true] {
+            #expect(throws: EmbeddedPostgresError.self) {
+                try EmbeddedPostgres.start(.init(dataDirectory: folder, fresh: fresh, fsync: false), logger: TestLogger.make())
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["notes.txt"])
+        #expect(try String(contentsOfFile: folder + "/notes.txt", encoding: .utf8) == "mine")
+        // Not handed to the postgres user either.
+        let owner = try FileManager.default.attributesOfItem(atPath: folder + "/notes.txt")[.ownerAccountID] as? NSNumber
+        #expect(owner?.uint32Value == getuid())
+    }
+
+    @Test func freshDeletesTheClusterOfAKeptFolderAndNothingElse() throws {
+        let folder = Self.keptFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let first = try EmbeddedPostgres.start(.init(dataDirectory: folder, fsync: false), logger: TestLogger.make())
+        let marker = first.dataDirectory + "/eventicket-test-marker"
+        try "x".write(toFile: marker, atomically: true, encoding: .utf8)
+        first.stop(immediate: true)
+        // Kept: the same cluster again.
+        let again = try EmbeddedPostgres.start(.init(dataDirectory: folder, fsync: false), logger: TestLogger.make())
+        #expect(FileManager.default.fileExists(atPath: marker))
+        again.stop(immediate: true)
+        let fresh = try EmbeddedPostgres.start(.init(dataDirectory: folder, fresh: true, fsync: false), logger: TestLogger.make())
+        defer { fresh.stop(immediate: true) }
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(Self.isServing(fresh))
+    }
 }

@@ -31,6 +31,10 @@ struct HTTPAPITests {
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"4242 4242"}"#, .unprocessableContent, "paymentToken"),
                 (#"{"eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
                 (#"{"customerId":"c\u0000","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
+                // C1 controls are control characters too (the OpenAPI document's pattern says so).
+                (#"{"customerId":"c\u0085","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
+                // One character by Swift's count, 101 Unicode scalars by JSON Schema's.
+                (#"{"customerId":"c\#(String(repeating: "\u{301}", count: 100))","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
                 (#"{"customerId":5,"eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
                 (#"{"customerId":"  ","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "customerId"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":{"ticketTypeId":"\#(type)"},"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines"),
@@ -301,6 +305,33 @@ struct HTTPAPITests {
             Self.expectProblem(refused, .badRequest)
             #expect(refused.body["detail"]?.string == "is given more than once", "\(refused.text)")
             #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 2)
+        }
+    }
+
+    @Test func idempotencyKeysAreOneToTwoHundredPrintableASCIICharacters() async throws {
+        try await TestSystem.run(roles: [.api]) { system in
+            let (event, type) = try await system.createEvent(capacity: 50)
+            let body = system.orderJSON(event: event, ticketType: type)
+            let name = HTTPField.Name("Idempotency-Key")!
+            let refused = [
+                String(repeating: "k", count: 201),
+                "clé",
+                // 200 characters by Swift's count, 12,200 bytes: beyond what the key's unique
+                // index takes in an entry (a 500 before the check counted bytes).
+                String(repeating: "a" + String(repeating: "\u{301}", count: 60), count: 200),
+            ]
+            for key in refused {
+                let result = try await system.request(.post, "/orders", json: body, headers: [name: key])
+                Self.expectProblem(result, .badRequest)
+                #expect(result.body["detail"]?.string == "must be 1 to 200 printable ASCII characters", "\(result.text)")
+            }
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 0)
+            let longest = String(repeating: "k", count: 199) + "~"
+            let placed = try await system.request(.post, "/orders", json: body, headers: [name: longest])
+            #expect(placed.status == .accepted, "\(placed.text)")
+            let replayed = try await system.request(.post, "/orders", json: body, headers: [name: longest])
+            #expect(replayed.body["orderId"] == placed.body["orderId"])
+            #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 1)
         }
     }
 
