@@ -168,7 +168,27 @@ public struct SagaEngine: Sendable {
 
     /// Fires the deadlines that have passed, looking at up to `limit` rung alarms.
     public func fireDeadlines(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> FiredDeadlines {
-        let (due, handled) = try await store.lockDue(limit: limit, on: connection, logger: logger)
+        try await fire(store.lockDue(limit: limit, on: connection, logger: logger), on: connection, logger: logger)
+    }
+
+    /// As ``fireDeadlines(limit:on:logger:)``, for the sagas `ids` of rung alarms only.
+    func fireDeadlines(of ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> FiredDeadlines {
+        try await fire(store.lockDue(ids, on: connection, logger: logger), on: connection, logger: logger)
+    }
+
+    /// The sagas of the oldest rung alarms, up to `limit`, without locking them.
+    func rungAlarms(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        try await store.rungAlarms(limit: limit, on: connection, logger: logger)
+    }
+
+    /// Moves the rung alarm of saga `id` `delay` ahead, under the saga's lock; see
+    /// ``DeadlineSweeper``.
+    func putOffAlarm(of id: UUID, by delay: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await store.putOff(id, by: delay, on: connection, logger: logger)
+    }
+
+    private func fire(_ locked: (due: [SagaStore.Stored], handled: Int), on connection: PostgresConnection, logger: Logger) async throws -> FiredDeadlines {
+        let (due, handled) = locked
         var changes: [SagaStore.Change] = []
         var outgoing: [OutgoingMessage] = []
         for stored in due {

@@ -223,10 +223,20 @@ public struct SagaStore: Sendable {
     /// sagas that fire are moved or dropped by the transition that fires them
     /// (``save(_:on:logger:)``). Also returns how many alarms it handled.
     func lockDue(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (due: [Stored], handled: Int) {
+        try await lockDue(rungAlarms(limit: limit, on: connection, logger: logger), on: connection, logger: logger)
+    }
+
+    /// The sagas whose alarm has rung, oldest alarm first, up to `limit` (nothing locked).
+    func rungAlarms(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
         let rung = try await connection.execute(
             Prepared<SagaStatements.RungAlarms, UUID>(PostgresBindings(limit), decode: { try $0.decode(UUID.self) }), logger: logger)
         var ids: [UUID] = []
         for try await id in rung { ids.append(id) }
+        return ids
+    }
+
+    /// As ``lockDue(limit:on:logger:)``, for the sagas `ids` whose alarms have rung.
+    func lockDue(_ ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> (due: [Stored], handled: Int) {
         guard !ids.isEmpty else { return ([], 0) }
         let locked = try await lock(ids, skipLocked: true, on: connection, logger: logger)
         let due = ids.compactMap { locked[$0] }.filter { $0.dueToken != nil }
@@ -240,6 +250,18 @@ public struct SagaStore: Sendable {
             for try await count in rows { settled += count }
         }
         return (due, due.count + settled)
+    }
+    /// Moves a rung alarm `delay` ahead, under its saga's lock (waiting for it), without
+    /// restoring the saga: for one whose deadline cannot fire (see ``DeadlineSweeper``). False
+    /// when there is no such saga or alarm.
+    func putOff(_ id: UUID, by delay: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("""
+            WITH saga AS (SELECT id FROM orchestrator.sagas WHERE id = \(id) FOR UPDATE)
+            UPDATE orchestrator.deadlines a SET due_at = now() + \(delay.milliseconds) * interval '1 millisecond'
+              FROM saga WHERE a.saga_id = saga.id
+            RETURNING 1
+            """, logger: logger)
+        return try await rows.collect().count == 1
     }
 }
 
