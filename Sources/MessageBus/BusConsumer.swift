@@ -306,7 +306,7 @@ public struct BusConsumer: Service {
                         else { return nil }
                         // Handled meanwhile under its id: the claim removed this copy.
                         guard claimed.isFirstDelivery else { return .duplicate }
-                        return try await recordFailure(claimed.envelope, error: cause, on: connection)
+                        return try await recordFailure(claimed, error: cause, on: connection)
                     }
                 }
             }
@@ -492,7 +492,8 @@ public struct BusConsumer: Service {
             let claimedBatch = try await claim()
             let batch = claimedBatch.messages
             try await begun.get()
-            let fresh = batch.filter(\.isFirstDelivery).map(\.envelope)
+            let freshMessages = batch.filter(\.isFirstDelivery)
+            let fresh = freshMessages.map(\.envelope)
             var claimed = Claimed(count: batch.count, firstDeliveries: fresh.map(\.messageID), outcome: .committed,
                                   deferred: claimedBatch.deferred)
             if fresh.count < batch.count {
@@ -539,7 +540,7 @@ public struct BusConsumer: Service {
                 }
                 try await savepoint.get()
                 try await execute("ROLLBACK TO SAVEPOINT handler", on: connection)
-                failure = try await recordFailure(fresh[0], error: error, on: connection)
+                failure = try await recordFailure(freshMessages[0], error: error, on: connection)
             }
             mark(.committing)
             try await execute("COMMIT", on: connection)
@@ -562,7 +563,8 @@ public struct BusConsumer: Service {
     }
 
     /// Puts a failed message back with backoff, or moves it to the dead letters; says which.
-    private func recordFailure(_ envelope: Envelope, error: any Error, on connection: PostgresConnection) async throws -> BusMetrics.Outcome {
+    private func recordFailure(_ claimed: ClaimedMessage, error: any Error, on connection: PostgresConnection) async throws -> BusMetrics.Outcome {
+        let envelope = claimed.envelope
         var logger = self.logger
         logger[metadataKey: "message.id"] = "\(envelope.messageID)"
         logger[metadataKey: "message.type"] = "\(envelope.typeName)"
@@ -572,13 +574,13 @@ public struct BusConsumer: Service {
         let reason = cause.diagnosticDescription
         if cause is PermanentFailure || cause is MessageDecodingError || envelope.attempt >= configuration.maxAttempts {
             logger.error("moving message to the dead letters", metadata: ["error": "\(reason)"])
-            try await store.deadLetter(envelope, queue: configuration.queue, consumer: configuration.name, error: reason,
+            try await store.deadLetter(claimed, queue: configuration.queue, consumer: configuration.name, error: reason,
                                        on: connection, logger: logger)
             return .deadLettered
         }
         let delay = Backoff.delay(attempt: envelope.attempt, base: configuration.retryBase, maximum: configuration.retryMaximum)
         logger.notice("handler failed; will retry", metadata: ["error": "\(reason)", "retry.in": "\(delay)"])
-        try await store.requeue(envelope, queue: configuration.queue, consumer: configuration.name, after: delay, error: reason,
+        try await store.requeue(claimed, queue: configuration.queue, consumer: configuration.name, after: delay, error: reason,
                                 on: connection, logger: logger)
         return .retried
     }

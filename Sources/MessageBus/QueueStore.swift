@@ -13,6 +13,10 @@ public struct ClaimedMessage: Sendable {
     /// by the server's clock. A message is due from the start of the transaction that published
     /// it, or later when it was published with a delay or put back for a retry.
     public var waited: Double
+    /// The headers as they are stored, written back unchanged when the message is retried or
+    /// dead-lettered. ``Envelope/headers`` holds them decoded, or none when they are not a JSON
+    /// object of strings (written by something other than this bus's publisher).
+    public var storedHeaders: String
 }
 
 /// The SQL behind claiming, acknowledging, retrying and dead-lettering.
@@ -101,21 +105,22 @@ public struct QueueStore: Sendable {
             envelope: Envelope(
                 messageID: id, sagaID: saga, causationID: causation, typeName: type,
                 timestamp: created, attempt: attempt, headers: headerValues, payload: payload),
-            isFirstDelivery: first, waited: waited)
+            isFirstDelivery: first, waited: waited, storedHeaders: headers)
     }
 
     /// Puts a claimed message whose handler failed back on its queue, in the claiming
     /// transaction (after rolling back to before the handler): visible again after `delay`,
     /// with the attempt counted, the error kept and its ledger entry removed.
-    func requeue(_ message: Envelope, queue: Queue, consumer: String, after delay: Duration, error: String,
+    func requeue(_ claimed: ClaimedMessage, queue: Queue, consumer: String, after delay: Duration, error: String,
                  on connection: PostgresConnection, logger: Logger) async throws {
+        let message = claimed.envelope
         _ = try await connection.query(
             """
             WITH unrecorded AS (
                 DELETE FROM bus.processed_messages WHERE consumer = \(consumer) AND message_id = \(message.messageID))
             INSERT INTO bus.messages (id, queue, type, saga_id, causation_id, payload, headers, created_at, visible_at, attempts, last_error)
             VALUES (\(message.messageID), \(queue.rawValue), \(message.typeName), \(message.sagaID), \(message.causationID),
-                    \(message.payload), \(MessageCoding.encode(message.headers)), \(message.timestamp),
+                    \(message.payload), \(claimed.storedHeaders), \(message.timestamp),
                     now() + \(delay.milliseconds) * interval '1 millisecond', \(message.attempt), \(error))
             """,
             logger: logger
@@ -140,15 +145,16 @@ public struct QueueStore: Sendable {
     /// Moves a claimed message to the dead letters with its last error, in the claiming
     /// transaction (after rolling back to before the handler). A dead letter under the same id
     /// (a copy of this message that died before) is brought up to date with this delivery.
-    func deadLetter(_ message: Envelope, queue: Queue, consumer: String, error: String,
+    func deadLetter(_ claimed: ClaimedMessage, queue: Queue, consumer: String, error: String,
                     on connection: PostgresConnection, logger: Logger) async throws {
+        let message = claimed.envelope
         _ = try await connection.query(
             """
             WITH unrecorded AS (
                 DELETE FROM bus.processed_messages WHERE consumer = \(consumer) AND message_id = \(message.messageID))
             INSERT INTO bus.dead_letters (id, queue, type, saga_id, causation_id, payload, headers, created_at, attempts, error)
             VALUES (\(message.messageID), \(queue.rawValue), \(message.typeName), \(message.sagaID), \(message.causationID),
-                    \(message.payload), \(MessageCoding.encode(message.headers)), \(message.timestamp),
+                    \(message.payload), \(claimed.storedHeaders), \(message.timestamp),
                     \(message.attempt), \(error))
             ON CONFLICT (id) DO UPDATE SET attempts = excluded.attempts, error = excluded.error, dead_at = now()
             """,

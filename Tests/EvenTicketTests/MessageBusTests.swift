@@ -294,6 +294,10 @@ struct MessageBusTests {
             let poison = Self.message()
             let healthy = Self.message()
             try await Self.publish([poison], client: client, logger: logger)
+            // Headers another writer stored, not an object of strings: each retry and the dead
+            // letter keep them as they were.
+            let headers = #"{"retries": 3}"#
+            _ = try await client.query("UPDATE bus.messages SET headers = \(headers)", logger: logger).collect()
             // Whole batches from the start: counted handlings (one at a time) are tested apart.
             let configuration = ConsumerConfiguration(
                 queue: .inventory, maxAttempts: 3, retryBase: .milliseconds(10), pollInterval: .milliseconds(100), concurrency: 1,
@@ -308,9 +312,10 @@ struct MessageBusTests {
             // pass alone that records the failure.
             #expect(handler.counts[poison.envelope.messageID] == 6)
             let rows = try await client.query(
-                "SELECT id, attempts, error, type FROM bus.dead_letters", logger: logger)
-            for try await (id, attempts, error, type) in rows.decode((UUID, Int, String, String).self) {
+                "SELECT id, attempts, error, type, headers FROM bus.dead_letters", logger: logger)
+            for try await (id, attempts, error, type, stored) in rows.decode((UUID, Int, String, String, String).self) {
                 #expect(id == poison.envelope.messageID)
+                #expect(stored == headers)
                 #expect(attempts == 3)
                 #expect(error.contains("card reader on fire"))
                 #expect(type == ReleaseTickets.typeName)
@@ -349,15 +354,18 @@ struct MessageBusTests {
         }
     }
 
-    @Test func aPayloadThatIsNotJSONIsDeadLetteredAtOnceAsItWasWritten() async throws {
+    @Test func aPayloadThatIsNotJSONIsDeadLetteredAtOnceAsItWasWrittenHeadersIncluded() async throws {
         try await TestSystem.withDatabase { client, logger in
             // The bus stores payloads as text and never parses them: a broken one reaches its
             // consumer, whose decoding fails for good, and lands in the dead letters unchanged.
             let broken = #"{"orderID": "not closed"#
+            // Headers another writer stored, not an object of strings: kept as they were too
+            // (they were written back as "{}" before).
+            let headers = #"{"retries": 3, "trace": {"id": "x"}}"#
             _ = try await client.query(
                 """
-                INSERT INTO bus.messages (id, queue, type, saga_id, payload)
-                VALUES (gen_random_uuid(), 'inventory', \(ReleaseTickets.typeName), gen_random_uuid(), \(broken))
+                INSERT INTO bus.messages (id, queue, type, saga_id, payload, headers)
+                VALUES (gen_random_uuid(), 'inventory', \(ReleaseTickets.typeName), gen_random_uuid(), \(broken), \(headers))
                 """, logger: logger).collect()
             let next = Self.message()
             try await Self.publish([next], client: client, logger: logger)
@@ -371,9 +379,10 @@ struct MessageBusTests {
                 }
                 #expect(deadLettered)
             }
-            let rows = try await client.query("SELECT payload, attempts FROM bus.dead_letters", logger: logger)
-            for try await (payload, attempts) in rows.decode((String, Int).self) {
+            let rows = try await client.query("SELECT payload, headers, attempts FROM bus.dead_letters", logger: logger)
+            for try await (payload, stored, attempts) in rows.decode((String, String, Int).self) {
                 #expect(payload == broken)
+                #expect(stored == headers)
                 #expect(attempts == 1)
             }
         }
