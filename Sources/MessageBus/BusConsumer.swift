@@ -393,7 +393,14 @@ public struct BusConsumer: Service {
             // the loop, and the process's other loops, wait with it.
             try await handleAlone(next.id, on: connection, lockTimeout: Self.isolatedLockTimeout)
         } catch where !error.isConnectionFailure {
-            try? await store.uncountHandling(next.id, client: client, logger: logger)
+            do {
+                try await store.uncountHandling(next.id, client: client, logger: logger)
+            } catch {
+                // Left counted: the message's next handling takes this one for an interruption.
+                logger.warning("could not take back the count of a handling that was not interrupted", metadata: [
+                    "message.id": "\(next.id)", "error": "\(error.diagnosticDescription)",
+                ])
+            }
             if error.isLockTimeout {
                 await postpone(next.id, cause: error)
                 return .handled
