@@ -86,7 +86,7 @@ struct Bench: AsyncParsableCommand {
         try require(warmup.map { $0 >= 0 && $0 <= 3600 } ?? true, "--warmup must be between 0 and 3600 seconds")
         try require(orders.map { $0 >= 1 } ?? true, "--orders must be at least 1")
         try require(settle >= 0 && settle <= 3600, "--settle must be between 0 and 3600 seconds")
-        try require(stepTimeout > 0 && stepTimeout <= 3600, "--step-timeout must be more than 0 and at most 3600 seconds")
+        try require(stepTimeout >= 0.001 && stepTimeout <= 3600, "--step-timeout must be at least 0.001 and at most 3600 seconds")
         try require((1...64).contains(orchestrators), "--orchestrators must be between 1 and 64")
         try require((1...64).contains(workers), "--workers must be between 1 and 64")
         try require((1...1000).contains(sequentialCommits), "--sequential-commits must be between 1 and 1000")
@@ -97,8 +97,8 @@ struct Bench: AsyncParsableCommand {
         try require(databaseURL == nil || keepData == nil, "--keep-data is for the embedded PostgreSQL; it cannot go with --database-url")
         if noSpawn {
             try require(databaseURL != nil, "--no-spawn needs --database-url: the database the running system uses")
-            try require(url.map { $0.hasPrefix("http://") || $0.hasPrefix("https://") } ?? false,
-                        "--no-spawn needs --url http://host:port, the running system's HTTP API")
+            try require(url.map { $0.hasPrefix("http://") } ?? false,
+                        "--no-spawn needs --url http://host:port, the running system's HTTP API (the bench's client speaks plain HTTP)")
         } else {
             try require(url == nil, "--url is for --no-spawn")
         }

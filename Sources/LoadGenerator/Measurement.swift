@@ -115,6 +115,12 @@ struct Measurement: Sendable {
             switch phase {
             case .warmup:
                 if now.timeIntervalSince(begin) >= configuration.warmup || ledger.limitReached {
+                    if ledger.limitReached, configuration.warmup > 0 {
+                        let placed = ledger.state.withLock(\.placed)
+                        throw BenchError(
+                            "all \(placed) orders were placed during the \(String(format: "%g", configuration.warmup)) s warm-up, which leaves nothing to measure: "
+                                + "raise --orders or lower --warmup")
+                    }
                     // Before the window's own counters, so that this query is not counted in them.
                     let tablesStart = try await tables.read()
                     let metricsStart = await serviceMetrics()

@@ -15,18 +15,21 @@ public enum ProcessCPU {
         var parent: Int32
         /// User plus system time, in clock ticks.
         var ticks: UInt64
+        /// User plus system time of its children that have exited and been waited for.
+        var reapedChildTicks: UInt64 = 0
     }
 
     /// Parses a `/proc/PID/stat` line. The command name (field 2) is in parentheses and may hold
     /// spaces, so fields are counted from the last `)`.
     static func parseStat(_ line: Substring) -> Stat? {
         guard let close = line.lastIndex(of: ")") else { return nil }
-        // After ")": state(3) ppid(4) … utime(14) stime(15).
+        // After ")": state(3) ppid(4) … utime(14) stime(15) cutime(16) cstime(17).
         let fields = line[line.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        guard fields.count > 12, let parent = Int32(fields[1]), let user = UInt64(fields[11]), let system = UInt64(fields[12]) else {
+        guard fields.count > 14, let parent = Int32(fields[1]), let user = UInt64(fields[11]), let system = UInt64(fields[12]),
+              let childUser = UInt64(fields[13]), let childSystem = UInt64(fields[14]) else {
             return nil
         }
-        return Stat(parent: parent, ticks: user + system)
+        return Stat(parent: parent, ticks: user + system, reapedChildTicks: childUser + childSystem)
     }
 
     static func stat(of pid: Int32) -> Stat? {
@@ -40,10 +43,14 @@ public enum ProcessCPU {
     }
 
     /// CPU seconds used so far by `root` and every process whose parent is `root` (a postmaster
-    /// and its backends), leaving out `excluded` (the bench's own backends).
+    /// and its backends), leaving out `excluded` (the bench's own backends). Children that have
+    /// exited count too, through the root's time of its reaped children, so that the figure
+    /// only grows: a backend that ends within a window (an autovacuum worker, a connection a
+    /// pool closes) would otherwise take its time with it, and one that began before the
+    /// window would even subtract what it had used by then.
     public static func treeSeconds(root: Int32, excluding excluded: Set<Int32> = []) -> Double? {
         guard let rootStat = stat(of: root) else { return nil }
-        var ticks = rootStat.ticks
+        var ticks = rootStat.ticks + rootStat.reapedChildTicks
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         for entry in entries {
             guard let pid = Int32(entry), pid != root, !excluded.contains(pid), let process = stat(of: pid), process.parent == root else { continue }

@@ -4,10 +4,10 @@ import Testing
 
 @Suite("Process CPU")
 struct ProcessCPUTests {
-    @Test("reads the parent and user+system ticks, even when the command name has spaces and parentheses")
+    @Test("reads the parent, user+system ticks and those of reaped children, even when the command name has spaces and parentheses")
     func parsesStat() {
-        let line = "4242 (postgres: bench (x) idle) S 4100 4100 4100 0 -1 4194560 1183 0 0 0 37 12 0 0 20 0 1 0 1234 0 0"
-        #expect(ProcessCPU.parseStat(Substring(line)) == .init(parent: 4100, ticks: 49))
+        let line = "4242 (postgres: bench (x) idle) S 4100 4100 4100 0 -1 4194560 1183 0 0 0 37 12 5 3 20 0 1 0 1234 0 0"
+        #expect(ProcessCPU.parseStat(Substring(line)) == .init(parent: 4100, ticks: 49, reapedChildTicks: 8))
         #expect(ProcessCPU.parseStat("garbage") == nil)
     }
 
@@ -57,5 +57,33 @@ struct ProcessCPUTests {
         #expect(second.total >= first.total)
         #expect(second.busy >= first.busy)
         #expect(second.busy <= second.total)
+    }
+
+    @Test("a tree's time keeps the time of a child that has exited")
+    func treeKeepsExitedChildren() throws {
+        // A root whose only child burned 0.4 s of CPU and exited before the reading; the root
+        // itself uses a few hundredths of a second.
+        let script = """
+            import os, sys, time
+            pid = os.fork()
+            if pid == 0:
+                end = time.process_time() + 0.4
+                while time.process_time() < end: pass
+                os._exit(0)
+            os.waitpid(pid, 0)
+            print("ready", flush=True)
+            time.sleep(10)
+            """
+        let root = Process()
+        root.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        root.arguments = ["python3", "-c", script]
+        let output = Pipe()
+        root.standardOutput = output
+        try root.run()
+        defer { kill(root.processIdentifier, SIGKILL); root.waitUntilExit() }
+        let ready = output.fileHandleForReading.readData(ofLength: 6)
+        #expect(String(decoding: ready, as: UTF8.self) == "ready\n")
+        let seconds = try #require(ProcessCPU.treeSeconds(root: root.processIdentifier))
+        #expect(seconds >= 0.35, "the exited child's 0.4 s are missing: \(seconds) s")
     }
 }
