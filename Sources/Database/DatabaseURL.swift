@@ -21,13 +21,18 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     public var password: String?
     public var database: String
     public var sslMode: SSLMode
+    /// `sslrootcert`: a PEM file (or a folder of them) of the certificate authorities to trust,
+    /// instead of the system's; nil (or `system`) for the system's.
+    public var sslRootCert: String?
 
-    public init(endpoint: Endpoint, username: String, password: String? = nil, database: String, sslMode: SSLMode = .prefer) {
+    public init(endpoint: Endpoint, username: String, password: String? = nil, database: String, sslMode: SSLMode = .prefer,
+                sslRootCert: String? = nil) {
         self.endpoint = endpoint
         self.username = username
         self.password = password
         self.database = database
         self.sslMode = sslMode
+        self.sslRootCert = sslRootCert
     }
 
     /// Parses a URL, throwing an error that says what is wrong with it.
@@ -43,14 +48,18 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         )
         let port = components.port ?? query["port"].flatMap(Int.init) ?? 5432
         guard (1...65535).contains(port) else { throw DatabaseURLError(reason: "port \(port) is out of range") }
-        let host = query["host"] ?? components.percentEncodedHost?.removingPercentEncoding ?? ""
+        // An IPv6 address comes in brackets (`[2001:db8::1]`), which are not part of it.
+        var host = query["host"] ?? components.percentEncodedHost?.removingPercentEncoding ?? ""
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.hasPrefix("/") {
             endpoint = .unixSocket(path: "\(host)/.s.PGSQL.\(port)")
         } else {
             endpoint = .tcp(host: host.isEmpty ? "localhost" : host, port: port)
         }
-        username = components.user?.removingPercentEncoding ?? query["user"] ?? "postgres"
-        password = components.password?.removingPercentEncoding ?? query["password"]
+        // Decoded once: `user` and `password` are decoded already, and decoding a password such
+        // as `50%off` (sent as `50%25off`) again would fail or change it.
+        username = components.percentEncodedUser?.removingPercentEncoding ?? query["user"] ?? "postgres"
+        password = components.percentEncodedPassword?.removingPercentEncoding ?? query["password"]
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         database = path.isEmpty ? username : path
         if let mode = query["sslmode"] {
@@ -61,13 +70,14 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         } else {
             sslMode = .prefer
         }
+        sslRootCert = query["sslrootcert"].flatMap { $0.isEmpty || $0 == "system" ? nil : $0 }
     }
 
     /// The URL with the password masked, safe to log.
     public var description: String {
         let credentials = password == nil ? username : "\(username):***"
         switch endpoint {
-        case .tcp(let host, let port): return "postgres://\(credentials)@\(host):\(port)/\(database)"
+        case .tcp(let host, let port): return "postgres://\(credentials)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
         case .unixSocket(let path): return "postgres://\(credentials)@[\(path)]/\(database)"
         }
     }
@@ -77,6 +87,28 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         var copy = self
         copy.database = database
         return copy
+    }
+
+    /// TLS as `sslMode` asks for it; nil for none.
+    /// - `disable`, `allow`: no TLS (`allow` would fall back to it only where the server
+    ///   demands it, which this client does not try).
+    /// - `prefer`: TLS when the server offers it, its certificate not checked, as libpq does:
+    ///   a server with a self-signed certificate (as Debian's packaged one has) still answers.
+    /// - `require`: TLS, the certificate checked against the trusted authorities and the host
+    ///   name (stricter than libpq, which checks nothing under `require`).
+    /// - `verify-ca`: TLS, the certificate checked against the trusted authorities only.
+    /// - `verify-full`: TLS, both.
+    /// The trusted authorities are the system's, or those of `sslrootcert`.
+    public var tlsConfiguration: TLSConfiguration? {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case .disable, .allow: return nil
+        case .prefer: tls.certificateVerification = .none
+        case .verifyCA: tls.certificateVerification = .noHostnameVerification
+        case .require, .verifyFull: tls.certificateVerification = .fullVerification
+        }
+        if let sslRootCert { tls.trustRoots = .file(sslRootCert) }
+        return tls
     }
 
     /// A pool configuration for postgres-nio. With `role`, every connection acts as that role
@@ -91,10 +123,10 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         var configuration: PostgresClient.Configuration
         switch endpoint {
         case .tcp(let host, let port):
-            let tls: PostgresClient.Configuration.TLS = switch sslMode {
-            case .disable, .allow: .disable
-            case .prefer: .prefer(.makeClientConfiguration())
-            case .require, .verifyCA, .verifyFull: .require(.makeClientConfiguration())
+            let tls: PostgresClient.Configuration.TLS = switch (sslMode, tlsConfiguration) {
+            case (.prefer, let tls?): .prefer(tls)
+            case (_, let tls?): .require(tls)
+            case (_, nil): .disable
             }
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
         case .unixSocket(let path):
@@ -134,10 +166,10 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         var configuration: PostgresConnection.Configuration
         switch endpoint {
         case .tcp(let host, let port):
-            let tls: PostgresConnection.Configuration.TLS = switch sslMode {
-            case .disable, .allow: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require, .verifyCA, .verifyFull: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            let tls: PostgresConnection.Configuration.TLS = switch (sslMode, tlsConfiguration) {
+            case (.prefer, let tls?): .prefer(try NIOSSLContext(configuration: tls))
+            case (_, let tls?): .require(try NIOSSLContext(configuration: tls))
+            case (_, nil): .disable
             }
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
         case .unixSocket(let path):

@@ -30,6 +30,37 @@ struct DatabaseURLTests {
         #expect(encoded.endpoint == .unixSocket(path: "/var/run/postgresql/.s.PGSQL.5432"))
     }
 
+    @Test func userAndPasswordAreDecodedOnce() throws {
+        // `50%off` is sent as `50%25off`; decoded twice it failed (`%of` is no escape) and the
+        // password was lost. `a%41b`, sent as `a%2541b`, became `aAb`.
+        let percent = try DatabaseURL("postgres://al%25ice:50%25off@db.example/tickets")
+        #expect(percent.username == "al%ice")
+        #expect(percent.password == "50%off")
+        let escape = try DatabaseURL("postgres://alice:a%2541b@db.example/tickets")
+        #expect(escape.password == "a%41b")
+    }
+
+    @Test func anIPv6HostLosesItsBrackets() throws {
+        let url = try DatabaseURL("postgres://alice@[2001:db8::1]:6543/tickets")
+        #expect(url.endpoint == .tcp(host: "2001:db8::1", port: 6543))
+        #expect(url.description == "postgres://alice@[2001:db8::1]:6543/tickets")
+        #expect(try DatabaseURL("postgres://alice@[::1]/tickets").endpoint == .tcp(host: "::1", port: 5432))
+    }
+
+    @Test func sslModesAndTheTrustedAuthorities() throws {
+        #expect(try DatabaseURL("postgres://u@h/db?sslmode=disable").tlsConfiguration == nil)
+        #expect(try DatabaseURL("postgres://u@h/db?sslmode=allow").tlsConfiguration == nil)
+        // As libpq: `prefer` takes TLS without checking the certificate (a self-signed one answers).
+        #expect(try DatabaseURL("postgres://u@h/db").tlsConfiguration?.certificateVerification == CertificateVerification.none)
+        #expect(try DatabaseURL("postgres://u@h/db?sslmode=verify-ca").tlsConfiguration?.certificateVerification == .noHostnameVerification)
+        #expect(try DatabaseURL("postgres://u@h/db?sslmode=require").tlsConfiguration?.certificateVerification == .fullVerification)
+        #expect(try DatabaseURL("postgres://u@h/db?sslmode=verify-full").tlsConfiguration?.certificateVerification == .fullVerification)
+        let ownCA = try DatabaseURL("postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem")
+        #expect(ownCA.sslRootCert == "/etc/ssl/db-ca.pem")
+        #expect(ownCA.tlsConfiguration?.trustRoots == .file("/etc/ssl/db-ca.pem"))
+        #expect(try DatabaseURL("postgres://u@h/db?sslmode=require&sslrootcert=system").tlsConfiguration?.trustRoots == .default)
+    }
+
     @Test(arguments: ["mysql://x@y/z", "not a url", "postgres://u@h/db?sslmode=sometimes", "postgres://u@h:70000/db"])
     func rejectsBadURLs(_ text: String) {
         #expect(throws: DatabaseURLError.self) { try DatabaseURL(text) }
