@@ -63,10 +63,14 @@ public struct Migrator: Sendable {
         self.migrations = migrations
     }
 
-    /// Migrations not applied yet. Throws if an applied file was edited or removed.
+    /// Migrations not applied yet. Throws if an applied file was edited or removed. Writes
+    /// nothing: a database without the ledger has every migration pending. (It created the
+    /// ledger once, racing `migrate` to it; a loss inside `migrate`'s transaction left that
+    /// transaction unusable.)
     public func pending(on client: PostgresClient, logger: Logger) async throws -> [Migration] {
         try await client.withConnection { connection in
-            try await self.ensureLedger(on: connection, logger: logger)
+            let ledger = try await connection.query("SELECT to_regclass('public.eventicket_migrations') IS NOT NULL", logger: logger)
+            guard try await ledger.decode(Bool.self).lastElement() == true else { return self.migrations }
             return try await self.verify(on: connection, logger: logger)
         }
     }
@@ -101,22 +105,19 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// Creates the ledger; only under `migrate`'s advisory lock, so no two sessions race to it.
     private func ensureLedger(on connection: PostgresConnection, logger: Logger) async throws {
-        // Two processes may race to create the ledger; the advisory lock above covers migrate,
-        // and IF NOT EXISTS plus a retry on a unique violation covers pending().
-        do {
-            try await connection.query(
-                """
-                CREATE TABLE IF NOT EXISTS public.eventicket_migrations (
-                    version integer PRIMARY KEY,
-                    name text NOT NULL,
-                    checksum text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )
-                """,
-                logger: logger
+        try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS public.eventicket_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
             )
-        } catch where error.sqlState == SQLState.uniqueViolation {}
+            """,
+            logger: logger
+        )
     }
 
     private func verify(on connection: PostgresConnection, logger: Logger) async throws -> [Migration] {

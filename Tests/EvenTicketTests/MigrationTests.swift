@@ -46,6 +46,27 @@ struct MigrationTests {
         }
     }
 
+    @Test func pendingWritesNothingAndMigrateWinsNoRaceWithIt() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            #expect(try await Self.dropEverything(client: client, logger: logger) >= 6)
+            // Without the ledger every file is pending, and asking creates nothing.
+            let total = try Migrator().migrations.count
+            #expect(try await Migrator().pending(on: client, logger: logger).count == total)
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM pg_class WHERE relname = 'eventicket_migrations'", client: client, logger: logger) == 0)
+            // Operators asking while services migrate: every migration still applies once.
+            let applied = try await withThrowingTaskGroup(of: Int?.self) { group in
+                group.addTask { try await Migrator().migrate(on: client, logger: logger).count }
+                for _ in 0..<8 {
+                    group.addTask { _ = try await Migrator().pending(on: client, logger: logger); return nil }
+                }
+                return try await group.reduce(into: [Int]()) { if let count = $1 { $0.append(count) } }
+            }
+            #expect(applied == [total])
+            #expect(try await Migrator().pending(on: client, logger: logger).isEmpty)
+        }
+    }
+
     @Test func pendingListsNewFilesInOrder() async throws {
         try await TestSystem.withDatabase { client, logger in
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
