@@ -92,13 +92,21 @@ public final class EmbeddedPostgres: Sendable {
             "full_page_writes": options.fsync ? "on" : "off",
         ]
         settings.merge(options.settings) { _, new in new }
-        let serverOptions = (["-p \(port)"] + settings.sorted { $0.key < $1.key }.map { "-c \($0.key)=\($0.value)" }).joined(separator: " ")
+        // pg_ctl hands these to the server through /bin/sh: each value is quoted for it (a data
+        // folder with a space in its path would otherwise split).
+        let serverOptions = (["-p \(port)"] + settings.sorted { $0.key < $1.key }.map { "-c \($0.key)=\(shellQuoted($0.value))" })
+            .joined(separator: " ")
         logger.info("starting PostgreSQL", metadata: ["port": "\(port)", "path": "\(data)"])
         try run(binDirectory + "/pg_ctl", ["-D", data, "-l", base + "/server.log", "-w", "-t", "60", "-o", serverOptions, "start"], asPostgres: runAsPostgres)
         return EmbeddedPostgres(
             url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable",
             port: port, dataDirectory: data, baseDirectory: base, temporary: temporary,
             binDirectory: binDirectory, runAsPostgres: runAsPostgres)
+    }
+
+    /// `text` as one word for /bin/sh.
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
     }
 
     /// What a cluster's folder holds: the cluster, the server's log, and its socket and lock.

@@ -53,9 +53,10 @@ struct EmbeddedPostgresTests {
                                  ["-h", "127.0.0.1", "-p", String(server.port), "-t", "5"], asPostgres: false)
     }
 
-    /// A folder for a kept cluster, outside what ``EmbeddedPostgres/reapAbandoned`` looks at.
+    /// A folder for a kept cluster, outside what ``EmbeddedPostgres/reapAbandoned`` looks at,
+    /// with a space in its name (the server's options pass through a shell).
     static func keptFolder() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("eventicket-test-kept-\(UUID().uuidString.prefix(8))").path
+        FileManager.default.temporaryDirectory.appendingPathComponent("eventicket-test kept-\(UUID().uuidString.prefix(8))").path
     }
 
     @Test func aKeptClusterFolderHoldingOtherFilesIsRefusedAndLeftAsItWas() throws {
