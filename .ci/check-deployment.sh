@@ -21,7 +21,8 @@ for path in sorted(glob.glob("deployment/kubernetes/*.yaml")):
     for doc in yaml.safe_load_all(open(path)):
         if not doc or doc.get("kind") not in ("Deployment", "Job", "StatefulSet"):
             continue
-        for container in doc["spec"]["template"]["spec"]["containers"]:
+        pod = doc["spec"]["template"]["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
             commands.append((f"{path}: {doc['metadata']['name']}", container["args"]))
 compose = yaml.safe_load(open("deployment/compose.yaml"))
 for name, service in compose["services"].items():
