@@ -84,6 +84,9 @@ public final class Wakeups: Sendable {
         for waiter in woken { Self.end(waiter, signalled: true) }
     }
 
+    /// How many tasks wait now (for tests).
+    var waitingCount: Int { state.withLock { $0.waiters.count } }
+
     /// Waits until `queue` is signalled after `generation`, or `timeout` passes, or the task is
     /// cancelled; true when a signal ended the wait.
     @discardableResult

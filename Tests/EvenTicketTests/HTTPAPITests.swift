@@ -258,7 +258,9 @@ struct HTTPAPITests {
             #expect(try await system.scalar(
                 "SELECT (count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)))::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
             ) >= 1)
-            try await Task.sleep(for: .milliseconds(200))
+            // The backends have exited (the call waits for that); a second lets the intake's
+            // event loop see the closed socket, even on a loaded machine.
+            try await Task.sleep(for: .seconds(1))
             // Written on the dead connection, the order would wait for the intake's 30 s
             // watchdog and then fail.
             let placed = try await system.request(.post, "/orders", json: system.orderJSON(event: event, ticketType: type))

@@ -146,4 +146,93 @@ struct ParticipantBatchTests {
                 client: client, logger: logger) == 1)
         }
     }
+
+    /// Publishes `messages` one at a time, each once the one before has been answered (each in
+    /// a batch of its own), to one consumer of `queue`; returns the replies in order.
+    static func handleInTurn(
+        _ messages: [OutgoingMessage], queue: Queue, handler: some MessageHandler, client: PostgresClient, logger: Logger
+    ) async throws -> [(type: String, payload: String)] {
+        let configuration = ConsumerConfiguration(queue: queue, pollInterval: .milliseconds(100), countedHandlings: 0)
+        try await MessageBusTests.consuming(handler, client: client, logger: logger, configuration: configuration) {
+            for (index, message) in messages.enumerated() {
+                try await client.transaction(logger: logger) { connection in
+                    try await MessagePublisher.publish([message], notifyAtCommit: true, on: connection, logger: logger)
+                }
+                let answered = try await eventually {
+                    try await TestSystem.scalar("SELECT count(*)::int FROM bus.messages WHERE queue = 'orchestrator'",
+                                                client: client, logger: logger) == index + 1
+                }
+                #expect(answered, "message \(index) (\(message.envelope.typeName)) was not answered")
+            }
+        }
+        #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 0)
+        let rows = try await client.query(
+            "SELECT type, payload FROM bus.messages WHERE queue = 'orchestrator' ORDER BY id", logger: logger)
+        var replies: [(type: String, payload: String)] = []
+        for try await (type, payload) in rows.decode((String, String).self) { replies.append((type, payload)) }
+        return replies
+    }
+
+    // The orchestrator sends a compensation again when its deadline passes unanswered, and a
+    // forward step again after a lost reply: as new messages (new ids), so the bus's ledger does
+    // not stop them. The participants must undo nothing twice, and take no step a compensation
+    // has already undone.
+
+    @Test func aReleaseSentAgainGivesNothingBackTwiceAndAReservationAfterItIsRefused() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let event = try await Catalog(client: client).createEvent(
+                name: "Encore", ticketTypes: [.init(name: "Floor", priceCents: 1000, currency: "EUR", capacity: 10)], logger: logger)
+            let ticketType = try #require(event.ticketTypes.first).ticketTypeId
+            let (saga, order) = (UUID(), UUID())
+            let reserve = { OutgoingMessage(ReserveTickets(orderID: order, eventID: event.eventId, lines: [OrderLine(ticketTypeID: ticketType, quantity: 2)]),
+                                            sagaID: saga) }
+            let release = { OutgoingMessage(ReleaseTickets(orderID: order), sagaID: saga) }
+            let replies = try await Self.handleInTurn([reserve(), release(), release(), reserve()],
+                                                      queue: .inventory, handler: InventoryHandler(), client: client, logger: logger)
+            #expect(replies.map(\.type) == [TicketsReserved.typeName, TicketsReleased.typeName, TicketsReleased.typeName, TicketsUnavailable.typeName])
+            #expect(try replies.map { reply in
+                switch reply.type {
+                case TicketsReserved.typeName: "reserved \(try MessageCoding.decode(TicketsReserved.self, from: reply.payload).quantity)"
+                case TicketsReleased.typeName: "released \(try MessageCoding.decode(TicketsReleased.self, from: reply.payload).quantity)"
+                default: try MessageCoding.decode(TicketsUnavailable.self, from: reply.payload).reason
+                }
+            } == ["reserved 2", "released 2", "released 0", "reservation_cancelled"])
+            #expect(try await TestSystem.scalar(
+                "SELECT available FROM inventory.ticket_types WHERE id = \(ticketType)", client: client, logger: logger) == 10)
+        }
+    }
+
+    @Test func aRefundSentAgainRefundsNothingTwiceAndAChargeAfterItTakesNoMoney() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let (saga, order) = (UUID(), UUID())
+            let charge = { OutgoingMessage(ChargePayment(orderID: order, amountCents: 4500, currency: "EUR", paymentToken: "tok_visa"), sagaID: saga) }
+            let refund = { OutgoingMessage(RefundPayment(orderID: order), sagaID: saga) }
+            let replies = try await Self.handleInTurn([charge(), refund(), refund(), charge()],
+                                                      queue: .payment, handler: PaymentHandler(), client: client, logger: logger)
+            #expect(replies.map(\.type) == [PaymentCharged.typeName, PaymentRefunded.typeName, PaymentRefunded.typeName, PaymentCharged.typeName])
+            #expect(try replies.filter { $0.type == PaymentRefunded.typeName }
+                .map { try MessageCoding.decode(PaymentRefunded.self, from: $0.payload).amountCents } == [4500, 0])
+            // The gateway saw one charge and one refund: no money kept, none taken twice.
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM payment.gateway_ledger WHERE saga_id = \(saga)", client: client, logger: logger) == 2)
+            #expect(try await TestSystem.scalar(
+                "SELECT sum(amount_cents)::int FROM payment.gateway_ledger WHERE saga_id = \(saga)", client: client, logger: logger) == 0)
+        }
+    }
+
+    @Test func aCancellationSentAgainLeavesTheInvoiceVoidAndACreationAfterItIssuesNone() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let (saga, order) = (UUID(), UUID())
+            let create = { OutgoingMessage(CreateInvoice(orderID: order, customerID: "encore", amountCents: 4500, currency: "EUR"), sagaID: saga) }
+            let cancel = { OutgoingMessage(CancelInvoice(orderID: order), sagaID: saga) }
+            let replies = try await Self.handleInTurn([create(), cancel(), cancel(), create()],
+                                                      queue: .invoicing, handler: InvoicingHandler(), client: client, logger: logger)
+            #expect(replies.map(\.type) == [InvoiceCreated.typeName, InvoiceCancelled.typeName, InvoiceCancelled.typeName, InvoiceCancelled.typeName])
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM invoicing.invoices WHERE saga_id = \(saga) AND status = 'void' AND number IS NOT NULL",
+                client: client, logger: logger) == 1)
+            #expect(try await TestSystem.scalar(
+                "SELECT count(*)::int FROM invoicing.invoices WHERE saga_id = \(saga)", client: client, logger: logger) == 1)
+        }
+    }
 }

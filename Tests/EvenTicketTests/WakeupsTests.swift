@@ -1,6 +1,7 @@
-import MessageBus
+import EvenTicketTesting
 import Synchronization
 import Testing
+@testable import MessageBus
 
 /// Consumers' wake-ups: a signal ends a wait at once, a wait without one ends at its timeout,
 /// and none is lost between reading the generation and waiting.
@@ -59,11 +60,14 @@ struct WakeupsTests {
                     ended.add()
                 }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            // All three wait before the signal (one that came later would find the generation
+            // moved on and not wait at all).
+            #expect(try await eventually(timeout: .seconds(10)) { wakeups.waitingCount == 3 })
             wakeups.signal("q")
+            #expect(try await eventually(timeout: .seconds(10)) { ended.count == 1 })
             try await Task.sleep(for: .milliseconds(100))
             let afterOneSignal = ended.count
-            #expect(afterOneSignal == 1)
+            #expect(afterOneSignal == 1, "one signal woke more than one waiter")
             wakeups.signalAll()
             try await group.waitForAll()
             let afterAll = ended.count

@@ -11,9 +11,22 @@ struct ProcessCPUTests {
         #expect(ProcessCPU.parseStat("garbage") == nil)
     }
 
-    @Test("this process can read its own CPU time")
+    /// Keeps a CPU busy for `duration` of wall time.
+    static func spin(for duration: Duration) -> Double {
+        let end = ContinuousClock.now + duration
+        var spin = 0.0
+        var index = 0.0
+        while ContinuousClock.now < end {
+            for _ in 0..<10_000 { spin += index.squareRoot(); index += 1 }
+        }
+        return spin
+    }
+
+    @Test("this process can read its own CPU time, which grows as it works")
     func ownTime() {
-        #expect(ProcessCPU.selfSeconds() >= 0)
+        let before = ProcessCPU.selfSeconds()
+        #expect(Self.spin(for: .milliseconds(100)) > 0)
+        #expect(ProcessCPU.selfSeconds() > before)
     }
 
     @Test("reads the machine's busy and total ticks from /proc/stat's cpu line; idle and I/O wait are not busy")
@@ -50,12 +63,11 @@ struct ProcessCPUTests {
     @Test("this machine's ticks can be read, and they grow")
     func machineTicks() throws {
         let first = try #require(ProcessCPU.machineTicks())
-        var spin = 0.0
-        for index in 0..<3_000_000 { spin += Double(index).squareRoot() }
-        #expect(spin > 0)
+        // 100 ms of work: 10 ticks of a 100 Hz clock, busy ones.
+        #expect(Self.spin(for: .milliseconds(100)) > 0)
         let second = try #require(ProcessCPU.machineTicks())
-        #expect(second.total >= first.total)
-        #expect(second.busy >= first.busy)
+        #expect(second.total > first.total)
+        #expect(second.busy > first.busy)
         #expect(second.busy <= second.total)
     }
 
