@@ -48,6 +48,8 @@ final class OrderIntake: Service, Sendable {
         var queue: [Pending] = []
         var waiters: [Int: Waiter] = [:]
         var lastWaiter = 0
+        /// Every writer has returned: nothing would answer a request queued now.
+        var stopped = false
 
         /// Takes the writer that has waited longest.
         mutating func takeFirstWaiter() -> Waiter? {
@@ -96,23 +98,39 @@ final class OrderIntake: Service, Sendable {
     /// Places one order; returns once it is committed (or found under its idempotency key).
     func place(_ placement: Placement) async throws -> OrderStore.Placement {
         try await withCheckedThrowingContinuation { continuation in
-            let waiter = state.withLock { state -> Waiter? in
+            let (waiter, stopped) = state.withLock { state -> (Waiter?, Bool) in
+                if state.stopped { return (nil, true) }
                 state.queue.append(Pending(placement: placement, continuation: continuation))
-                return state.takeFirstWaiter()
+                return (state.takeFirstWaiter(), false)
+            }
+            if stopped {
+                continuation.resume(throwing: Self.stoppedError)
+                return
             }
             waiter?.timer?.cancel()
             waiter?.continuation.resume(returning: true)
         }
     }
 
+    /// What a request gets once the writers have stopped: nothing of it was stored.
+    static let stoppedError = ServiceUnavailable(detail: "The server is stopping; try again shortly.")
+
     /// Runs the writers until shutdown. The HTTP server stops first, so the requests it still
-    /// serves are written before this returns.
+    /// serves are written before this returns. Once every writer has returned (a cancellation
+    /// does not wait for the HTTP server), a request still queued, or placed later, is
+    /// answered 503 without being written.
     func run() async throws {
         await withDiscardingTaskGroup { group in
             for _ in 0..<writers {
                 group.addTask { await self.writeLoop() }
             }
         }
+        let stranded = state.withLock { state -> [Pending] in
+            state.stopped = true
+            defer { state.queue.removeAll() }
+            return state.queue
+        }
+        stranded.forEach { $0.continuation.resume(throwing: Self.stoppedError) }
     }
 
     /// Writes batch after batch on one leased connection, kept while requests keep coming (a
@@ -208,13 +226,15 @@ final class OrderIntake: Service, Sendable {
         return batch.isEmpty ? nil : batch
     }
 
-    /// Waits for queued requests and takes up to a batch of them. Stopped once cancelled or shut
-    /// down with nothing queued; idle when `idleOn` is given and ``idleLimit`` passes first (its
-    /// timer runs on that event loop).
+    /// Waits for queued requests and takes up to a batch of them. Stopped at once when cancelled
+    /// (what is queued is then answered by ``run()``, unwritten: a statement sent now could
+    /// commit and still fail here), and once shut down gracefully with nothing queued; idle when
+    /// `idleOn` is given and ``idleLimit`` passes first (its timer runs on that event loop).
     private func nextWork(idleOn eventLoop: (any EventLoop)?) async -> Work {
         while true {
+            if Task.isCancelled { return .stopped }
             if let batch = takeBatch() { return .batch(batch) }
-            if Task.isCancelled || Task.isShuttingDownGracefully { return .stopped }
+            if Task.isShuttingDownGracefully { return .stopped }
             let woken = await withGracefulShutdownHandler {
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
@@ -262,16 +282,20 @@ final class OrderIntake: Service, Sendable {
         }
     }
 
-    /// Writes a batch, then answers its requests. Only a failure of the writing statement
-    /// itself (which then stored nothing) places the batch's orders again, one by one; once it
-    /// has committed, a request can fail only alone, in the lookup of the order its
+    /// Writes a batch, then answers its requests. Only the server's refusal of the writing
+    /// statement (which then stored nothing) places the batch's orders again, one by one; once
+    /// it has committed, a request can fail only alone, in the lookup of the order its
     /// idempotency key names (which stores nothing, and may be retried).
     private func write(_ batch: [Pending], on connection: PostgresConnection) async {
         let created: [Order?]
         do {
             created = try await insert(batch.map(\.placement), on: connection)
         } catch {
-            guard batch.count > 1, !error.isConnectionFailure else {
+            // Any other failure (the connection, the watchdog, the task's cancellation, a row
+            // that did not decode) may have come after the commit: placing the orders again
+            // would store each a second time, with a saga of its own. Their outcome is unknown,
+            // and so is the answer (a client retries with its `Idempotency-Key`).
+            guard batch.count > 1, error.sqlState != nil, !error.isConnectionFailure, !Task.isCancelled else {
                 batch.forEach { $0.continuation.resume(throwing: error) }
                 return
             }
@@ -351,13 +375,25 @@ final class OrderIntake: Service, Sendable {
                     totalCents: new.totalCents, currency: new.currency, paymentToken: placements[index].paymentToken),
                 sagaID: insert.sagaIDs[index])
         })
-        let messages = MessageInsert(plan.allMessages, notifyAtCommit: wakeups?.notifiesAtCommit ?? true)
+        let notifyAtCommit = wakeups?.notifiesAtCommit ?? true
+        let messages = MessageInsert(plan.allMessages, notifyAtCommit: notifyAtCommit)
         let statement = PlaceOrders(orders: insert, sagas: SagaStartInsert(plan), messages: messages)
         let logger = self.logger
         let stored = try await watchdog.run(on: connection, "an order batch") {
             do {
                 var stored: [UUID: Date] = [:]
                 for try await (id, createdAt) in try await connection.execute(statement, logger: logger) { stored[id] = createdAt }
+                if notifyAtCommit {
+                    // The statement's rows end before its transaction commits (postgres-nio
+                    // ends them at CommandComplete; the commit follows at Sync), and a commit
+                    // that queues notifications can still fail (waiting for the notification
+                    // queue's lock past the lock timeout, or on a full queue): that failure
+                    // would go unseen and the orders be answered as placed. The next statement
+                    // on the connection goes out only after the commit's outcome, and fails if
+                    // it failed. Only while the process's notifier has no connection of its own;
+                    // otherwise nothing is left for the commit to do but write its record.
+                    _ = try await connection.query("SELECT 1", logger: logger).collect()
+                }
                 return stored
             } catch {
                 await connection.closeAfterTransientConflict(error, logger: logger)

@@ -23,7 +23,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             throw Problem(error.status, error.status.reasonPhrase)
         } catch where error.isDatabaseUnavailable {
-            // Nothing was accepted (the transaction did not commit): the client may try again.
+            // Nothing was accepted (the transaction did not commit), or, for a connection lost
+            // as it committed, nobody knows: the client may try again, an order with its
+            // `Idempotency-Key`, which then finds it if it was stored.
             logger.warning("database unavailable", metadata: ["http.path": "\(request.uri.path)", "error": "\(error.diagnosticDescription)"])
             throw ServiceUnavailable()
         } catch {

@@ -52,13 +52,16 @@ final class TokenCache: Sendable {
     /// Looks `token` up and remembers the answer: a valid token's role; that it is not valid
     /// replaces what was remembered. A failure is remembered by nobody: the next request tries
     /// again.
+    /// The entry lasts ``timeToLive`` from when the lookup began, before it read the token: a
+    /// revocation that came while it ran is seen ``timeToLive`` after it at the latest.
     private func lookUpAndRemember(_ token: String, logger: Logger) async throws -> AccessRole? {
+        let began = ContinuousClock.now
         let role = try await lookUp(token, logger)
         let now = ContinuousClock.now
         entries.withLock { entries in
             if entries.count >= capacity { entries = entries.filter { $0.value.expires > now } }
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[token] = role.map { Entry(role: $0, expires: now + timeToLive) }
+            entries[token] = role.map { Entry(role: $0, expires: began + timeToLive) }
         }
         return role
     }

@@ -62,16 +62,15 @@ public struct OrderStore: Sendable {
             SELECT id, saga_id, customer_id, event_id, status, reason, total_cents, currency, lines::text, created_at, updated_at
               FROM ordering.orders WHERE id = \(id)
             """, logger: logger)
-        for try await (id, saga, customer, event, status, reason, total, currency, lines, created, updated)
-            in rows.decode((UUID, UUID, String, UUID, String, String?, Int, String, String, Date, Date).self)
-        {
-            return Order(
-                orderId: id, sagaId: saga, customerId: customer, eventId: event,
-                status: Order.Status(rawValue: status) ?? .pending, reason: reason, totalCents: total, currency: currency,
-                lines: try MessageCoding.decode([Order.Line].self, from: lines),
-                createdAt: created, updatedAt: updated)
-        }
-        return nil
+        // Read to the end before the next query on this connection (see `lastElement`).
+        guard let (id, saga, customer, event, status, reason, total, currency, lines, created, updated)
+            = try await rows.decode((UUID, UUID, String, UUID, String, String?, Int, String, String, Date, Date).self).lastElement()
+        else { return nil }
+        return Order(
+            orderId: id, sagaId: saga, customerId: customer, eventId: event,
+            status: Order.Status(rawValue: status) ?? .pending, reason: reason, totalCents: total, currency: currency,
+            lines: try MessageCoding.decode([Order.Line].self, from: lines),
+            createdAt: created, updatedAt: updated)
     }
 
     /// A saga's outcome for its order.
