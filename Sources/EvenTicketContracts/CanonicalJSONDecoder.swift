@@ -466,12 +466,7 @@ private func scalar<T>(_ type: T.Type, _ value: JSONValue, _ path: [any CodingKe
 }
 
 private func number<T>(_ text: String, as type: T.Type) -> T? {
-    func integer<I: FixedWidthInteger>(_: I.Type) -> I? {
-        if let exact = I(text) { return exact }
-        // 1.0 or 1e3: integral values written as floating point.
-        guard let double = Double(text), double == double.rounded(), let exact = I(exactly: double) else { return nil }
-        return exact
-    }
+    func integer<I: FixedWidthInteger>(_: I.Type) -> I? { exactInteger(text, as: I.self) }
     switch type {
     case is Int.Type: return integer(Int.self) as? T
     case is Int8.Type: return integer(Int8.self) as? T
@@ -660,4 +655,37 @@ private struct ElementKey: CodingKey {
     var stringValue: String { "Index \(intValue ?? 0)" }
     init(intValue: Int) { self.intValue = intValue }
     init?(stringValue: String) { nil }
+}
+
+/// The integer a JSON number spells, exactly, or nil when it spells none (a fraction that is
+/// not all zeros) or one that does not fit in `I`. `2.0`, `1e2` and `1.50e2` are 2, 100 and 150;
+/// `0.99999999999999999` and `1e-400` are not integers, though the nearest `Double` of each is
+/// one, and `9007199254740993.0` is that number, not the `Double` next to it. `text` has JSON's
+/// number grammar (the parser checked it).
+func exactInteger<I: FixedWidthInteger>(_ text: String, as _: I.Type = I.self) -> I? {
+    if let plain = I(text) { return plain }
+    var bytes = Substring(text).utf8[...]
+    let negative = bytes.first == UInt8(ascii: "-")
+    if negative { bytes = bytes.dropFirst() }
+    let exponentStart = bytes.firstIndex { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
+    let mantissa = exponentStart.map { bytes[..<$0] } ?? bytes
+    var exponent = 0
+    if let exponentStart {
+        var exponentText = bytes[bytes.index(after: exponentStart)...]
+        let negativeExponent = exponentText.first == UInt8(ascii: "-")
+        if exponentText.first == UInt8(ascii: "-") || exponentText.first == UInt8(ascii: "+") { exponentText = exponentText.dropFirst() }
+        // Beyond any integer's digits either way: a bigger exponent cannot make one that fits.
+        guard exponentText.count <= 6, let magnitude = Int(String(decoding: exponentText, as: UTF8.self)) else { return nil }
+        exponent = negativeExponent ? -magnitude : magnitude
+    }
+    let point = mantissa.firstIndex(of: UInt8(ascii: "."))
+    var digits = Array(mantissa.filter { $0 != UInt8(ascii: ".") })
+    if let point { exponent -= mantissa.distance(from: mantissa.index(after: point), to: mantissa.endIndex) }
+    // Trailing zeros cancel a negative exponent; leading zeros change nothing.
+    while exponent < 0, digits.last == UInt8(ascii: "0") { digits.removeLast(); exponent += 1 }
+    while digits.first == UInt8(ascii: "0") { digits.removeFirst() }
+    if digits.isEmpty { return 0 }
+    guard exponent >= 0, digits.count + exponent <= 40 else { return nil }
+    digits += repeatElement(UInt8(ascii: "0"), count: exponent)
+    return I((negative ? "-" : "") + String(decoding: digits, as: UTF8.self))
 }

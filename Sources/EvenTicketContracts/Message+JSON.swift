@@ -114,7 +114,8 @@ extension OrderPlaced {
 
     public init(json: JSONObjectReader) throws {
         self.init(orderID: try json.uuid("orderID"), customerID: try json.string("customerID"), eventID: try json.uuid("eventID"),
-                  lines: try json.array("lines"), totalCents: try json.int("totalCents"), currency: try json.string("currency"),
+                  lines: try json.array("lines", counts: OrderLine.lineCounts), totalCents: try json.int("totalCents", in: AmountCents.range),
+                  currency: try json.string("currency"),
                   paymentToken: try json.string("paymentToken"))
     }
 }

@@ -7,34 +7,59 @@ import Glibc
 
 extension UUID {
     /// A version 7 UUID (RFC 9562): 48 bits of Unix milliseconds, 12 bits of a per-process
-    /// sequence (RFC 9562's `rand_a` used as a counter, so ids made in the same millisecond by
-    /// one process differ there too), then 62 random bits. Ids made later sort later, so
-    /// primary-key indexes grow at their right edge instead of touching a random page per
-    /// insert (fewer pages dirtied, fewer full-page images in the WAL).
+    /// counter (RFC 9562's `rand_a`, its method 1), then 62 random bits. Ids this process makes
+    /// later sort later, also within a millisecond and when the clock steps back (see
+    /// ``TimeOrderedUUIDs``), so primary-key indexes grow at their right edge instead of
+    /// touching a random page per insert (fewer pages dirtied, fewer full-page images in the
+    /// WAL), and a listing by id is in creation order.
     ///
     /// The random bits come from the system's generator, read 256 bytes at a time (see
     /// ``RandomPool``): a `getrandom` system call per id cost about 1% of each process's CPU.
-    public static func timeOrdered(at date: Date = Date()) -> UUID {
-        let milliseconds = UInt64(max(date.timeIntervalSince1970, 0) * 1000)
-        let sequence = timeOrderedSequence.wrappingAdd(1, ordering: .relaxed).oldValue & 0x0FFF
-        let random = randomPool.withLock { $0.next() }
+    public static func timeOrdered() -> UUID {
+        timeOrderedUUIDs.withLock { $0.next(at: Date()) }
+    }
+}
+
+/// Makes version 7 UUIDs that increase: the millisecond never goes below the last id's, and
+/// within one millisecond the 12-bit counter counts up; past its 4,096th id in a millisecond
+/// (or while the clock is behind the last id's), an id takes the next millisecond.
+struct TimeOrderedUUIDs {
+    private var lastMillisecond: UInt64 = 0
+    private var sequence: UInt16 = 0
+    private var random = RandomPool()
+
+    mutating func next(at date: Date) -> UUID {
+        var milliseconds = UInt64(max(date.timeIntervalSince1970, 0) * 1000)
+        if milliseconds <= lastMillisecond {
+            if sequence < 0x0FFF {
+                sequence += 1
+            } else {
+                lastMillisecond += 1
+                sequence = 0
+            }
+            milliseconds = lastMillisecond
+        } else {
+            lastMillisecond = milliseconds
+            sequence = 0
+        }
+        let random = random.next()
         func byte(_ value: UInt64, _ shift: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: value >> shift) }
         return UUID(uuid: (
             byte(milliseconds, 40), byte(milliseconds, 32), byte(milliseconds, 24), byte(milliseconds, 16),
             byte(milliseconds, 8), byte(milliseconds, 0),
-            0x70 | UInt8(sequence >> 8), UInt8(truncatingIfNeeded: sequence), // version 7, sequence
+            0x70 | UInt8(sequence >> 8), UInt8(truncatingIfNeeded: sequence), // version 7, counter
             0x80 | (byte(random, 56) & 0x3F), // RFC 9562 variant
             byte(random, 48), byte(random, 40), byte(random, 32), byte(random, 24), byte(random, 16), byte(random, 8), byte(random, 0)))
     }
 }
 
-/// The 12-bit sequence of ``Foundation/UUID/timeOrdered(at:)`` (the low bits of this counter).
-private let timeOrderedSequence = Atomic<UInt16>(0)
+/// The process's ids (``Foundation/UUID/timeOrdered()``).
+private let timeOrderedUUIDs = Mutex(TimeOrderedUUIDs())
 
 /// Random 64-bit values from the system's cryptographic generator (`/dev/urandom`, read 256
 /// bytes at a time), handed out once each. Where that cannot be read, each block comes from
 /// `SystemRandomNumberGenerator`.
-private struct RandomPool {
+struct RandomPool {
     private var values = [UInt64](repeating: 0, count: 32)
     private var index = 32
     #if canImport(Glibc)
@@ -72,5 +97,3 @@ private struct RandomPool {
     }
 }
 
-/// The random bits of ``Foundation/UUID/timeOrdered(at:)``.
-private let randomPool = Mutex(RandomPool())

@@ -43,6 +43,9 @@ struct HTTPAPITests {
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"quantity":1}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].ticketTypeId"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":null}"#, .unprocessableContent, "paymentToken"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1.5}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
+                // Not integers, though the nearest Double of each is one.
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":0.99999999999999999}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
+                (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1e-400}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":99999999999999999999}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].quantity"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1}],"paymentToken":"tok_visa","discount":100}"#, .unprocessableContent, "discount"),
                 (#"{"customerId":"c","eventId":"\#(event)","lines":[{"ticketTypeId":"\#(type)","quantity":1,"price":0}],"paymentToken":"tok_visa"}"#, .unprocessableContent, "lines[0].price"),

@@ -1,6 +1,6 @@
-import EvenTicketContracts
 import Foundation
 import Testing
+@testable import EvenTicketContracts
 
 /// `MessageCoding.encode` writes its own JSON (for speed); it must be the very text Foundation's
 /// `JSONEncoder` writes with sorted keys and ISO 8601 dates.
@@ -283,6 +283,30 @@ struct CanonicalJSONTests {
         do { _ = try MessageCoding.decode(Decoded.Line.self, from: document) } catch { ours = Failure(error) }
         #expect(foundation != nil)
         #expect(ours == foundation)
+    }
+
+    /// An integer field takes the integer a number spells, exactly, and nothing else. (Read
+    /// through `Double`, `0.99999999999999999` was 1, `1e-400` was 0, and `9007199254740993.0`
+    /// was 9007199254740992.)
+    @Test(arguments: [
+        ("7", 7), ("-7", -7), ("2.0", 2), ("1e2", 100), ("1E+2", 100), ("1.50e2", 150), ("-0.0", 0), ("0e999999", 0),
+        ("12.300e1", 123), ("9007199254740993.0", 9_007_199_254_740_993), ("9223372036854775807", Int.max),
+        ("-9223372036854775808", Int.min), ("922337203685477580.7e1", Int.max),
+    ])
+    func integersAreReadExactly(_ text: String, _ value: Int) {
+        #expect(exactInteger(text, as: Int.self) == value)
+    }
+
+    @Test(arguments: ["0.99999999999999999", "1e-400", "1.5", "1e-1", "100e-3", "9223372036854775808", "1e19", "1e999999", "-9223372036854775809"])
+    func numbersThatAreNotIntegersOfTheTypeAreRefused(_ text: String) {
+        #expect(exactInteger(text, as: Int.self) == nil)
+    }
+
+    @Test func aMessagesIntegerMustBeOne() throws {
+        #expect(throws: (any Error).self) {
+            try MessageCoding.decode(TicketsReserved.self, from: #"{"orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":0.99999999999999999}"#)
+        }
+        #expect(try MessageCoding.decode(TicketsReserved.self, from: #"{"orderID":"E621E1F8-C36C-495A-93FC-0C247A3E6E5F","quantity":3.0e0}"#).quantity == 3)
     }
 
     @Test func writesUUIDsAsUUIDStringDoes() {
