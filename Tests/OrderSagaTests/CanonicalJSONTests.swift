@@ -120,6 +120,9 @@ struct CanonicalJSONTests {
             ("charge", #"{"amountCents":-4500,"currency":"EUR",\#(order),"paymentToken":"tok_visa"}"#),
             ("charge", #"{"amountCents":\#(Int.max),"currency":"EUR",\#(order),"paymentToken":"tok_visa"}"#),
             ("invoice", #"{"amountCents":-1,"currency":"EUR","customerID":"c",\#(order)}"#),
+            // The saga's own record of its order: refused at its start, not by invoicing later.
+            ("placed", #"{"currency":"EUR","customerID":"c",\#(event),"lines":[\#(line(1))],\#(order),"paymentToken":"tok_visa","totalCents":-4500}"#),
+            ("placed", #"{"currency":"EUR","customerID":"c",\#(event),"lines":[],\#(order),"paymentToken":"tok_visa","totalCents":4500}"#),
         ]
     }()
 
@@ -129,6 +132,7 @@ struct CanonicalJSONTests {
             switch command.type {
             case "reserve": _ = try MessageCoding.decode(ReserveTickets.self, from: command.json)
             case "charge": _ = try MessageCoding.decode(ChargePayment.self, from: command.json)
+            case "placed": _ = try MessageCoding.decode(OrderPlaced.self, from: command.json)
             default: _ = try MessageCoding.decode(CreateInvoice.self, from: command.json)
             }
         }
