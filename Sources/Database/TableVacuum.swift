@@ -26,17 +26,29 @@ public struct TableVacuum: Service {
         self.logger = logger
     }
 
+    /// Each vacuum runs under a ``ConnectionWatchdog``: one stalled on a connection closed under
+    /// it would otherwise stop the vacuums for good and, at shutdown, hold up every service
+    /// stopped after this one. A failure is logged at debug level (one now and then is
+    /// expected: a restart, a lock); ten in a row, and every minute's worth after, as a warning.
     public func run() async throws {
+        let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(2), logger: logger)
+        let statement = "VACUUM (SKIP_LOCKED, PARALLEL 0, TRUNCATE false) " + tables.joined(separator: ", ")
         await cancelWhenGracefulShutdown {
+            var failures = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval * Double.random(in: 0.8..<1.2))
                 do {
-                    _ = try await client.query(
-                        PostgresQuery(unsafeSQL: "VACUUM (SKIP_LOCKED, PARALLEL 0, TRUNCATE false) " + tables.joined(separator: ", ")), logger: logger
-                    ).collect()
+                    try await client.withConnection { connection in
+                        try await watchdog.run(on: connection, "vacuuming \(tables.joined(separator: ", "))") {
+                            _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+                        }
+                    }
+                    failures = 0
                 } catch {
                     if Task.isCancelled { break }
-                    logger.debug("vacuum failed", metadata: ["error": "\(error.diagnosticDescription)"])
+                    failures += 1
+                    let level: Logger.Level = failures % 60 == 10 ? .warning : .debug
+                    logger.log(level: level, "vacuum failed", metadata: ["error": "\(error.diagnosticDescription)", "failures in a row": "\(failures)"])
                 }
             }
         }

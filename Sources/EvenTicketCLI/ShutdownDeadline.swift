@@ -17,13 +17,21 @@ struct ShutdownDeadline: Service {
     let logger: Logger
 
     func run() async throws {
-        // Its own graceful shutdown comes last (it is the first service), once everything else
-        // has stopped: then there is nothing left to wait for.
+        // Its own graceful shutdown comes last (it is the first service), once every other
+        // service has stopped; but the process still has its pools to shut down after that (up
+        // to 10 s each), so the deadline, once armed by the signal, stays armed until the
+        // process ends, in a task of its own.
         await cancelWhenGracefulShutdown {
             for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { break }
-            guard (try? await Task.sleep(for: limit)) != nil else { return }
-            logger.critical("shutdown did not finish in time; exiting", metadata: ["limit": "\(limit)"])
-            exit(Self.exitStatus)
+            guard !Task.isCancelled else { return }
+            let (limit, logger) = (limit, logger)
+            Task.detached {
+                try? await Task.sleep(for: limit)
+                logger.critical("shutdown did not finish in time; exiting", metadata: ["limit": "\(limit)"])
+                exit(Self.exitStatus)
+            }
+            // Wait for this service's own turn to stop.
+            try? await Task.sleep(for: .seconds(86_400 * 365))
         }
     }
 }

@@ -15,6 +15,10 @@ public struct BusListener: Service {
     let wakeups: Wakeups
     let logger: Logger
 
+    /// How often the listening connection is checked, and how long its check may take.
+    static let keepAliveInterval: Duration = .seconds(30)
+    static let keepAliveTimeout: Duration = .seconds(10)
+
     public init(client: PostgresClient, queues: some Sequence<String>, wakeups: Wakeups, logger: Logger) {
         self.client = client
         self.queues = Set(queues).sorted()
@@ -59,6 +63,19 @@ public struct BusListener: Service {
                 for (queue, notifications) in listening {
                     group.addTask {
                         for try await _ in notifications { wakeups.signal(queue) }
+                    }
+                }
+                // A connection gone without a word (a half-open socket after a network
+                // partition or a failover) never ends its notification sequences, and every
+                // hop would wait for the consumers' poll until the process restarts: a
+                // statement now and then, under a watchdog, finds out and starts over.
+                group.addTask {
+                    let watchdog = ConnectionWatchdog(timeout: Self.keepAliveTimeout, drain: .seconds(1), logger: logger)
+                    while true {
+                        try await Task.sleep(for: Self.keepAliveInterval)
+                        try await watchdog.run(on: connection, "the bus listener's keep-alive") {
+                            _ = try await connection.query("SELECT 1", logger: logger).collect()
+                        }
                     }
                 }
                 // One sequence ending means the connection went: start over.

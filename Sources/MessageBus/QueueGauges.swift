@@ -43,11 +43,16 @@ public struct QueueGauges: Service {
         self.gauges = gauges
     }
 
+    /// Each sample runs under a ``ConnectionWatchdog``, so that a stalled connection neither
+    /// freezes the gauges nor holds up a shutdown.
     public func run() async throws {
+        let watchdog = ConnectionWatchdog(timeout: .seconds(30), drain: .seconds(2), logger: logger)
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    try await sample()
+                    try await client.withConnection { connection in
+                        try await watchdog.run(on: connection, "sampling the queues") { try await sample(on: connection) }
+                    }
                 } catch {
                     if Task.isCancelled || Task.isShuttingDownGracefully { break }
                     // The gauges keep their last values; the next sample tries again.
@@ -60,8 +65,12 @@ public struct QueueGauges: Service {
 
     /// Reads every queue's depth once and sets the gauges.
     func sample() async throws {
+        try await client.withConnection { try await sample(on: $0) }
+    }
+
+    func sample(on connection: PostgresConnection) async throws {
         let names = queues.map(\.rawValue)
-        let rows = try await client.query(
+        let rows = try await connection.query(
             """
             SELECT q.queue,
                    (SELECT count(*) FROM bus.messages m WHERE m.queue = q.queue AND m.visible_at <= now()),
