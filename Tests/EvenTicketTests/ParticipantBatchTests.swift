@@ -32,6 +32,12 @@ struct ParticipantBatchTests {
             }
             #expect(replied)
         }
+        return try await replies(client: client, logger: logger)
+    }
+
+    /// The replies on the orchestrator's queue, in the order they were made, once no message
+    /// went to the dead letters.
+    static func replies(client: PostgresClient, logger: Logger) async throws -> [(type: String, payload: String)] {
         #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 0)
         let rows = try await client.query(
             "SELECT type, payload FROM bus.messages WHERE queue = 'orchestrator' ORDER BY id", logger: logger)
@@ -165,12 +171,7 @@ struct ParticipantBatchTests {
                 #expect(answered, "message \(index) (\(message.envelope.typeName)) was not answered")
             }
         }
-        #expect(try await TestSystem.scalar("SELECT count(*)::int FROM bus.dead_letters", client: client, logger: logger) == 0)
-        let rows = try await client.query(
-            "SELECT type, payload FROM bus.messages WHERE queue = 'orchestrator' ORDER BY id", logger: logger)
-        var replies: [(type: String, payload: String)] = []
-        for try await (type, payload) in rows.decode((String, String).self) { replies.append((type, payload)) }
-        return replies
+        return try await replies(client: client, logger: logger)
     }
 
     // The orchestrator sends a compensation again when its deadline passes unanswered, and a
