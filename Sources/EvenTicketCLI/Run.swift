@@ -25,7 +25,8 @@ func runRoles(
         let services = (metrics.map { [$0] } ?? []) + EvenTicketSystem.services(
             roles: roles, configuration: configuration, url: url, client: client, logger: logger, onServerRunning: onServerRunning)
         var groupConfiguration = ServiceGroupConfiguration(
-            services: ([ShutdownDeadline(limit: .seconds(15), logger: logger)] + services).map { .init(service: $0) },
+            services: ([ShutdownDeadline(limit: .seconds(15), logger: logger)] + services)
+                .map { .init(service: LoggingFailure(service: $0, logger: logger)) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger)
@@ -43,4 +44,25 @@ func runRoles(
 /// Hands the pool to a start-up hook.
 struct PostgresClientBox: Sendable {
     let client: PostgresClient
+}
+
+/// Logs why a service failed, at error level, before its failure cancels the other services:
+/// the service group reports it only at debug level, and a cancellation that outlasts its
+/// limit ends the process with a fatal error that does not name it.
+struct LoggingFailure: Service {
+    let service: any Service
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await service.run()
+        } catch {
+            if !(error is CancellationError) {
+                logger.error("a service failed; stopping the others", metadata: [
+                    "service": "\(type(of: service))", "error": "\(error.diagnosticDescription)",
+                ])
+            }
+            throw error
+        }
+    }
 }
