@@ -18,6 +18,12 @@ extension UUID {
     public static func timeOrdered() -> UUID {
         timeOrderedUUIDs.withLock { $0.next(at: Date()) }
     }
+
+    /// The smallest version 7 UUID of `date`'s millisecond: every time-ordered id made before
+    /// that millisecond sorts below it, every one made in it or after does not.
+    public static func timeOrderedFloor(of date: Date) -> UUID {
+        TimeOrderedUUIDs.uuid(milliseconds: TimeOrderedUUIDs.milliseconds(of: date), sequence: 0, random: 0)
+    }
 }
 
 /// Makes version 7 UUIDs that increase: the millisecond never goes below the last id's, and
@@ -28,8 +34,12 @@ struct TimeOrderedUUIDs {
     private var sequence: UInt16 = 0
     private var random = RandomPool()
 
+    static func milliseconds(of date: Date) -> UInt64 {
+        UInt64(max(date.timeIntervalSince1970, 0) * 1000)
+    }
+
     mutating func next(at date: Date) -> UUID {
-        var milliseconds = UInt64(max(date.timeIntervalSince1970, 0) * 1000)
+        var milliseconds = Self.milliseconds(of: date)
         if milliseconds <= lastMillisecond {
             if sequence < 0x0FFF {
                 sequence += 1
@@ -42,7 +52,12 @@ struct TimeOrderedUUIDs {
             lastMillisecond = milliseconds
             sequence = 0
         }
-        let random = random.next()
+        return Self.uuid(milliseconds: milliseconds, sequence: sequence, random: random.next())
+    }
+
+    /// The layout: 48 bits of milliseconds, the version (7) and 12 bits of counter, the variant
+    /// and 62 random bits.
+    static func uuid(milliseconds: UInt64, sequence: UInt16, random: UInt64) -> UUID {
         func byte(_ value: UInt64, _ shift: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: value >> shift) }
         return UUID(uuid: (
             byte(milliseconds, 40), byte(milliseconds, 32), byte(milliseconds, 24), byte(milliseconds, 16),

@@ -1,5 +1,6 @@
 import Foundation
 import Database
+import EvenTicketContracts
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -77,7 +78,7 @@ public struct LedgerPruner: Service {
         // An entry whose message is older than the retention but was handled within it (a
         // delayed or retried message) stays until its handling is that old. The consumers are
         // found with a probe of the key per consumer.
-        let cutoff = Self.timeOrderedFloor(Date().addingTimeInterval(-retention.seconds))
+        let cutoff = UUID.timeOrderedFloor(of: Date().addingTimeInterval(-retention.seconds))
         let rows = try await connection.query(Self.chunkStatement(cutoff: cutoff, retention: retention, chunk: chunk), logger: logger)
         return try await rows.decode(Int.self).lastElement() ?? 0
     }
@@ -125,13 +126,5 @@ public struct LedgerPruner: Service {
                 logger: logger)
             return try await rows.decode(Int.self).lastElement() ?? 0
         }
-    }
-
-    /// The smallest version 7 UUID of `date`'s millisecond: every time-ordered id made before
-    /// that millisecond sorts below it, every one made in it or after does not.
-    static func timeOrderedFloor(_ date: Date) -> UUID {
-        let milliseconds = UInt64(max(date.timeIntervalSince1970, 0) * 1000)
-        func byte(_ shift: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: milliseconds >> shift) }
-        return UUID(uuid: (byte(40), byte(32), byte(24), byte(16), byte(8), byte(0), 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 0))
     }
 }

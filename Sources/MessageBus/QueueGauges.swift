@@ -63,11 +63,12 @@ public struct QueueGauges: Service {
         }
     }
 
-    /// Reads every queue's depth once and sets the gauges.
+    /// One sample on a pooled connection, without the watchdog (for tests).
     func sample() async throws {
         try await client.withConnection { try await sample(on: $0) }
     }
 
+    /// Reads every queue's depth once and sets the gauges.
     func sample(on connection: PostgresConnection) async throws {
         let names = queues.map(\.rawValue)
         let rows = try await connection.query(

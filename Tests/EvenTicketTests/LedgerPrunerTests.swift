@@ -55,7 +55,7 @@ struct LedgerPrunerTests {
             // As the orchestrator's connections plan it (see `EvenTicketSystem.servicePoolSettings`).
             let plan = try await client.withConnection { connection in
                 _ = try await connection.query("SET enable_seqscan = off", logger: logger).collect()
-                let statement = LedgerPruner.chunkStatement(cutoff: LedgerPruner.timeOrderedFloor(Date()), retention: .seconds(3_600), chunk: 5_000)
+                let statement = LedgerPruner.chunkStatement(cutoff: UUID.timeOrderedFloor(of: Date()), retention: .seconds(3_600), chunk: 5_000)
                 var lines: [String] = []
                 for try await line in try await connection.query(
                     PostgresQuery(unsafeSQL: "EXPLAIN " + statement.sql, binds: statement.binds), logger: logger).decode(String.self) {
@@ -73,7 +73,7 @@ struct LedgerPrunerTests {
         var ids = TimeOrderedUUIDs()
         let date = Date(timeIntervalSince1970: 1_764_000_000.250)
         let before = ids.next(at: date.addingTimeInterval(-0.001))
-        let floor = LedgerPruner.timeOrderedFloor(date)
+        let floor = UUID.timeOrderedFloor(of: date)
         let after = ids.next(at: date)
         #expect(before.uuidString < floor.uuidString)
         #expect(floor.uuidString <= after.uuidString)
