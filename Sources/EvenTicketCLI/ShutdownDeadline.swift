@@ -30,8 +30,8 @@ struct ShutdownDeadline: Service {
                 logger.critical("shutdown did not finish in time; exiting", metadata: ["limit": "\(limit)"])
                 exit(Self.exitStatus)
             }
-            // Wait for this service's own turn to stop.
-            try? await Task.sleep(for: .seconds(86_400 * 365))
+            // Its own turn to stop.
+            try? await gracefulShutdown()
         }
     }
 }
