@@ -108,6 +108,8 @@ struct Measurement: Sendable {
         var phase = Phase.warmup
         // The machine's CPU ticks at the window's start and at each whole second after it.
         var machineSeconds: [ProcessCPU.MachineTicks?] = []
+        // When the last poll of every order in flight, once the settle time is up, has had its turn.
+        var finalPollUntil: Date?
         while true {
             try Task.checkCancellation()
             try system?.checkAlive()
@@ -160,7 +162,15 @@ struct Measurement: Sendable {
                 }
             case .settling(let deadline, var partial):
                 let inFlight = ledger.inFlight
-                if (inFlight.orders == 0 && inFlight.requests == 0) || now >= deadline {
+                let settled = inFlight.orders == 0 && inFlight.requests == 0
+                if !settled, now >= deadline, finalPollUntil == nil, inFlight.orders > 0 {
+                    // One last poll of every order in flight: one that ended but was not asked
+                    // about again yet (an old one is asked every quarter of its age) counts as
+                    // completed, not as unfinished (which a short --settle made it).
+                    _ = ledger.pollEverythingNext()
+                    finalPollUntil = now.addingTimeInterval(0.2)
+                }
+                if settled || (now >= deadline && finalPollUntil.map { now >= $0 } ?? true) {
                     partial.unfinished = ledger.drain()
                     if partial.unfinished > 0 {
                         logger.warning("orders still pending after the settle time", metadata: ["count": "\(partial.unfinished)"])

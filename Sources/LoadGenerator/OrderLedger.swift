@@ -217,6 +217,17 @@ final class OrderLedger: Sendable {
     func stopPlacing() { state.withLock { $0.stopped = true } }
 
     /// Gives up on the orders still in flight: wakes their clients and returns how many there were.
+    /// Makes every order in flight due at the next poll: before the settle time ends, so that
+    /// an order that ended but was not asked about again yet (an old one is asked about every
+    /// quarter of its age) is counted as completed, not as unfinished. Returns how many are
+    /// in flight.
+    func pollEverythingNext() -> Int {
+        state.withLock { state in
+            for index in state.pending.indices { state.pending.values[index].nextPoll = .distantPast }
+            return state.pending.count
+        }
+    }
+
     func drain() -> Int {
         let (count, waiters) = state.withLock { state in
             let waiters = state.pending.values.compactMap(\.waiter)

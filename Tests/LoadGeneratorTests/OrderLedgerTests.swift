@@ -91,6 +91,22 @@ struct OrderLedgerTests {
         #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(2.5), interval: 0.02)) == [old])
     }
 
+    @Test("before the settle time ends, every order in flight is asked about at the next poll")
+    func finalPoll() {
+        let ledger = OrderLedger(limit: nil, stepTimeout: 2)
+        let t0 = Date(timeIntervalSince1970: 1_000)
+        let young = UUID(), old = UUID(), slow = UUID()
+        for _ in 0..<3 { _ = ledger.permit() }
+        ledger.accepted(old, sentAt: t0, slow: false)
+        ledger.accepted(young, sentAt: t0.addingTimeInterval(1.99), slow: false)
+        ledger.accepted(slow, sentAt: t0.addingTimeInterval(1.99), slow: true)
+        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(2), interval: 0.02)) == [young, old])
+        // The old one would wait 500 ms, the slow one until it can have timed out.
+        #expect(ledger.idsToPoll(now: t0.addingTimeInterval(2.01), interval: 0.02).isEmpty)
+        #expect(ledger.pollEverythingNext() == 3)
+        #expect(Set(ledger.idsToPoll(now: t0.addingTimeInterval(2.01), interval: 0.02)) == [young, old, slow])
+    }
+
     @Test("draining wakes closed-loop clients and stops later ones from waiting")
     func drain() async {
         let ledger = OrderLedger(limit: nil, stepTimeout: 2)
