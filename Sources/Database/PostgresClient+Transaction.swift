@@ -29,7 +29,10 @@ extension PostgresConnection {
             await endTransaction(after: error, logger: logger)
             throw error
         }
-        _ = try await query("COMMIT", logger: logger).collect()
+        // The answer to COMMIT is the transaction's outcome, and it goes out whatever happens to
+        // this task: awaited in a task of its own, a cancellation now cannot turn a commit that
+        // went through into a reported failure (whose caller would skip what follows a commit).
+        _ = try await Task { try await self.query("COMMIT", logger: logger).collect() }.value
         return result
     }
 
