@@ -1,3 +1,5 @@
+import CoreMetrics
+import EvenTicketApp
 import EvenTicketTesting
 import Foundation
 import HTTPTypes
@@ -172,6 +174,11 @@ struct HTTPAPITests {
     }
 
     @Test func aBatchThatTimesOutOnALockPlacesItsOrdersAloneOnOtherConnections() async throws {
+        let export = PrometheusExport()
+        try await withMetricsFactory(export.factory) { try await aBatchThatTimesOutOnALock(export) }
+    }
+
+    private func aBatchThatTimesOutOnALock(_ export: PrometheusExport) async throws {
         try await TestSystem.run(roles: [.api]) { system in
             let (event, type) = try await system.createEvent(capacity: 50)
             let body = system.orderJSON(event: event, ticketType: type)
@@ -196,10 +203,19 @@ struct HTTPAPITests {
                 #expect(placed.map(\.status) == [.accepted, .accepted, .accepted], "\(placed.map(\.text))")
             }
             #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 3)
+            // The three were written one by one (three statements of one order each), not as the
+            // batch that timed out: the path this test is about was taken.
+            #expect(MetricsTests.value("eventicket_intake_batch_orders_count", in: export) == 3)
+            #expect(MetricsTests.value("eventicket_intake_batch_orders_sum", in: export) == 3)
         }
     }
 
     @Test func aReplayWhoseLookupFailsAfterItsBatchCommittedFailsAloneAndPlacesNothingTwice() async throws {
+        let export = PrometheusExport()
+        try await withMetricsFactory(export.factory) { try await aReplayWhoseLookupFails(export) }
+    }
+
+    private func aReplayWhoseLookupFails(_ export: PrometheusExport) async throws {
         try await TestSystem.run(roles: [.api]) { system in
             let (event, type) = try await system.createEvent(capacity: 50)
             let body = system.orderJSON(event: event, ticketType: type)
@@ -231,6 +247,10 @@ struct HTTPAPITests {
             }
             #expect(try await system.scalar("SELECT count(*)::int FROM ordering.orders") == 3)
             #expect(try await system.scalar("SELECT count(*)::int FROM orchestrator.sagas") == 3)
+            // The replay and the new order shared a statement (the first order's, the keyed one's
+            // and theirs: 3 statements, 4 requests), as the test arranges.
+            #expect(MetricsTests.value("eventicket_intake_batch_orders_count", in: export) == 3)
+            #expect(MetricsTests.value("eventicket_intake_batch_orders_sum", in: export) == 4)
         }
     }
 
