@@ -383,17 +383,16 @@ final class OrderIntake: Service, Sendable {
             do {
                 var stored: [UUID: Date] = [:]
                 for try await (id, createdAt) in try await connection.execute(statement, logger: logger) { stored[id] = createdAt }
-                if notifyAtCommit {
-                    // The statement's rows end before its transaction commits (postgres-nio
-                    // ends them at CommandComplete; the commit follows at Sync), and a commit
-                    // that queues notifications can still fail (waiting for the notification
-                    // queue's lock past the lock timeout, or on a full queue): that failure
-                    // would go unseen and the orders be answered as placed. The next statement
-                    // on the connection goes out only after the commit's outcome, and fails if
-                    // it failed. Only while the process's notifier has no connection of its own;
-                    // otherwise nothing is left for the commit to do but write its record.
-                    _ = try await connection.query("SELECT 1", logger: logger).collect()
-                }
+                // The statement's rows end before its transaction commits (postgres-nio ends
+                // them at CommandComplete; the implicit commit follows at Sync), so reading
+                // them does not say the orders are stored: a backend ended (or a server that
+                // crashed) before the commit record rolls them back, and a commit that queues
+                // notifications (while the notifier has no connection of its own) can still
+                // fail, waiting for the notification queue's lock past the lock timeout or on
+                // a full queue. The next statement on the connection goes out only after the
+                // commit's outcome and fails if it failed, so the orders are answered as placed
+                // only once they are: one round trip per batch, not per order.
+                _ = try await connection.query("SELECT 1", logger: logger).collect()
                 return stored
             } catch {
                 await connection.closeAfterTransientConflict(error, logger: logger)
