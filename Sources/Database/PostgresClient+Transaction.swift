@@ -29,11 +29,20 @@ extension PostgresConnection {
             await endTransaction(after: error, logger: logger)
             throw error
         }
-        // The answer to COMMIT is the transaction's outcome, and it goes out whatever happens to
-        // this task: awaited in a task of its own, a cancellation now cannot turn a commit that
-        // went through into a reported failure (whose caller would skip what follows a commit).
-        _ = try await Task { try await self.query("COMMIT", logger: logger).collect() }.value
+        try await commit(logger: logger)
         return result
+    }
+
+    /// Sends `COMMIT` and waits for its answer, the transaction's outcome.
+    ///
+    /// The answer is awaited as a future, which no cancellation of the calling task ends: a
+    /// cancellation cannot turn a commit that went through into a reported failure (whose caller
+    /// would skip what follows a commit). And it is checked: in a transaction that an earlier
+    /// error aborted, PostgreSQL answers `COMMIT` with the command tag `ROLLBACK` and no error,
+    /// which would otherwise pass for a commit if that error had been caught and not rethrown.
+    public func commit(logger: Logger) async throws {
+        let answer: PostgresQueryResult = try await query("COMMIT", logger: logger).get()
+        guard answer.metadata.command == "COMMIT" else { throw TransactionRolledBack(commandTag: answer.metadata.command) }
     }
 
     /// Sends `BEGIN` without waiting for its answer, and returns its outcome to await later.

@@ -71,6 +71,17 @@ extension Error {
     }
 }
 
+/// `COMMIT` ended the transaction without committing it (see
+/// ``PostgresConnection/commit(logger:)``): an earlier statement of it had failed.
+public struct TransactionRolledBack: Error, CustomStringConvertible {
+    /// The command tag PostgreSQL answered `COMMIT` with (`ROLLBACK`).
+    public let commandTag: String
+
+    public var description: String {
+        "COMMIT answered \(commandTag): the transaction had failed and nothing of it was committed"
+    }
+}
+
 /// Well-known SQLSTATE codes.
 public enum SQLState {
     public static let uniqueViolation = "23505"

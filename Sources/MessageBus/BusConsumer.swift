@@ -507,7 +507,7 @@ public struct BusConsumer: Service {
                 logger.debug("skipping messages handled before", metadata: ["count": "\(batch.count - fresh.count)"])
             }
             guard !fresh.isEmpty else {
-                try await execute("COMMIT", on: connection)
+                try await connection.commit(logger: logger)
                 metrics.batchCommitted(claimed: batch.count, duplicates: batch.count, handled: 0, duration: .now - started)
                 return claimed
             }
@@ -550,7 +550,7 @@ public struct BusConsumer: Service {
                 failure = try await recordFailure(freshMessages[0], error: error, on: connection)
             }
             mark(.committing)
-            try await execute("COMMIT", on: connection)
+            try await connection.commit(logger: logger)
             mark(.committed)
             metrics.batchCommitted(claimed: batch.count, duplicates: batch.count - fresh.count,
                                    handled: failure == nil ? fresh.count : 0, duration: .now - started)
