@@ -32,9 +32,13 @@ public struct AccessTokens: Sendable {
     public func create(name: String, role: AccessRole, logger: Logger) async throws -> Created {
         let token = Self.generate()
         let id = UUID()
-        _ = try await client.query(
-            "INSERT INTO access.tokens (id, name, role, token_hash) VALUES (\(id), \(name), \(role.rawValue), \(Self.hash(token)))",
-            logger: logger).collect()
+        // In a transaction, so that the token is shown only once its commit is known (a single
+        // statement's rows end before its implicit commit; see `PostgresConnection.commit`).
+        try await client.transaction(logger: logger) { connection in
+            _ = try await connection.query(
+                "INSERT INTO access.tokens (id, name, role, token_hash) VALUES (\(id), \(name), \(role.rawValue), \(Self.hash(token)))",
+                logger: logger).collect()
+        }
         return Created(id: id, name: name, role: role, token: token)
     }
 
@@ -51,9 +55,12 @@ public struct AccessTokens: Sendable {
 
     /// Revokes a token by id; false when there was no live token with that id.
     public func revoke(_ id: UUID, logger: Logger) async throws -> Bool {
-        let rows = try await client.query(
-            "UPDATE access.tokens SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger).collect()
-        return !rows.isEmpty
+        // In a transaction, so that a revocation is reported only once it has committed.
+        try await client.transaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                "UPDATE access.tokens SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger).collect()
+            return !rows.isEmpty
+        }
     }
 
     static func generate() -> String {

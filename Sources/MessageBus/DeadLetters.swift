@@ -76,8 +76,11 @@ public struct DeadLetters: Sendable {
 
     /// Deletes a dead letter for good; false when there was none with this id.
     public func discard(_ id: UUID, logger: Logger) async throws -> Bool {
-        let rows = try await client.query("DELETE FROM bus.dead_letters WHERE id = \(id) RETURNING id", logger: logger).collect()
-        return !rows.isEmpty
+        // In a transaction, so that a discard is reported only once it has committed.
+        try await client.transaction(logger: logger) { connection in
+            let rows = try await connection.query("DELETE FROM bus.dead_letters WHERE id = \(id) RETURNING id", logger: logger).collect()
+            return !rows.isEmpty
+        }
     }
 
     private func fetch(_ query: PostgresQuery, logger: Logger) async throws -> [Entry] {
