@@ -36,7 +36,7 @@ public actor TestDatabases {
     }
 
     private static func prepareTemplate() async throws -> (server: DatabaseURL, template: String) {
-        let server = try serverURL()
+        let server = try await serverURL()
         let template = "et_template_\(getpid())"
         let logger = TestLogger.make()
         try await DatabaseAdmin.createDatabaseIfMissing(template, server: server, logger: logger)
@@ -51,11 +51,11 @@ public actor TestDatabases {
     }
 
     /// `$DATABASE_URL`, or the embedded server started on first use.
-    static func serverURL() throws -> DatabaseURL {
+    static func serverURL() async throws -> DatabaseURL {
         if let text = ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
             return try DatabaseURL(text)
         }
-        return try DatabaseURL(EmbeddedServer.shared.get().url)
+        return try await DatabaseURL(offThePool { try EmbeddedServer.shared.get().url })
     }
 }
 

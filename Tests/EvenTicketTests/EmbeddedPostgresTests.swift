@@ -4,6 +4,9 @@ import Testing
 @testable import EmbeddedPostgres
 
 /// Throwaway servers whose process was killed are cleaned up by the next one.
+///
+/// Starting and stopping servers blocks for seconds; it runs off the cooperative pool (see
+/// `offThePool`), which the other suites running meanwhile need.
 @Suite("Embedded PostgreSQL", .timeLimit(.minutes(2)))
 struct EmbeddedPostgresTests {
     /// The id of a process that has exited.
@@ -25,12 +28,12 @@ struct EmbeddedPostgresTests {
     }
 
     @Test func aThrowawayServerWhoseProcessIsGoneIsStoppedAndDeleted() async throws {
-        let server = try EmbeddedPostgres.start(.init(fsync: false), logger: TestLogger.make())
+        let server = try await offThePool { try EmbeddedPostgres.start(.init(fsync: false), logger: TestLogger.make()) }
         defer { server.stop(immediate: true) }
         #expect(Self.isServing(server))
         // As if its process had been killed before it could stop it.
         try String(Self.goneProcess()).write(toFile: server.baseDirectory + "/" + EmbeddedPostgres.ownerFile, atomically: true, encoding: .utf8)
-        try Self.reap()
+        try await offThePool { try Self.reap() }
         // A test that starts a throwaway server at this moment reaps the abandoned ones too. If it
         // came first, it may still be deleting the folder when this reap returns (this one found
         // the owner file gone and left the folder to it): wait for the folder to go.
@@ -43,11 +46,11 @@ struct EmbeddedPostgresTests {
         }
     }
 
-    @Test func aThrowawayServerOfARunningProcessIsLeftAlone() throws {
-        let server = try EmbeddedPostgres.start(.init(fsync: false), logger: TestLogger.make())
+    @Test func aThrowawayServerOfARunningProcessIsLeftAlone() async throws {
+        let server = try await offThePool { try EmbeddedPostgres.start(.init(fsync: false), logger: TestLogger.make()) }
         defer { server.stop(immediate: true) }
         // This process owns it.
-        try Self.reap()
+        try await offThePool { try Self.reap() }
         #expect(Self.isServing(server))
         try EmbeddedPostgres.run(EmbeddedPostgres.findBinDirectory() + "/pg_isready",
                                  ["-h", "127.0.0.1", "-p", String(server.port), "-t", "5"], asPostgres: false)
@@ -65,6 +68,7 @@ struct EmbeddedPostgresTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try "mine".write(toFile: folder + "/notes.txt", atomically: true, encoding: .utf8)
         for fresh in [false, true] {
+            // Refused before anything is started.
             #expect(throws: EmbeddedPostgresError.self) {
                 try EmbeddedPostgres.start(.init(dataDirectory: folder, fresh: fresh, fsync: false), logger: TestLogger.make())
             }
@@ -76,18 +80,21 @@ struct EmbeddedPostgresTests {
         #expect(owner?.uint32Value == getuid())
     }
 
-    @Test func freshDeletesTheClusterOfAKeptFolderAndNothingElse() throws {
+    @Test func freshDeletesTheClusterOfAKeptFolderAndNothingElse() async throws {
         let folder = Self.keptFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let first = try EmbeddedPostgres.start(.init(dataDirectory: folder, fsync: false), logger: TestLogger.make())
+        func start(fresh: Bool = false) async throws -> EmbeddedPostgres {
+            try await offThePool { try EmbeddedPostgres.start(.init(dataDirectory: folder, fresh: fresh, fsync: false), logger: TestLogger.make()) }
+        }
+        let first = try await start()
         let marker = first.dataDirectory + "/eventicket-test-marker"
         try "x".write(toFile: marker, atomically: true, encoding: .utf8)
         first.stop(immediate: true)
         // Kept: the same cluster again.
-        let again = try EmbeddedPostgres.start(.init(dataDirectory: folder, fsync: false), logger: TestLogger.make())
+        let again = try await start()
         #expect(FileManager.default.fileExists(atPath: marker))
         again.stop(immediate: true)
-        let fresh = try EmbeddedPostgres.start(.init(dataDirectory: folder, fresh: true, fsync: false), logger: TestLogger.make())
+        let fresh = try await start(fresh: true)
         defer { fresh.stop(immediate: true) }
         #expect(!FileManager.default.fileExists(atPath: marker))
         #expect(Self.isServing(fresh))
