@@ -28,10 +28,10 @@ extension Error {
     /// PostgreSQL cannot serve the work right now: the connection failed, the server has no
     /// connection slot left, no connection came within the wait allowed, the pool has given up
     /// opening connections for now, or the statement lost a race or timed out. Nothing was
-    /// committed.
+    /// committed, or (``CommitOutcomeUnknown``) it is not known whether it was.
     public var isDatabaseUnavailable: Bool {
         isConnectionFailure || isTransientConflict || sqlState == SQLState.tooManyConnections || isPoolGivingUp
-            || unwrappingTransaction is ConnectionWaitTimedOut
+            || unwrappingTransaction is ConnectionWaitTimedOut || unwrappingTransaction is CommitOutcomeUnknown
     }
 
     /// postgres-nio's pool has failed to open a connection for a while (its circuit breaker
@@ -79,6 +79,21 @@ public struct TransactionRolledBack: Error, CustomStringConvertible {
 
     public var description: String {
         "COMMIT answered \(commandTag): the transaction had failed and nothing of it was committed"
+    }
+}
+
+/// A statement ran, and whether its implicit transaction committed is not known: the statement
+/// sent after it on the same connection to learn that outcome failed (the connection was lost,
+/// or that statement itself was cancelled after a commit that went through).
+public struct CommitOutcomeUnknown: Error, CustomStringConvertible {
+    public let cause: any Error
+
+    public init(cause: any Error) {
+        self.cause = cause
+    }
+
+    public var description: String {
+        "the commit's outcome is not known: \(cause.diagnosticDescription)"
     }
 }
 

@@ -382,7 +382,7 @@ final class OrderIntake: Service, Sendable {
         let stored = try await watchdog.run(on: connection, "an order batch") {
             do {
                 var stored: [UUID: Date] = [:]
-                for try await (id, createdAt) in try await connection.execute(statement, logger: logger) { stored[id] = createdAt }
+                let rows = try await connection.execute(statement, logger: logger)
                 // The statement's rows end before its transaction commits (postgres-nio ends
                 // them at CommandComplete; the implicit commit follows at Sync), so reading
                 // them does not say the orders are stored: a backend ended (or a server that
@@ -391,8 +391,13 @@ final class OrderIntake: Service, Sendable {
                 // fail, waiting for the notification queue's lock past the lock timeout or on
                 // a full queue. The next statement on the connection goes out only after the
                 // commit's outcome and fails if it failed, so the orders are answered as placed
-                // only once they are: one round trip per batch, not per order.
-                _ = try await connection.query("SELECT 1", logger: logger).collect()
+                // only once it succeeds: one round trip per batch, not per order. Queued now,
+                // it goes out as soon as that outcome is in, without waiting for this task.
+                let committed = connection.send("SELECT 1", logger: logger)
+                for try await (id, createdAt) in rows { stored[id] = createdAt }
+                // Its failure leaves the commit's outcome unknown (a cancelled `SELECT 1` may
+                // follow a commit that went through): such a batch is not placed again.
+                do { try await committed.get() } catch { throw CommitOutcomeUnknown(cause: error) }
                 return stored
             } catch {
                 await connection.closeAfterTransientConflict(error, logger: logger)
