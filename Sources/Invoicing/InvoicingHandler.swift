@@ -105,14 +105,23 @@ public struct InvoicingHandler: MessageHandler {
 
     /// Inserts the new invoices and returns the sagas' invoices: the ones it inserted, and the
     /// ones that existed when the statement began.
+    ///
+    /// An invoice's number is its sequence value padded to at least 8 digits: `INV-00000042`,
+    /// and past 99,999,999 all of its digits (`lpad` alone cuts a longer text to the length,
+    /// which gave `INV-10000000` again for 100,000,000, and a unique violation on every invoice
+    /// after it). The values are drawn in a CTE of their own, once per row (a CTE that calls a
+    /// volatile function is not inlined), since the padding needs each one twice.
     enum Issue: PreparedSQL {
         static let sql = """
-            WITH issued AS (
-                INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status)
-                SELECT c.saga_id, c.order_id, c.id, 'INV-' || lpad(nextval('invoicing.invoice_number_seq')::text, 8, '0'),
-                       c.customer_id, c.amount_cents, c.currency, 'issued'
+            WITH numbered AS (
+                SELECT c.*, nextval('invoicing.invoice_number_seq')::text AS n
                   FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])
-                       AS c(saga_id, order_id, id, customer_id, amount_cents, currency)
+                       AS c(saga_id, order_id, id, customer_id, amount_cents, currency)),
+            issued AS (
+                INSERT INTO invoicing.invoices (saga_id, order_id, id, number, customer_id, amount_cents, currency, status)
+                SELECT saga_id, order_id, id, 'INV-' || lpad(n, greatest(8, length(n)), '0'),
+                       customer_id, amount_cents, currency, 'issued'
+                  FROM numbered
                 ON CONFLICT (saga_id) DO NOTHING
                 RETURNING saga_id, id, number, status)
             SELECT saga_id, id, number, status FROM issued

@@ -153,6 +153,22 @@ struct ParticipantBatchTests {
         }
     }
 
+    @Test func invoiceNumbersPastEightDigitsKeepAllTheirDigits() async throws {
+        try await TestSystem.withDatabase { client, logger in
+            _ = try await client.query("SELECT setval('invoicing.invoice_number_seq', 99999998)", logger: logger).collect()
+            let sagas = (0..<3).map { _ in (saga: UUID(), order: UUID()) }
+            _ = try await Self.handleAsOneBatch(
+                sagas.map { OutgoingMessage(CreateInvoice(orderID: $0.order, customerID: "c", amountCents: 100, currency: "EUR"), sagaID: $0.saga) },
+                queue: .invoicing, handler: InvoicingHandler(), client: client, logger: logger)
+            var numbers: [String] = []
+            let rows = try await client.query("SELECT number FROM invoicing.invoices ORDER BY number", logger: logger)
+            for try await number in rows.decode(String.self) { numbers.append(number) }
+            // `lpad` to 8 made the second and third INV-10000000 and INV-10000000 (a unique
+            // violation: the batch failed, and each invoice alone after it).
+            #expect(numbers == ["INV-100000000", "INV-100000001", "INV-99999999"])
+        }
+    }
+
     /// Publishes `messages` one at a time, each once the one before has been answered (each in
     /// a batch of its own), to one consumer of `queue`; returns the replies in order.
     static func handleInTurn(
