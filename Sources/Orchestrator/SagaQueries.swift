@@ -76,16 +76,13 @@ public struct SagaQueries: Sendable {
     /// Saga ids are time-ordered (UUIDv7, made when the order is placed), so newest first is
     /// descending id order, which the primary key and `(state, id)` index serve.
     public func list(state: SagaState?, limit: Int, after cursor: UUID?, logger: Logger) async throws -> [SagaView] {
-        try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .requests(logger: logger), "listing sagas") { connection in
-            let rows = try await connection.query(
-                """
-                SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.failure, s.created_at, s.updated_at
-                  FROM orchestrator.sagas s
-                 WHERE (\(state?.rawValue)::text IS NULL OR s.state = \(state?.rawValue))
-                   AND (\(cursor)::uuid IS NULL OR s.id < \(cursor))
-                 ORDER BY s.id DESC
-                 LIMIT \(limit)
-                """, logger: logger)
+        var bindings = PostgresBindings()
+        if let state { bindings.append(state.rawValue) }
+        if let cursor { bindings.append(cursor) }
+        bindings.append(limit)
+        let query = PostgresQuery(unsafeSQL: Self.listSQL(byState: state != nil, after: cursor != nil), binds: bindings)
+        return try await client.withConnection(waitingAtMost: connectionWait, watchedBy: .requests(logger: logger), "listing sagas") { connection in
+            let rows = try await connection.query(query, logger: logger)
             var sagas: [SagaView] = []
             for try await (id, type, order, state, step, reason, failure, created, updated)
                 in rows.decode((UUID, String, UUID, String, String, String?, String?, Date, Date).self)
@@ -95,5 +92,22 @@ public struct SagaQueries: Sendable {
             }
             return sagas
         }
+    }
+
+    /// The listing's statement for each filter, of constant texts: `s.state = $1` when `byState`,
+    /// `s.id < $n` (the cursor) when `after`, the limit last. One text with `$1 IS NULL OR
+    /// s.state = $1` in it could not use the `(state, id)` index in the generic plan the
+    /// services' connections run (`plan_cache_mode = force_generic_plan`): it walked the
+    /// primary key from the newest saga, reading the whole table for a state no saga is in.
+    static func listSQL(byState: Bool, after: Bool) -> String {
+        var conditions: [String] = []
+        if byState { conditions.append("s.state = $\(conditions.count + 1)") }
+        if after { conditions.append("s.id < $\(conditions.count + 1)::uuid") }
+        return """
+            SELECT s.id, s.type, s.order_id, s.state, s.step, s.reason, s.failure, s.created_at, s.updated_at
+              FROM orchestrator.sagas s\(conditions.isEmpty ? "" : "\n WHERE " + conditions.joined(separator: " AND "))
+             ORDER BY s.id DESC
+             LIMIT $\(conditions.count + 1)
+            """
     }
 }

@@ -72,4 +72,23 @@ struct GenericPlanTests {
             #expect(!plan.contains("Seq Scan on orders") && !plan.contains("Seq Scan on sagas"), "\(plan)")
         }
     }
+
+    /// The saga listing by state uses the `(state, id)` index, with or without a cursor; without
+    /// a state it walks the primary key from the cursor. One statement for every filter (`$1 IS
+    /// NULL OR s.state = $1`) walked the primary key from the newest saga for every state.
+    @Test(arguments: [(true, false), (true, true), (false, true), (false, false)])
+    func theSagaListingUsesTheIndexOfItsFilter(byState: Bool, after: Bool) async throws {
+        try await TestSystem.withDatabase { client, logger in
+            let sql = SagaQueries.listSQL(byState: byState, after: after)
+            let plan = try await client.withConnection { try await Self.genericPlan(of: sql, on: $0, logger: logger) }
+            if byState {
+                #expect(plan.contains("using sagas_state_id_idx on sagas s"), "\(plan)")
+                #expect(plan.contains("Index Cond: (state = $1)") || plan.contains("Index Cond: ((state = $1) AND (id < $2))"), "\(plan)")
+            } else {
+                #expect(plan.contains("Index Scan Backward using sagas_pkey on sagas s"), "\(plan)")
+                if after { #expect(plan.contains("Index Cond: (id < $1)"), "\(plan)") }
+            }
+            #expect(!plan.contains("Filter"), "\(plan)")
+        }
+    }
 }
