@@ -59,6 +59,7 @@ public final class EmbeddedPostgres: Sendable {
         if let dataDirectory = options.dataDirectory {
             base = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
             try requireOwnFolder(base)
+            try requireNotInUse(base)
             if options.fresh, fileManager.fileExists(atPath: base + "/data") {
                 _ = try? run(binDirectory + "/pg_ctl", ["-D", base + "/data", "-m", "immediate", "stop"], asPostgres: runAsPostgres)
                 try fileManager.removeItem(atPath: base + "/data")
@@ -71,14 +72,14 @@ public final class EmbeddedPostgres: Sendable {
         let data = base + "/data"
         try fileManager.createDirectory(atPath: base, withIntermediateDirectories: true)
         chmod(base, 0o755)
-        if temporary { try String(getpid()).write(toFile: base + "/" + ownerFile, atomically: true, encoding: .utf8) }
+        try String(getpid()).write(toFile: base + "/" + ownerFile, atomically: true, encoding: .utf8)
         if runAsPostgres { try run("/bin/chown", ["-R", "postgres:postgres", base], asPostgres: false) }
 
         if !fileManager.fileExists(atPath: data + "/PG_VERSION") {
             logger.info("initialising a PostgreSQL cluster", metadata: ["path": "\(data)"])
             try run(binDirectory + "/initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"], asPostgres: runAsPostgres)
         } else if fileManager.fileExists(atPath: data + "/postmaster.pid") {
-            // Left running by an earlier process that did not stop it: stop it first.
+            // Left running by an earlier process that is gone (`requireNotInUse`): stop it first.
             _ = try? run(binDirectory + "/pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"], asPostgres: runAsPostgres)
         }
 
@@ -111,7 +112,21 @@ public final class EmbeddedPostgres: Sendable {
 
     /// What a cluster's folder holds: the cluster, the server's log, and its socket and lock.
     static func isOwnEntry(_ name: String) -> Bool {
-        name == "data" || name == "server.log" || name.hasPrefix(".s.PGSQL.")
+        name == "data" || name == "server.log" || name == ownerFile || name.hasPrefix(".s.PGSQL.")
+    }
+
+    /// A kept cluster that another running process started is refused: starting it again would
+    /// stop that process's server under it (and `fresh` would delete its data). One whose
+    /// process is gone (killed before it could stop its server) is taken over.
+    static func requireNotInUse(_ base: String) throws {
+        guard let text = try? String(contentsOfFile: base + "/" + ownerFile, encoding: .utf8),
+              let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              owner != getpid(), isRunning(owner),
+              FileManager.default.fileExists(atPath: base + "/data/postmaster.pid")
+        else { return }
+        throw EmbeddedPostgresError(
+            "the cluster in \(base) is in use by process \(owner), which started it; stop that process first "
+                + "(or give another --data-dir)")
     }
 
     /// A kept cluster's folder must be new, empty, or hold only what this type puts there: it
@@ -135,7 +150,7 @@ public final class EmbeddedPostgres: Sendable {
 
     /// Temporary clusters are folders with this prefix in the temporary directory.
     static let temporaryPrefix = "eventicket-pg-"
-    /// The file in a temporary cluster's folder that names the process it belongs to.
+    /// The file in a cluster's folder that names the process that started it.
     static let ownerFile = "owner.pid"
 
     /// Stops and deletes the temporary clusters whose process is gone. A process that was

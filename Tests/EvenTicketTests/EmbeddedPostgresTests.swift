@@ -99,4 +99,34 @@ struct EmbeddedPostgresTests {
         #expect(!FileManager.default.fileExists(atPath: marker))
         #expect(Self.isServing(fresh))
     }
+
+    @Test func aKeptClusterAnotherRunningProcessStartedIsRefusedAndKeepsServing() async throws {
+        let folder = Self.keptFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let first = try await offThePool { try EmbeddedPostgres.start(.init(dataDirectory: folder, fsync: false), logger: TestLogger.make()) }
+        defer { first.stop(immediate: true) }
+        // As if another process (a `dev --data-dir` in another terminal) had started it.
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        other.arguments = ["60"]
+        try other.run()
+        defer { other.terminate(); other.waitUntilExit() }
+        let ownerFile = folder + "/" + EmbeddedPostgres.ownerFile
+        try String(other.processIdentifier).write(toFile: ownerFile, atomically: true, encoding: .utf8)
+        for fresh in [false, true] {
+            // Before, the second start stopped the first server (and `fresh` deleted its cluster).
+            await #expect(throws: EmbeddedPostgresError.self) {
+                try await offThePool { try EmbeddedPostgres.start(.init(dataDirectory: folder, fresh: fresh, fsync: false), logger: TestLogger.make()) }
+            }
+        }
+        #expect(Self.isServing(first))
+        try EmbeddedPostgres.run(EmbeddedPostgres.findBinDirectory() + "/pg_isready",
+                                 ["-h", "127.0.0.1", "-p", String(first.port), "-t", "5"], asPostgres: false)
+        // Once that process is gone, its server is taken over: stopped and started again.
+        try String(Self.goneProcess()).write(toFile: ownerFile, atomically: true, encoding: .utf8)
+        let again = try await offThePool { try EmbeddedPostgres.start(.init(dataDirectory: folder, fsync: false), logger: TestLogger.make()) }
+        defer { again.stop(immediate: true) }
+        #expect(again.port != first.port)
+        #expect(Self.isServing(again))
+    }
 }
