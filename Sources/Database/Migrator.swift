@@ -57,6 +57,12 @@ public struct Migrator: Sendable {
             let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
             migrations.append(Migration(version: version, name: file, sql: sql, checksum: Self.checksum(sql)))
         }
+        // A folder of no migrations is a wrong folder (the checkout's root, say), not a schema
+        // with nothing in it: on a new database it would report "up to date" and leave it empty.
+        guard !migrations.isEmpty else {
+            throw MigrationError(reason: "the migrations folder \(directory.path) holds no migration (NNNN_name.sql); "
+                                     + "EVENTICKET_MIGRATIONS_DIR names the migrations folder itself")
+        }
         if let duplicate = Dictionary(grouping: migrations, by: \.version).first(where: { $0.value.count > 1 }) {
             throw MigrationError(reason: "two migration files have number \(duplicate.key)")
         }

@@ -84,6 +84,16 @@ struct MigrationTests {
         }
     }
 
+    @Test func aFolderWithoutMigrationsIsRefused() throws {
+        // `EVENTICKET_MIGRATIONS_DIR` set to the checkout's root instead of its `migrations/`:
+        // it was read as no migrations at all, and a new database reported "up to date".
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "# not a migration".write(to: folder.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
+        #expect(throws: MigrationError.self) { try Migrator(directory: folder) }
+    }
+
     @Test func historyWrittenAsOneRowPerEntryReadsTheSameAfterTheMoveToOneRowPerTransition() async throws {
         try await TestSystem.withDatabase { client, logger in
             // Back to the schema before 0011.
