@@ -100,6 +100,9 @@ expect_failure 64 "is not an order or saga id" "$bin" status not-an-id --databas
 expect_failure 64 "SUBCOMMANDS:" "$bin" dead-letters
 expect_failure 64 "--metrics-host needs --metrics-port" "$bin" worker --metrics-host 0.0.0.0 --database-url "$url"
 expect_failure 64 "--statement-timeout must be between 0 and 86400" "$bin" audit --statement-timeout -1 --database-url "$url"
+expect_failure 64 "--batch-size is for orchestrator and worker" "$bin" serve --batch-size 10 --database-url "$url"
+expect_failure 64 "--metrics-port must differ from --port" "$bin" serve --port 9000 --metrics-port 9000 --database-url "$url"
+EVENTICKET_MIGRATIONS_DIR="$PWD" expect_failure 1 "holds no migration" "$bin" migrate --database-url "$url"
 
 # --statement-timeout: an operator's command does not wait on for a row another session holds.
 declined_saga=$(echo "$declined" | json '["sagaId"]')

@@ -133,8 +133,8 @@ struct Bench: AsyncParsableCommand {
             existingSystem: noSpawn ? url : nil,
             childLogLevel: logging.logLevel,
             childArguments: (consumerConcurrency.map { ["--consumer-concurrency", String($0)] } ?? [])
-                + (batchSize.map { ["--batch-size", String($0)] } ?? [])
                 + ["--log-format", logging.logFormat.rawValue],
+            consumerArguments: batchSize.map { ["--batch-size", String($0)] } ?? [],
             stallTimeout: stallTimeout,
             backlog: backlog,
             metrics: metrics)

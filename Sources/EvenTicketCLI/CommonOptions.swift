@@ -65,23 +65,32 @@ struct StepTimeoutOption: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seconds a saga waits on a step before it compensates (serve sets the first step's deadline, the orchestrator the others': give both the same).")
     var stepTimeout: Double = 30
 
-    @Option(parsing: .unconditional, help: "Seconds the orchestrator waits on a compensation before it sends it again (default: the step timeout).")
-    var compensationTimeout: Double?
-
     func validate() throws {
-        for (name, value) in [("--step-timeout", stepTimeout), ("--compensation-timeout", compensationTimeout ?? stepTimeout)] {
-            // Kept in whole milliseconds: anything shorter would become no timeout at all.
-            guard value >= 0.001, value <= 86_400 else { throw ValidationError("\(name) must be at least 0.001 and at most 86400 seconds") }
-        }
+        try validateTimeout(stepTimeout, option: "--step-timeout")
     }
 
     func duration() throws -> Duration {
         .milliseconds(Int64(stepTimeout * 1000))
     }
+}
 
-    func compensationDuration() -> Duration? {
+/// For the commands that run or resume compensations (not `serve`, which only starts sagas).
+struct CompensationTimeoutOption: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Seconds the orchestrator waits on a compensation before it sends it again (default: the step timeout).")
+    var compensationTimeout: Double?
+
+    func validate() throws {
+        if let compensationTimeout { try validateTimeout(compensationTimeout, option: "--compensation-timeout") }
+    }
+
+    func duration() -> Duration? {
         compensationTimeout.map { .milliseconds(Int64($0 * 1000)) }
     }
+}
+
+/// A saga timeout: kept in whole milliseconds, so anything shorter would become no timeout at all.
+private func validateTimeout(_ value: Double, option: String) throws {
+    guard value >= 0.001, value <= 86_400 else { throw ValidationError("\(option) must be at least 0.001 and at most 86400 seconds") }
 }
 
 /// A TCP port to listen on: 0 (any free one) to 65535.
@@ -122,19 +131,19 @@ struct ConsumerOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Claim loops per consumer in this process.")
     var consumerConcurrency: Int = 1
 
-    @Option(parsing: .unconditional, help: "Messages claimed and handled per transaction (at most).")
-    var batchSize: Int = 500
+    @Option(parsing: .unconditional, help: "Messages claimed and handled per transaction, at most (default: 500; not for serve, which runs no consumer).")
+    var batchSize: Int?
 
     func validate() throws {
         guard lease >= 1, lease <= 3600 else { throw ValidationError("--lease must be between 1 and 3600 seconds") }
         guard (1...64).contains(consumerConcurrency) else { throw ValidationError("--consumer-concurrency must be between 1 and 64") }
-        guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 1000") }
+        if let batchSize, !(1...1000).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 1000") }
     }
 
     func apply(to configuration: inout SystemConfiguration) {
         configuration.lease = .milliseconds(Int64(lease * 1000))
         configuration.consumerConcurrency = consumerConcurrency
-        configuration.batchSize = batchSize
+        configuration.batchSize = batchSize ?? 500
     }
 }
 

@@ -64,7 +64,8 @@ struct DeadLettersCommand: CommandGroup {
         }
 
         func run() async throws {
-            let ids = all ? nil : self.ids.map(\.value)
+            // An id named twice is one dead letter, moved once.
+            let ids = all ? nil : Array(Set(self.ids.map(\.value)))
             try await DeadLettersCommand.withDeadLetters(options) { deadLetters, logger in
                 let moved = try await deadLetters.retry(ids, logger: logger)
                 print("retried \(moved) message\(moved == 1 ? "" : "s")")

@@ -14,6 +14,7 @@ struct Dev: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var timeout: StepTimeoutOption
+    @OptionGroup var compensation: CompensationTimeoutOption
     @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host = "127.0.0.1"
     @Option(parsing: .unconditional, help: "HTTP port.") var port = 8080
     @Option(help: "Keep the PostgreSQL cluster in this folder across runs (default: a temporary one, deleted on exit).")
@@ -23,6 +24,7 @@ struct Dev: AsyncParsableCommand {
 
     func validate() throws {
         try validatePort(port)
+        if port != 0, metrics.metricsPort == port { throw ValidationError("--metrics-port must differ from --port (\(port))") }
         guard !fresh || dataDir != nil else {
             throw ValidationError("--fresh needs --data-dir (without it every run starts on a new throwaway cluster)")
         }
@@ -31,7 +33,7 @@ struct Dev: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.makeLogger("eventicket.dev")
         let stepTimeout = try timeout.duration()
-        let compensationTimeout = timeout.compensationDuration()
+        let compensationTimeout = compensation.duration()
         let (host, port, dataDir, fresh) = (self.host, self.port, self.dataDir, self.fresh)
         try await reportingFailures {
             let postgres = try EmbeddedPostgres.start(.init(dataDirectory: dataDir, fresh: fresh), logger: logger)

@@ -44,7 +44,9 @@ struct OperatorOptions: ParsableArguments {
                     try await requireMigrated(client, logger: logger)
                     return try await body(client, logger)
                 }
-            } catch where error.isStatementTimeout {
+            } catch where error.isStatementTimeout && timeout > 0 {
+                // Without a limit, a cancellation came from elsewhere (`pg_cancel_backend`):
+                // reported in the server's words.
                 throw StatementTimedOut(seconds: statementTimeout)
             }
         }

@@ -16,14 +16,16 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         try validatePort(port)
+        if port != 0, metrics.metricsPort == port { throw ValidationError("--metrics-port must differ from --port (\(port))") }
+        // Its --consumer-concurrency sizes its pool (N + 20 connections) and --lease bounds its
+        // sessions' idle transactions; a batch size would have nothing to apply to.
+        if consumers.batchSize != nil { throw ValidationError("--batch-size is for orchestrator and worker: serve runs no consumer") }
     }
 
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.serve")
-        var configuration = SystemConfiguration(
-            api: APIConfiguration(host: host, port: port), stepTimeout: try timeout.duration(),
-            compensationTimeout: timeout.compensationDuration())
+        var configuration = SystemConfiguration(api: APIConfiguration(host: host, port: port), stepTimeout: try timeout.duration())
         consumers.apply(to: &configuration)
         let metricsServer = metrics.start(configuration: &configuration, logger: logger)
         try await reportingFailures {
@@ -39,13 +41,14 @@ struct OrchestratorCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var timeout: StepTimeoutOption
+    @OptionGroup var compensationTimeout: CompensationTimeoutOption
     @OptionGroup var consumers: ConsumerOptions
     @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
         let url = try database.resolve()
         let logger = logging.makeLogger("eventicket.orchestrator")
-        var configuration = SystemConfiguration(stepTimeout: try timeout.duration(), compensationTimeout: timeout.compensationDuration())
+        var configuration = SystemConfiguration(stepTimeout: try timeout.duration(), compensationTimeout: compensationTimeout.duration())
         consumers.apply(to: &configuration)
         let metricsServer = metrics.start(configuration: &configuration, logger: logger)
         try await reportingFailures {

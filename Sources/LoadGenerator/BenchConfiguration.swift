@@ -52,8 +52,11 @@ public struct BenchConfiguration: Sendable {
     public var existingSystem: String?
     /// The log level handed to the child processes.
     public var childLogLevel: Logger.Level
-    /// More options handed to every child process (`--consumer-concurrency`, `--batch-size`).
+    /// More options handed to every child process (`--consumer-concurrency`, `--log-format`).
     public var childArguments: [String]
+    /// More options handed to the orchestrators and workers only (`--batch-size`: `serve` runs
+    /// no consumer, and refuses it).
+    public var consumerArguments: [String]
     /// Fail when no order is accepted or completes for this many seconds while some are expected.
     public var stallTimeout: Double
     /// Messages queued before the load starts that stay queued for the whole run (due in a
@@ -82,6 +85,7 @@ public struct BenchConfiguration: Sendable {
         existingSystem: String? = nil,
         childLogLevel: Logger.Level = .info,
         childArguments: [String] = [],
+        consumerArguments: [String] = [],
         stallTimeout: Double = 60,
         backlog: Int = 0,
         metrics: Bool = false
@@ -102,6 +106,7 @@ public struct BenchConfiguration: Sendable {
         self.existingSystem = existingSystem
         self.childLogLevel = childLogLevel
         self.childArguments = childArguments
+        self.consumerArguments = consumerArguments
         self.stallTimeout = stallTimeout
         self.backlog = backlog
         self.metrics = metrics

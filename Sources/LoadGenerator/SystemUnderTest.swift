@@ -43,10 +43,11 @@ final class SystemUnderTest: Sendable {
         let stepTimeout = String(configuration.stepTimeout)
         var plan: [(name: String, arguments: [String])] = [("serve", ["serve", "--port", String(port), "--step-timeout", stepTimeout] + common)]
         for index in 1...max(configuration.orchestrators, 1) {
-            plan.append(("orchestrator-\(index)", ["orchestrator", "--step-timeout", stepTimeout] + common))
+            plan.append(("orchestrator-\(index)", ["orchestrator", "--step-timeout", stepTimeout] + common + configuration.consumerArguments))
         }
         for index in 1...max(configuration.workers, 1) {
-            plan.append(("worker-\(index)", ["worker", "--slow-charge-delay", String(configuration.stepTimeout * 2)] + common))
+            plan.append(("worker-\(index)", ["worker", "--slow-charge-delay", String(configuration.stepTimeout * 2)] + common
+                + configuration.consumerArguments))
         }
         var metricsPorts: [Int] = []
         if configuration.metrics {

@@ -79,7 +79,7 @@ class Topology:
         self.env = dict(os.environ, DATABASE_URL=url)
         fast = ["--lease", "3"] + (["--log-level", os.environ["CHAOS_LOG_LEVEL"]] if os.environ.get("CHAOS_LOG_LEVEL") else [])
         self.specs = {
-            "serve": ["serve", "--port", str(port), "--step-timeout", str(step_timeout), "--compensation-timeout", "3"] + fast,
+            "serve": ["serve", "--port", str(port), "--step-timeout", str(step_timeout)] + fast,
             "orchestrator-1": ["orchestrator", "--step-timeout", str(step_timeout), "--compensation-timeout", "3"] + fast,
             "orchestrator-2": ["orchestrator", "--step-timeout", str(step_timeout), "--compensation-timeout", "3"] + fast,
             "worker-1": ["worker", "--slow-charge-delay", str(step_timeout * 2)] + fast,
