@@ -7,6 +7,8 @@ import Foundation
 import HTTPAPI
 import Inventory
 import Logging
+import Synchronization
+import UnixSignals
 
 struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,9 +37,22 @@ struct Dev: AsyncParsableCommand {
         let stepTimeout = try timeout.duration()
         let compensationTimeout = compensation.duration()
         let (host, port, dataDir, fresh) = (self.host, self.port, self.dataDir, self.fresh)
+        // Until the services take over SIGINT and SIGTERM (once start-up is done), either one
+        // ends the process at once, stopping the PostgreSQL started so far (see `DevPostgres`).
+        // Trapped here, before anything starts (the sequence's init awaits their registration),
+        // and watched from a task of its own: the start-up below blocks its thread for seconds.
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        let startUp = Task.detached {
+            for await signal in signals {
+                logger.notice("interrupted during start-up; stopping", metadata: ["signal": "\(signal)"])
+                DevPostgres.interrupted(exitStatus: signal == .sigint ? 130 : 143)
+            }
+        }
+        defer { startUp.cancel() }
         try await reportingFailures {
             let postgres = try EmbeddedPostgres.start(.init(dataDirectory: dataDir, fresh: fresh), logger: logger)
-            defer { postgres.stop() }
+            DevPostgres.started(postgres)
+            defer { DevPostgres.stop() }
             let server = try DatabaseURL(postgres.url)
             try await DatabaseAdmin.createDatabaseIfMissing("eventicket", server: server, logger: logger)
             let url = server.with(database: "eventicket")
@@ -55,8 +70,50 @@ struct Dev: AsyncParsableCommand {
                     let tokens = AccessTokens(client: box.client)
                     demo.clientToken = try await tokens.create(name: "dev client", role: .client, logger: logger).token
                     demo.operatorToken = try await tokens.create(name: "dev operator", role: .operator, logger: logger).token
+                    startUp.cancel()
                 })
         }
+    }
+}
+
+/// dev's PostgreSQL, stopped (and a throwaway cluster deleted) however the process ends short
+/// of a crash: when `run()` returns, and at `exit()`: a signal during start-up, or the shutdown
+/// deadline's exit 75. (A crashed or killed process's throwaway cluster is reaped by the next
+/// command that starts one.)
+enum DevPostgres {
+    private struct State {
+        var postgres: EmbeddedPostgres?
+        /// Set by a signal before the server was up: the exit status to end with once it is.
+        var interrupted: Int32?
+    }
+
+    private static let state = Mutex(State())
+    private static let stopAtExit: Void = { atexit { DevPostgres.stop() } }()
+
+    /// The server is up; if a signal came while it was starting, the process ends now.
+    static func started(_ postgres: EmbeddedPostgres) {
+        _ = stopAtExit
+        if let status = state.withLock({ state in
+            state.postgres = postgres
+            return state.interrupted
+        }) {
+            exit(status)
+        }
+    }
+
+    /// A signal during start-up: the process ends now, or, while the server is still being
+    /// started, as soon as it is up (so that it is stopped, not left running).
+    static func interrupted(exitStatus: Int32) {
+        let up = state.withLock { state in
+            state.interrupted = exitStatus
+            return state.postgres != nil
+        }
+        if up { exit(exitStatus) }
+    }
+
+    /// Stops it, once.
+    static func stop() {
+        state.withLock { $0.postgres.take() }?.stop()
     }
 }
 

@@ -110,7 +110,8 @@ struct EmbeddedPostgresTests {
         other.executableURL = URL(fileURLWithPath: "/bin/sleep")
         other.arguments = ["60"]
         try other.run()
-        defer { other.terminate(); other.waitUntilExit() }
+        // SIGKILL: the test process may ignore SIGTERM, and a child inherits that.
+        defer { kill(other.processIdentifier, SIGKILL); other.waitUntilExit() }
         let ownerFile = folder + "/" + EmbeddedPostgres.ownerFile
         try String(other.processIdentifier).write(toFile: ownerFile, atomically: true, encoding: .utf8)
         for fresh in [false, true] {
