@@ -35,6 +35,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         self.sslRootCert = sslRootCert
     }
 
+    /// The query parameters a URL may have.
+    static let queryParameters: Set<String> = ["host", "port", "user", "password", "sslmode", "sslrootcert"]
+
     /// Parses a URL, throwing an error that says what is wrong with it.
     public init(_ string: String) throws {
         guard let components = URLComponents(string: string),
@@ -46,6 +49,15 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             (components.queryItems ?? []).map { ($0.name, $0.value ?? "") },
             uniquingKeysWith: { _, last in last }
         )
+        // As libpq does, a parameter this program does not know is refused, not ignored: a
+        // misspelt `sslMode=verify-full` would otherwise connect under `prefer`, unchecked.
+        if let unknown = query.keys.sorted().first(where: { !Self.queryParameters.contains($0) }) {
+            throw DatabaseURLError(
+                reason: "unknown parameter '\(unknown)' (known: \(Self.queryParameters.sorted().joined(separator: ", ")))")
+        }
+        if let text = query["port"], components.port == nil, Int(text) == nil {
+            throw DatabaseURLError(reason: "port '\(text)' is not a number")
+        }
         let port = components.port ?? query["port"].flatMap(Int.init) ?? 5432
         guard (1...65535).contains(port) else { throw DatabaseURLError(reason: "port \(port) is out of range") }
         // An IPv6 address comes in brackets (`[2001:db8::1]`), which are not part of it.

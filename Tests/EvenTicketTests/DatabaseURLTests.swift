@@ -61,7 +61,9 @@ struct DatabaseURLTests {
         #expect(try DatabaseURL("postgres://u@h/db?sslmode=require&sslrootcert=system").tlsConfiguration?.trustRoots == .default)
     }
 
-    @Test(arguments: ["mysql://x@y/z", "not a url", "postgres://u@h/db?sslmode=sometimes", "postgres://u@h:70000/db"])
+    @Test(arguments: ["mysql://x@y/z", "not a url", "postgres://u@h/db?sslmode=sometimes", "postgres://u@h:70000/db",
+                      // A misspelt or unknown parameter (it was ignored: sslMode=verify-full connected unchecked), a port that is not a number.
+                      "postgres://u@h/db?sslMode=verify-full", "postgres://u@h/db?ssl=true", "postgres://u@h/db?port=abc"])
     func rejectsBadURLs(_ text: String) {
         #expect(throws: DatabaseURLError.self) { try DatabaseURL(text) }
     }
