@@ -79,7 +79,7 @@ struct Bench: AsyncParsableCommand {
             if !condition { throw ValidationError(message) }
         }
         try require(concurrency.map { (1...10_000).contains($0) } ?? true, "--concurrency must be between 1 and 10000")
-        try require(rate.map { $0 > 0 && $0 <= 100_000 } ?? true, "--rate must be more than 0 and at most 100000 orders/s")
+        try require(rate.map { $0 >= 0.01 && $0 <= 100_000 } ?? true, "--rate must be at least 0.01 and at most 100000 orders/s")
         try require(rate == nil || concurrency == nil, "--concurrency is for the closed loop; with --rate, cap requests with --max-in-flight")
         try require((1...10_000).contains(maxInFlight), "--max-in-flight must be between 1 and 10000")
         try require(duration.map { $0 > 0 && $0 <= 86_400 } ?? true, "--duration must be more than 0 and at most 86400 seconds")
@@ -97,6 +97,8 @@ struct Bench: AsyncParsableCommand {
         try require(databaseURL == nil || keepData == nil, "--keep-data is for the embedded PostgreSQL; it cannot go with --database-url")
         if noSpawn {
             try require(databaseURL != nil, "--no-spawn needs --database-url: the database the running system uses")
+            try require(consumerConcurrency == nil && batchSize == nil && !metrics && orchestrators == 1 && workers == 1,
+                        "--orchestrators, --workers, --consumer-concurrency, --batch-size and --metrics are for the processes the bench starts, not with --no-spawn")
             try require(url.map { $0.hasPrefix("http://") } ?? false,
                         "--no-spawn needs --url http://host:port, the running system's HTTP API (the bench's client speaks plain HTTP)")
         } else {

@@ -23,7 +23,11 @@ final class ChildProcess: Sendable {
     }
 
     /// Starts `executable` with `arguments`; standard input is /dev/null, output goes to `logPath`.
-    static func spawn(name: String, executable: String, arguments: [String], logPath: String) throws -> ChildProcess {
+    /// Starts `executable` with `arguments`, its output to `logPath`, in the bench's environment
+    /// with `environment`'s variables set over it.
+    static func spawn(
+        name: String, executable: String, arguments: [String], environment: [String: String] = [:], logPath: String
+    ) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -50,7 +54,11 @@ final class ChildProcess: Sendable {
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, cArguments, environ)
+        var variables = ProcessInfo.processInfo.environment
+        variables.merge(environment) { _, set in set }
+        let cEnvironment = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { cEnvironment.forEach { free($0) } }
+        let result = posix_spawn(&pid, executable, &actions, &attributes, cArguments, cEnvironment)
         guard result == 0 else {
             throw BenchError("cannot start \(name) (\(executable)): \(String(cString: strerror(result)))")
         }

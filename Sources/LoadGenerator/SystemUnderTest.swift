@@ -39,7 +39,9 @@ final class SystemUnderTest: Sendable {
     ) async throws -> SystemUnderTest {
         let executable = try ownExecutable()
         let port = try freePort()
-        let common = ["--database-url", databaseURL, "--log-level", configuration.childLogLevel.rawValue] + configuration.childArguments
+        // The database's URL goes in the environment, not on the command line, where every
+        // local user could read its password (`ps`, /proc/PID/cmdline) for the whole run.
+        let common = ["--log-level", configuration.childLogLevel.rawValue] + configuration.childArguments
         let stepTimeout = String(configuration.stepTimeout)
         var plan: [(name: String, arguments: [String])] = [("serve", ["serve", "--port", String(port), "--step-timeout", stepTimeout] + common)]
         for index in 1...max(configuration.orchestrators, 1) {
@@ -61,7 +63,8 @@ final class SystemUnderTest: Sendable {
         do {
             for (name, arguments) in plan {
                 let logPath = logDirectory + "/\(name).log"
-                children.append(try ChildProcess.spawn(name: name, executable: executable, arguments: arguments, logPath: logPath))
+                children.append(try ChildProcess.spawn(
+                    name: name, executable: executable, arguments: arguments, environment: ["DATABASE_URL": databaseURL], logPath: logPath))
                 logger.debug("started child", metadata: ["name": "\(name)", "pid": "\(children.last!.pid)"])
             }
         } catch {
