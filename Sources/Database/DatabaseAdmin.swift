@@ -6,11 +6,7 @@ public enum DatabaseAdmin {
     /// Creates `name` on the server `url` points at, unless it exists. `name` must be a plain
     /// identifier (letters, digits, underscores), since CREATE DATABASE takes no parameters.
     public static func createDatabaseIfMissing(_ name: String, server url: DatabaseURL, template: String? = nil, logger: Logger) async throws {
-        for identifier in [name] + (template.map { [$0] } ?? []) {
-            guard !identifier.isEmpty, identifier.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
-                throw DatabaseURLError(reason: "database name \(identifier) must be letters, digits and underscores")
-            }
-        }
+        for identifier in [name] + (template.map { [$0] } ?? []) { try requirePlainIdentifier(identifier) }
         // One direct connection: a pool started just for this would be leased before its
         // `run()` got going (postgres-nio warns about that).
         let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
@@ -29,5 +25,26 @@ public enum DatabaseAdmin {
             throw error
         }
         try await connection.close()
+    }
+
+    /// Drops `name` on the server `url` points at, if it exists, ending its sessions first
+    /// (`WITH (FORCE)`). `name` must be a plain identifier, as for creating one.
+    public static func dropDatabaseIfExists(_ name: String, server url: DatabaseURL, logger: Logger) async throws {
+        try requirePlainIdentifier(name)
+        let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
+        do {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).collect()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    /// Database names go into statements that take no parameters: letters, digits, underscores.
+    private static func requirePlainIdentifier(_ identifier: String) throws {
+        guard !identifier.isEmpty, identifier.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            throw DatabaseURLError(reason: "database name \(identifier) must be letters, digits and underscores")
+        }
     }
 }

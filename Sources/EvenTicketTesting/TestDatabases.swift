@@ -35,6 +35,23 @@ public actor TestDatabases {
         }
     }
 
+    /// Runs `body` with a new migrated database, and drops that database afterwards, whatever
+    /// `body` did: on a server of `$DATABASE_URL`, which outlives the run, the suite would
+    /// otherwise leave a database per test behind. (`body` must have closed its connections;
+    /// any left are ended.)
+    public nonisolated func withDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -> T) async throws -> T {
+        let url = try await makeDatabase()
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(url))
+        } catch {
+            result = .failure(error)
+        }
+        let server = url.with(database: "postgres")
+        try? await DatabaseAdmin.dropDatabaseIfExists(url.database, server: server, logger: TestLogger.make())
+        return try result.get()
+    }
+
     private static func prepareTemplate() async throws -> (server: DatabaseURL, template: String) {
         let server = try await serverURL()
         let template = "et_template_\(getpid())"

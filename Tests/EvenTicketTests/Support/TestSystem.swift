@@ -53,46 +53,47 @@ struct TestSystem: Sendable {
         extraServices: @Sendable @escaping (PostgresClient, Logger) -> [any Service],
         logger: Logger, _ body: @Sendable @escaping (TestSystem) async throws -> Void
     ) async throws {
-        let url = try await TestDatabases.shared.makeDatabase()
-        try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: 40) { client in
-            let services = EvenTicketSystem.services(
-                roles: roles, configuration: configuration, url: url, client: client, logger: logger, http: false)
-                + extraServices(client, logger)
-            // The HTTP API acts as its service role with its settings, as `serve` does.
-            let apiClient = PostgresClient(
-                configuration: url.clientConfiguration(
-                    maximumConnections: 20, role: configuration.serviceRoles ? Role.api.databaseRole : nil,
-                    settings: EvenTicketSystem.servicePoolSettings),
-                backgroundLogger: logger)
-            // One service group, as in a process: services stop in reverse order on graceful
-            // shutdown, so consumers finish before the pools they use.
-            var groupConfiguration = ServiceGroupConfiguration(
-                services: ([apiClient] + services).map { .init(service: $0) }, gracefulShutdownSignals: [], cancellationSignals: [],
-                logger: logger)
-            // As in a process (`Run`): a service that does not stop is cancelled, not waited on forever.
-            groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
-            groupConfiguration.maximumCancellationDuration = .seconds(5)
-            let group = ServiceGroup(configuration: groupConfiguration)
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                do {
-                    let app = buildApplication(
-                        configuration: configuration.api, client: apiClient,
-                        engine: configuration.sagaEngine, logger: logger)
-                    let access = AccessTokens(client: client)
-                    var tokens: [AccessRole: String] = [:]
-                    for role in AccessRole.allCases {
-                        tokens[role] = try await access.create(name: "test \(role)", role: role, logger: logger).token
+        try await TestDatabases.shared.withDatabase { url in
+            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: true, maximumConnections: 40) { client in
+                let services = EvenTicketSystem.services(
+                    roles: roles, configuration: configuration, url: url, client: client, logger: logger, http: false)
+                    + extraServices(client, logger)
+                // The HTTP API acts as its service role with its settings, as `serve` does.
+                let apiClient = PostgresClient(
+                    configuration: url.clientConfiguration(
+                        maximumConnections: 20, role: configuration.serviceRoles ? Role.api.databaseRole : nil,
+                        settings: EvenTicketSystem.servicePoolSettings),
+                    backgroundLogger: logger)
+                // One service group, as in a process: services stop in reverse order on graceful
+                // shutdown, so consumers finish before the pools they use.
+                var groupConfiguration = ServiceGroupConfiguration(
+                    services: ([apiClient] + services).map { .init(service: $0) }, gracefulShutdownSignals: [], cancellationSignals: [],
+                    logger: logger)
+                // As in a process (`Run`): a service that does not stop is cancelled, not waited on forever.
+                groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+                groupConfiguration.maximumCancellationDuration = .seconds(5)
+                let group = ServiceGroup(configuration: groupConfiguration)
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    do {
+                        let app = buildApplication(
+                            configuration: configuration.api, client: apiClient,
+                            engine: configuration.sagaEngine, logger: logger)
+                        let access = AccessTokens(client: client)
+                        var tokens: [AccessRole: String] = [:]
+                        for role in AccessRole.allCases {
+                            tokens[role] = try await access.create(name: "test \(role)", role: role, logger: logger).token
+                        }
+                        try await app.test(.router) { [tokens] http in
+                            try await body(TestSystem(client: client, http: http, logger: logger, tokens: tokens))
+                        }
+                    } catch {
+                        await group.triggerGracefulShutdown()
+                        throw error
                     }
-                    try await app.test(.router) { [tokens] http in
-                        try await body(TestSystem(client: client, http: http, logger: logger, tokens: tokens))
-                    }
-                } catch {
                     await group.triggerGracefulShutdown()
-                    throw error
+                    try await tasks.waitForAll()
                 }
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
             }
         }
     }
@@ -100,10 +101,11 @@ struct TestSystem: Sendable {
     /// Runs `body` with a pool on a fresh migrated database and nothing else running.
     static func withDatabase(_ body: @Sendable @escaping (PostgresClient, Logger) async throws -> Void) async throws {
         try await slots.run {
-            let url = try await TestDatabases.shared.makeDatabase()
-            let logger = TestLogger.make()
-            try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, maximumConnections: 20) { client in
-                try await body(client, logger)
+            try await TestDatabases.shared.withDatabase { url in
+                let logger = TestLogger.make()
+                try await EvenTicketSystem.withDatabase(url, logger: logger, migrate: false, maximumConnections: 20) { client in
+                    try await body(client, logger)
+                }
             }
         }
     }
