@@ -24,6 +24,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// `sslrootcert`: a PEM file (or a folder of them) of the certificate authorities to trust,
     /// instead of the system's; nil (or `system`) for the system's.
     public var sslRootCert: String?
+    /// libpq parameters the URL gave that this program does not apply (`connect_timeout`,
+    /// `application_name`, …; see ``ignorableParameters``), for a warning at start-up.
+    public var ignoredParameters: [String] = []
 
     public init(endpoint: Endpoint, username: String, password: String? = nil, database: String, sslMode: SSLMode = .prefer,
                 sslRootCert: String? = nil) {
@@ -35,8 +38,25 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         self.sslRootCert = sslRootCert
     }
 
-    /// The query parameters a URL may have.
-    static let queryParameters: Set<String> = ["host", "port", "user", "password", "sslmode", "sslrootcert"]
+    /// The query parameters this program applies.
+    static let queryParameters: Set<String> = ["host", "port", "user", "password", "dbname", "sslmode", "sslrootcert"]
+
+    /// libpq parameters whose absence changes nothing that matters to safety or to which server
+    /// and database are used: accepted, not applied, and named in a warning.
+    static let ignorableParameters: Set<String> = [
+        "application_name", "fallback_application_name", "connect_timeout", "client_encoding", "keepalives",
+        "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "target_session_attrs",
+        "load_balance_hosts", "sslsni", "sslcompression", "ssl_min_protocol_version", "ssl_max_protocol_version",
+        "gssencmode", "gsslib", "gssdelegation", "krbsrvname",
+    ]
+
+    /// Every connection parameter libpq knows (PostgreSQL 17), for telling a misspelt one from
+    /// one this program does not support.
+    static let libpqParameters: Set<String> = ignorableParameters.union([
+        "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding", "options",
+        "replication", "sslmode", "sslnegotiation", "sslcert", "sslkey", "sslpassword", "sslcertmode", "sslrootcert",
+        "sslcrl", "sslcrldir", "requirepeer", "require_auth", "service",
+    ])
 
     /// Parses a URL, throwing an error that says what is wrong with it.
     public init(_ string: String) throws {
@@ -49,11 +69,20 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             (components.queryItems ?? []).map { ($0.name, $0.value ?? "") },
             uniquingKeysWith: { _, last in last }
         )
-        // As libpq does, a parameter this program does not know is refused, not ignored: a
-        // misspelt `sslMode=verify-full` would otherwise connect under `prefer`, unchecked.
-        if let unknown = query.keys.sorted().first(where: { !Self.queryParameters.contains($0) }) {
-            throw DatabaseURLError(
-                reason: "unknown parameter '\(unknown)' (known: \(Self.queryParameters.sorted().joined(separator: ", ")))")
+        // A parameter libpq does not know is refused, as libpq does: a misspelt
+        // `sslMode=verify-full` would otherwise connect under `prefer`, unchecked. One libpq
+        // knows is applied, ignored with a warning when ignoring it changes nothing that
+        // matters to safety (a timeout, a name), or refused (a client certificate, channel
+        // binding: connecting without them would not be what was asked for).
+        for name in query.keys.sorted() where !Self.queryParameters.contains(name) {
+            if Self.ignorableParameters.contains(name) {
+                ignoredParameters.append(name)
+            } else if Self.libpqParameters.contains(name) {
+                throw DatabaseURLError(reason: "parameter '\(name)' is not supported by this program")
+            } else {
+                throw DatabaseURLError(
+                    reason: "unknown parameter '\(name)' (supported: \(Self.queryParameters.sorted().joined(separator: ", ")))")
+            }
         }
         if let text = query["port"], components.port == nil, Int(text) == nil {
             throw DatabaseURLError(reason: "port '\(text)' is not a number")
@@ -73,7 +102,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         username = components.percentEncodedUser?.removingPercentEncoding ?? query["user"] ?? "postgres"
         password = components.percentEncodedPassword?.removingPercentEncoding ?? query["password"]
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        database = path.isEmpty ? username : path
+        database = path.isEmpty ? query["dbname"] ?? username : path
         if let mode = query["sslmode"] {
             guard let parsed = SSLMode(rawValue: mode) else {
                 throw DatabaseURLError(reason: "sslmode '\(mode)' is not one of disable, allow, prefer, require, verify-ca, verify-full")

@@ -120,6 +120,10 @@ public enum EvenTicketSystem {
         settings: [(name: String, value: String)] = [],
         _ body: @Sendable @escaping (PostgresClient) async throws -> T
     ) async throws -> T {
+        if !url.ignoredParameters.isEmpty {
+            logger.warning("DATABASE_URL parameters not applied by this program", metadata: [
+                "parameters": "\(url.ignoredParameters.joined(separator: ", "))"])
+        }
         let client = PostgresClient(
             configuration: url.clientConfiguration(maximumConnections: maximumConnections, settings: settings), backgroundLogger: poolLogger(logger))
         return try await client.running(logger: logger) {

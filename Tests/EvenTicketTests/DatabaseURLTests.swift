@@ -61,9 +61,20 @@ struct DatabaseURLTests {
         #expect(try DatabaseURL("postgres://u@h/db?sslmode=require&sslrootcert=system").tlsConfiguration?.trustRoots == .default)
     }
 
+    @Test func harmlessLibpqParametersAreAcceptedAndNamedAsNotApplied() throws {
+        // As providers' connection strings carry them: they connected before, and still do.
+        let url = try DatabaseURL("postgres://u@h/?dbname=shop&application_name=app&connect_timeout=10&sslmode=require")
+        #expect(url.database == "shop")
+        #expect(url.sslMode == .require)
+        #expect(url.ignoredParameters == ["application_name", "connect_timeout"])
+        #expect(try DatabaseURL("postgres://u@h/db").ignoredParameters.isEmpty)
+    }
+
     @Test(arguments: ["mysql://x@y/z", "not a url", "postgres://u@h/db?sslmode=sometimes", "postgres://u@h:70000/db",
                       // A misspelt or unknown parameter (it was ignored: sslMode=verify-full connected unchecked), a port that is not a number.
-                      "postgres://u@h/db?sslMode=verify-full", "postgres://u@h/db?ssl=true", "postgres://u@h/db?port=abc"])
+                      "postgres://u@h/db?sslMode=verify-full", "postgres://u@h/db?ssl=true", "postgres://u@h/db?port=abc",
+                      // libpq parameters whose absence would not be what was asked for.
+                      "postgres://u@h/db?channel_binding=require", "postgres://u@h/db?sslcert=/c.pem&sslkey=/k.pem"])
     func rejectsBadURLs(_ text: String) {
         #expect(throws: DatabaseURLError.self) { try DatabaseURL(text) }
     }
