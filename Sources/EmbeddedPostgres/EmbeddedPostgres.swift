@@ -117,12 +117,15 @@ public final class EmbeddedPostgres: Sendable {
 
     /// A kept cluster that another running process started is refused: starting it again would
     /// stop that process's server under it (and `fresh` would delete its data). One whose
-    /// process is gone (killed before it could stop its server) is taken over.
+    /// process is gone (killed before it could stop its server), or whose server is (a lock
+    /// file left by a crash, the owner's id since taken by another process), is taken over.
     static func requireNotInUse(_ base: String) throws {
         guard let text = try? String(contentsOfFile: base + "/" + ownerFile, encoding: .utf8),
               let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
               owner != getpid(), isRunning(owner),
-              FileManager.default.fileExists(atPath: base + "/data/postmaster.pid")
+              let lock = try? String(contentsOfFile: base + "/data/postmaster.pid", encoding: .utf8),
+              let server = lock.split(separator: "\n").first.flatMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) }),
+              isRunning(server)
         else { return }
         throw EmbeddedPostgresError(
             "the cluster in \(base) is in use by process \(owner), which started it; stop that process first "

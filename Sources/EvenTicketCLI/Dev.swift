@@ -37,8 +37,8 @@ struct Dev: AsyncParsableCommand {
         let stepTimeout = try timeout.duration()
         let compensationTimeout = compensation.duration()
         let (host, port, dataDir, fresh) = (self.host, self.port, self.dataDir, self.fresh)
-        // Until the services take over SIGINT and SIGTERM (once start-up is done), either one
-        // ends the process at once, stopping the PostgreSQL started so far (see `DevPostgres`).
+        // Until the services have taken over SIGINT and SIGTERM (the HTTP server is up), either
+        // one ends the process at once, stopping the PostgreSQL started so far (see `DevPostgres`).
         // Trapped here, before anything starts (the sequence's init awaits their registration),
         // and watched from a task of its own: the start-up below blocks its thread for seconds.
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
@@ -63,6 +63,7 @@ struct Dev: AsyncParsableCommand {
             try await runRoles(
                 Set(Role.allCases), url: url, configuration: configuration, logger: logger, metrics: metricsServer,
                 onServerRunning: { port in
+                    startUp.cancel()
                     if let event = demo.event { printBanner(host: host, port: port, url: url, dataDirectory: dataDir, event: event, demo: demo) }
                 },
                 beforeStart: { box in
@@ -70,16 +71,17 @@ struct Dev: AsyncParsableCommand {
                     let tokens = AccessTokens(client: box.client)
                     demo.clientToken = try await tokens.create(name: "dev client", role: .client, logger: logger).token
                     demo.operatorToken = try await tokens.create(name: "dev operator", role: .operator, logger: logger).token
-                    startUp.cancel()
                 })
         }
     }
 }
 
 /// dev's PostgreSQL, stopped (and a throwaway cluster deleted) however the process ends short
-/// of a crash: when `run()` returns, and at `exit()`: a signal during start-up, or the shutdown
-/// deadline's exit 75. (A crashed or killed process's throwaway cluster is reaped by the next
-/// command that starts one.)
+/// of a crash: when `run()` returns; on a signal during start-up; and before the shutdown
+/// deadline's exit (see ``ShutdownDeadline/beforeExit``). A forced end stops it and then calls
+/// `_exit`, not `exit`: another thread may be calling `exit` meanwhile (the main task, failing
+/// as its sessions end), and glibc's `exit` is not safe to run twice at once. (A crashed or
+/// killed process's throwaway cluster is reaped by the next command that starts one.)
 enum DevPostgres {
     private struct State {
         var postgres: EmbeddedPostgres?
@@ -88,16 +90,15 @@ enum DevPostgres {
     }
 
     private static let state = Mutex(State())
-    private static let stopAtExit: Void = { atexit { DevPostgres.stop() } }()
 
     /// The server is up; if a signal came while it was starting, the process ends now.
     static func started(_ postgres: EmbeddedPostgres) {
-        _ = stopAtExit
+        ShutdownDeadline.beforeExit.withLock { $0 = { DevPostgres.stop(immediate: true) } }
         if let status = state.withLock({ state in
             state.postgres = postgres
             return state.interrupted
         }) {
-            exit(status)
+            end(status)
         }
     }
 
@@ -108,12 +109,18 @@ enum DevPostgres {
             state.interrupted = exitStatus
             return state.postgres != nil
         }
-        if up { exit(exitStatus) }
+        if up { end(exitStatus) }
     }
 
     /// Stops it, once.
-    static func stop() {
-        state.withLock { $0.postgres.take() }?.stop()
+    static func stop(immediate: Bool = false) {
+        state.withLock { $0.postgres.take() }?.stop(immediate: immediate)
+    }
+
+    private static func end(_ status: Int32) -> Never {
+        stop(immediate: true)
+        fflush(nil)
+        _exit(status)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// Ends the process when a graceful shutdown has not finished `limit` after SIGTERM or SIGINT.
@@ -13,6 +14,8 @@ import UnixSignals
 /// supervisor that the process stopped without finishing its shutdown.
 struct ShutdownDeadline: Service {
     static let exitStatus: Int32 = 75
+    /// Run just before that exit (`dev` stops its PostgreSQL there).
+    static let beforeExit = Mutex<(@Sendable () -> Void)?>(nil)
     let limit: Duration
     let logger: Logger
 
@@ -28,7 +31,11 @@ struct ShutdownDeadline: Service {
             Task.detached {
                 try? await Task.sleep(for: limit)
                 logger.critical("shutdown did not finish in time; exiting", metadata: ["limit": "\(limit)"])
-                exit(Self.exitStatus)
+                Self.beforeExit.withLock { $0 }?()
+                // Not `exit`: the main thread may be calling it meanwhile (the drain coming
+                // unstuck), and glibc's `exit` is not safe to run twice at once.
+                fflush(nil)
+                _exit(Self.exitStatus)
             }
             // Its own turn to stop.
             try? await gracefulShutdown()
