@@ -45,9 +45,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// and database are used: accepted, not applied, and named in a warning.
     static let ignorableParameters: Set<String> = [
         "application_name", "fallback_application_name", "connect_timeout", "client_encoding", "keepalives",
-        "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "target_session_attrs",
-        "load_balance_hosts", "sslsni", "sslcompression", "ssl_min_protocol_version", "ssl_max_protocol_version",
-        "gssencmode", "gsslib", "gssdelegation", "krbsrvname",
+        "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "load_balance_hosts",
+        "sslsni", "sslcompression",
     ]
 
     /// Every connection parameter libpq knows (PostgreSQL 17), for telling a misspelt one from
@@ -55,7 +54,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     static let libpqParameters: Set<String> = ignorableParameters.union([
         "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding", "options",
         "replication", "sslmode", "sslnegotiation", "sslcert", "sslkey", "sslpassword", "sslcertmode", "sslrootcert",
-        "sslcrl", "sslcrldir", "requirepeer", "require_auth", "service",
+        "sslcrl", "sslcrldir", "requirepeer", "require_auth", "service", "target_session_attrs",
+        "ssl_min_protocol_version", "ssl_max_protocol_version", "gssencmode", "gsslib", "gssdelegation", "krbsrvname",
     ])
 
     /// Parses a URL, throwing an error that says what is wrong with it.
