@@ -17,18 +17,20 @@ struct DatabaseReachTests {
     }
 
     @Test func aMissingDatabaseIsReportedInTheServersWords() async throws {
-        let url = try await TestDatabases.shared.makeDatabase()
-        // Before, the pool retried this quietly and the reason was the timeout.
-        let reason = try await Self.failure(of: url.with(database: "no_such_database"), reachTimeout: .seconds(60))
-        #expect(reason?.contains(#"3D000: database "no_such_database" does not exist"#) == true, "\(reason ?? "reached")")
+        try await TestDatabases.shared.withDatabase { (url: DatabaseURL) async throws in
+            // Before, the pool retried this quietly and the reason was the timeout.
+            let reason = try await Self.failure(of: url.with(database: "no_such_database"), reachTimeout: .seconds(60))
+            #expect(reason?.contains(#"3D000: database "no_such_database" does not exist"#) == true, "\(reason ?? "reached")")
+        }
     }
 
     @Test func aServerThatDoesNotAnswerIsReportedWithTheLastAttemptsError() async throws {
-        let url = try await TestDatabases.shared.makeDatabase()
-        var closed = url
-        closed.endpoint = .tcp(host: "127.0.0.1", port: 1) // nothing listens on port 1
-        let reason = try await Self.failure(of: closed, reachTimeout: .seconds(2))
-        #expect(reason?.contains("no answer within") == true, "\(reason ?? "reached")")
-        #expect(reason?.contains("the last attempt") == true, "\(reason ?? "reached")")
+        try await TestDatabases.shared.withDatabase { (url: DatabaseURL) async throws in
+            var closed = url
+            closed.endpoint = .tcp(host: "127.0.0.1", port: 1) // nothing listens on port 1
+            let reason = try await Self.failure(of: closed, reachTimeout: .seconds(2))
+            #expect(reason?.contains("no answer within") == true, "\(reason ?? "reached")")
+            #expect(reason?.contains("the last attempt") == true, "\(reason ?? "reached")")
+        }
     }
 }

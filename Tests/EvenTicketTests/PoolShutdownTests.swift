@@ -9,20 +9,22 @@ import Testing
 @Suite("Pool shutdown", .timeLimit(.minutes(1)))
 struct PoolShutdownTests {
     @Test func theWorkRunsOnTheRunningPoolAndItsResultIsReturned() async throws {
-        let url = try await TestDatabases.shared.makeDatabase()
-        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 2), backgroundLogger: TestLogger.make())
-        let answer = try await client.running(logger: TestLogger.make()) {
-            try await client.query("SELECT 41 + 1", logger: TestLogger.make()).decode(Int.self).lastElement()
+        try await TestDatabases.shared.withDatabase { (url: DatabaseURL) async throws in
+            let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 2), backgroundLogger: TestLogger.make())
+            let answer = try await client.running(logger: TestLogger.make()) {
+                try await client.query("SELECT 41 + 1", logger: TestLogger.make()).decode(Int.self).lastElement()
+            }
+            #expect(answer == 42)
         }
-        #expect(answer == 42)
     }
 
     @Test func theWorksErrorIsThrownAfterThePoolIsShutDown() async throws {
-        let url = try await TestDatabases.shared.makeDatabase()
-        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 2), backgroundLogger: TestLogger.make())
-        await #expect(throws: PSQLError.self) {
-            try await client.running(logger: TestLogger.make()) {
-                try await client.query("SELECT no_such_column", logger: TestLogger.make()).collect()
+        try await TestDatabases.shared.withDatabase { (url: DatabaseURL) async throws in
+            let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 2), backgroundLogger: TestLogger.make())
+            await #expect(throws: PSQLError.self) {
+                try await client.running(logger: TestLogger.make()) {
+                    try await client.query("SELECT no_such_column", logger: TestLogger.make()).collect()
+                }
             }
         }
     }
