@@ -49,6 +49,17 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         "sslsni", "sslcompression",
     ]
 
+    /// libpq parameters accepted (and not applied) only with the values that ask for no more
+    /// than this program does: no GSS encryption, any server (it connects to one host and
+    /// checks nothing about it), channel binding only if available (postgres-nio does none),
+    /// PostgreSQL's own TLS negotiation.
+    static let ignorableValues: [String: Set<String>] = [
+        "gssencmode": ["disable", "prefer"],
+        "target_session_attrs": ["any"],
+        "channel_binding": ["disable", "prefer"],
+        "sslnegotiation": ["postgres"],
+    ]
+
     /// Every connection parameter libpq knows (PostgreSQL 17), for telling a misspelt one from
     /// one this program does not support.
     static let libpqParameters: Set<String> = ignorableParameters.union([
@@ -75,8 +86,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         // matters to safety (a timeout, a name), or refused (a client certificate, channel
         // binding: connecting without them would not be what was asked for).
         for name in query.keys.sorted() where !Self.queryParameters.contains(name) {
-            if Self.ignorableParameters.contains(name) {
+            if Self.ignorableParameters.contains(name) || Self.ignorableValues[name]?.contains(query[name] ?? "") == true {
                 ignoredParameters.append(name)
+            } else if let values = Self.ignorableValues[name] {
+                throw DatabaseURLError(
+                    reason: "\(name)=\(query[name] ?? "") is not supported by this program (only \(values.sorted().joined(separator: " or ")))")
             } else if Self.libpqParameters.contains(name) {
                 throw DatabaseURLError(reason: "parameter '\(name)' is not supported by this program")
             } else {

@@ -40,7 +40,9 @@ struct Dev: AsyncParsableCommand {
         // Until the services have taken over SIGINT and SIGTERM (the HTTP server is up), either
         // one ends the process at once, stopping the PostgreSQL started so far (see `DevPostgres`).
         // Trapped here, before anything starts (the sequence's init awaits their registration),
-        // and watched from a task of its own: the start-up below blocks its thread for seconds.
+        // and watched from a task of its own. The start-up below blocks the thread the tasks run
+        // on (`Main` runs them on one) while PostgreSQL starts, so a signal then is acted on
+        // once it is up (`DevPostgres.interrupted` would wait for that anyway, to stop it).
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let startUp = Task.detached {
             for await signal in signals {

@@ -68,13 +68,17 @@ struct DatabaseURLTests {
         #expect(url.sslMode == .require)
         #expect(url.ignoredParameters == ["application_name", "connect_timeout"])
         #expect(try DatabaseURL("postgres://u@h/db").ignoredParameters.isEmpty)
+        // Values that ask for no more than the program does.
+        let defaults = try DatabaseURL("postgres://u@h/db?channel_binding=prefer&gssencmode=disable&target_session_attrs=any")
+        #expect(defaults.ignoredParameters == ["channel_binding", "gssencmode", "target_session_attrs"])
     }
 
     @Test(arguments: ["mysql://x@y/z", "not a url", "postgres://u@h/db?sslmode=sometimes", "postgres://u@h:70000/db",
                       // A misspelt or unknown parameter (it was ignored: sslMode=verify-full connected unchecked), a port that is not a number.
                       "postgres://u@h/db?sslMode=verify-full", "postgres://u@h/db?ssl=true", "postgres://u@h/db?port=abc",
                       // libpq parameters whose absence would not be what was asked for.
-                      "postgres://u@h/db?channel_binding=require", "postgres://u@h/db?sslcert=/c.pem&sslkey=/k.pem"])
+                      "postgres://u@h/db?channel_binding=require", "postgres://u@h/db?sslcert=/c.pem&sslkey=/k.pem",
+                      "postgres://u@h/db?target_session_attrs=read-write", "postgres://u@h/db?gssencmode=require"])
     func rejectsBadURLs(_ text: String) {
         #expect(throws: DatabaseURLError.self) { try DatabaseURL(text) }
     }
