@@ -7,33 +7,35 @@ public enum DatabaseAdmin {
     /// identifier (letters, digits, underscores), since CREATE DATABASE takes no parameters.
     public static func createDatabaseIfMissing(_ name: String, server url: DatabaseURL, template: String? = nil, logger: Logger) async throws {
         for identifier in [name] + (template.map { [$0] } ?? []) { try requirePlainIdentifier(identifier) }
-        // One direct connection: a pool started just for this would be leased before its
-        // `run()` got going (postgres-nio warns about that).
-        let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
-        do {
+        try await withConnection(to: url, logger: logger) { connection in
             let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger).collect()
-            if rows.isEmpty {
-                let templateClause = template.map { " TEMPLATE \($0)" } ?? ""
-                do {
-                    _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)\(templateClause)"), logger: logger).collect()
-                } catch where error.sqlState == "42P04" {
-                    // Created meanwhile by another process.
-                }
+            guard rows.isEmpty else { return }
+            let templateClause = template.map { " TEMPLATE \($0)" } ?? ""
+            do {
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)\(templateClause)"), logger: logger).collect()
+            } catch where error.sqlState == "42P04" {
+                // Created meanwhile by another process.
             }
-        } catch {
-            try? await connection.close()
-            throw error
         }
-        try await connection.close()
     }
 
     /// Drops `name` on the server `url` points at, if it exists, ending its sessions first
     /// (`WITH (FORCE)`). `name` must be a plain identifier, as for creating one.
     public static func dropDatabaseIfExists(_ name: String, server url: DatabaseURL, logger: Logger) async throws {
         try requirePlainIdentifier(name)
+        try await withConnection(to: url, logger: logger) { connection in
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).collect()
+        }
+    }
+
+    /// Runs `body` on one direct connection to `url`, closed afterwards: a pool started just for
+    /// this would be leased before its `run()` got going (postgres-nio warns about that).
+    private static func withConnection(
+        to url: DatabaseURL, logger: Logger, _ body: (PostgresConnection) async throws -> Void
+    ) async throws {
         let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
         do {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).collect()
+            try await body(connection)
         } catch {
             try? await connection.close()
             throw error
