@@ -161,6 +161,12 @@ struct MetricsOptions: ParsableArguments {
         if metricsHost != nil, metricsPort == nil { throw ValidationError("--metrics-host needs --metrics-port") }
     }
 
+    /// For a command that also serves the API on `port`: the two cannot share a port (0, any
+    /// free one, aside).
+    func validate(apartFrom port: Int) throws {
+        if port != 0, metricsPort == port { throw ValidationError("--metrics-port must differ from --port (\(port))") }
+    }
+
     /// With `--metrics-port`: makes Prometheus the process's metrics backend, turns on the
     /// sampling of its queues, and returns the server of `GET /metrics`. Call it before the
     /// services are made.

@@ -26,7 +26,7 @@ struct Dev: AsyncParsableCommand {
 
     func validate() throws {
         try validatePort(port)
-        if port != 0, metrics.metricsPort == port { throw ValidationError("--metrics-port must differ from --port (\(port))") }
+        try metrics.validate(apartFrom: port)
         guard !fresh || dataDir != nil else {
             throw ValidationError("--fresh needs --data-dir (without it every run starts on a new throwaway cluster)")
         }

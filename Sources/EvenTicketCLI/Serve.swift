@@ -16,7 +16,7 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         try validatePort(port)
-        if port != 0, metrics.metricsPort == port { throw ValidationError("--metrics-port must differ from --port (\(port))") }
+        try metrics.validate(apartFrom: port)
         // Its --consumer-concurrency sizes its pool (N + 20 connections) and --lease bounds its
         // sessions' idle transactions; a batch size would have nothing to apply to.
         if consumers.batchSize != nil { throw ValidationError("--batch-size is for orchestrator and worker: serve runs no consumer") }
