@@ -62,11 +62,10 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
 
     /// Every connection parameter libpq knows (PostgreSQL 17), for telling a misspelt one from
     /// one this program does not support.
-    static let libpqParameters: Set<String> = ignorableParameters.union([
-        "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding", "options",
-        "replication", "sslmode", "sslnegotiation", "sslcert", "sslkey", "sslpassword", "sslcertmode", "sslrootcert",
-        "sslcrl", "sslcrldir", "requirepeer", "require_auth", "service", "target_session_attrs",
-        "ssl_min_protocol_version", "ssl_max_protocol_version", "gssencmode", "gsslib", "gssdelegation", "krbsrvname",
+    static let libpqParameters: Set<String> = queryParameters.union(ignorableParameters).union(ignorableValues.keys).union([
+        "hostaddr", "passfile", "options", "replication", "sslcert", "sslkey", "sslpassword", "sslcertmode", "sslcrl",
+        "sslcrldir", "requirepeer", "require_auth", "service", "ssl_min_protocol_version", "ssl_max_protocol_version",
+        "gsslib", "gssdelegation", "krbsrvname",
     ])
 
     /// Parses a URL, throwing an error that says what is wrong with it.
